@@ -1,0 +1,44 @@
+/**
+ * A reference to an actor anywhere in the cluster: the node it lives on and its path there. It is
+ * a value: it crosses the wire as `{node, path}` (a msgpackr extension, so refs nested anywhere in a
+ * message come back to life as ActorRef on the other side) and compares by value.
+ */
+import { Kind, Type, TypeRegistry } from '@sinclair/typebox';
+
+/** Node names: what a certificate's CN may be. */
+export const NODE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
+/** Actor paths: nact names joined by '/', or a temporary '$q/N' reply ref. */
+export const ACTOR_PATH = /^[a-z0-9$_.+!*'(),-]+(\/[a-z0-9$_.+!*'(),-]+)*$/i;
+export const MAX_PATH_LENGTH = 512;
+
+export class ActorRef {
+  constructor(
+    readonly node: string,
+    readonly path: string,
+  ) {}
+
+  /** Builds a ref from untrusted parts, or returns undefined when they are not a valid ref. */
+  static parse(node: unknown, path: unknown): ActorRef | undefined {
+    if (typeof node !== 'string' || typeof path !== 'string') return undefined;
+    if (!NODE_NAME.test(node) || path.length > MAX_PATH_LENGTH || !ACTOR_PATH.test(path)) return undefined;
+    return new ActorRef(node, path);
+  }
+
+  equals(other: ActorRef | undefined): boolean {
+    return other !== undefined && other.node === this.node && other.path === this.path;
+  }
+
+  toString(): string {
+    return `${this.node}/${this.path}`;
+  }
+
+  toJSON(): { node: string; path: string } {
+    return { node: this.node, path: this.path };
+  }
+}
+
+const ACTOR_REF_KIND = 'troupe:ActorRef';
+TypeRegistry.Set(ACTOR_REF_KIND, (_schema, value) => value instanceof ActorRef);
+
+/** The schema of an ActorRef field in a message. */
+export const TActorRef = () => Type.Unsafe<ActorRef>({ [Kind]: ACTOR_REF_KIND });

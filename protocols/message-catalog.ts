@@ -1,0 +1,87 @@
+/**
+ * The actor messages a node accepts from other nodes. Every message that arrives over the wire is
+ * checked here before any actor sees it: it must be a map with a string `type` that the catalog
+ * knows, of the declared shape, and the sending node's role must be allowed to send it.
+ * Messages sent between actors of one process are not checked: they never were untrusted.
+ */
+import { Type, type Static, type TObject, type TProperties, type TLiteral } from '@sinclair/typebox';
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { Role } from './roles.js';
+
+export interface MessageSpec<T extends string = string, P extends TProperties = TProperties> {
+  readonly type: T;
+  readonly schema: TObject<P & { type: TLiteral<T> }>;
+  /** The roles that may send it; every role when absent. */
+  readonly allow?: readonly Role[];
+}
+
+/** Declares a message: its type tag, its fields, which roles may send it. */
+export function defineMessage<T extends string, P extends TProperties>(
+  type: T,
+  properties: P,
+  options: { allow?: readonly Role[] } = {},
+): MessageSpec<T, P> {
+  const schema = Type.Object({ ...properties, type: Type.Literal(type) } as P & { type: TLiteral<T> });
+  return { type, schema, allow: options.allow };
+}
+
+/** The TypeScript type of a message declared with defineMessage. */
+export type MessageOf<S> = S extends MessageSpec<string, TProperties> ? Static<S['schema']> : never;
+
+export type CatalogVerdict =
+  | { ok: true }
+  | { ok: false; code: 'TROUPE_E_INVALID_MESSAGE' | 'TROUPE_E_UNKNOWN_MESSAGE' | 'TROUPE_E_FORBIDDEN'; reason: string };
+
+interface Entry {
+  check: TypeCheck<TObject>;
+  allow?: ReadonlySet<Role>;
+}
+
+const OK: CatalogVerdict = { ok: true };
+
+export class MessageCatalog {
+  readonly #entries = new Map<string, Entry>();
+
+  constructor(specs: Iterable<MessageSpec> = []) {
+    for (const spec of specs) this.add(spec);
+  }
+
+  /** Adds message specs; a type may be declared once. */
+  add(...specs: MessageSpec[]): this {
+    for (const spec of specs) {
+      if (this.#entries.has(spec.type)) throw new TypeError(`message type ${JSON.stringify(spec.type)} is declared twice`);
+      this.#entries.set(spec.type, {
+        check: TypeCompiler.Compile(spec.schema as TObject),
+        allow: spec.allow ? new Set(spec.allow) : undefined,
+      });
+    }
+    return this;
+  }
+
+  has(type: string): boolean {
+    return this.#entries.has(type);
+  }
+
+  /** Checks an untrusted message sent by a node of role `from`. */
+  check(msg: unknown, from: Role): CatalogVerdict {
+    if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
+      return { ok: false, code: 'TROUPE_E_INVALID_MESSAGE', reason: 'a message must be a map with a string "type"' };
+    }
+    const type = (msg as { type?: unknown }).type;
+    if (typeof type !== 'string') {
+      return { ok: false, code: 'TROUPE_E_INVALID_MESSAGE', reason: 'a message must be a map with a string "type"' };
+    }
+    const entry = this.#entries.get(type);
+    if (!entry) return { ok: false, code: 'TROUPE_E_UNKNOWN_MESSAGE', reason: `unknown message type ${JSON.stringify(type.slice(0, 64))}` };
+    if (entry.allow && !entry.allow.has(from)) {
+      return { ok: false, code: 'TROUPE_E_FORBIDDEN', reason: `a ${from} may not send "${type}"` };
+    }
+    if (entry.check.Check(msg)) return OK;
+    const first = entry.check.Errors(msg).First();
+    return {
+      ok: false,
+      code: 'TROUPE_E_INVALID_MESSAGE',
+      reason: `message "${type}"${first?.path ? ` at ${first.path}` : ''}: ${first?.message ?? 'wrong shape'}`,
+    };
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Messages that could not be delivered: to an actor that does not exist (any more), or to a node
+ * that is down or unreachable. They are counted, emitted for whoever listens, and logged at debug
+ * as one summary line per interval: a peer going away must not flood the log.
+ */
+import type { Logger } from 'pino';
+import type { ActorRef } from '../../protocols/actor-ref.js';
+import type { ErrorCode } from '../errors.js';
+
+export interface DeadLetter {
+  to: ActorRef;
+  /** The message's type (never its payload). */
+  type: string;
+  code: ErrorCode;
+}
+
+export class DeadLetters {
+  total = 0;
+  #sinceLog = 0;
+  #lastLog = 0;
+  #example: DeadLetter | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly intervalMs: number,
+    private readonly emit: (letter: DeadLetter) => void,
+  ) {}
+
+  record(to: ActorRef, msg: unknown, code: ErrorCode): void {
+    const type = typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : typeof msg;
+    const letter: DeadLetter = { to, type, code };
+    this.total++;
+    this.#sinceLog++;
+    this.#example ??= letter;
+    const now = Date.now();
+    if (now - this.#lastLog >= this.intervalMs) {
+      this.log.debug({ to: this.#example.to.toString(), type: this.#example.type, code: this.#example.code, count: this.#sinceLog, total: this.total }, 'dead letters');
+      this.#lastLog = now;
+      this.#sinceLog = 0;
+      this.#example = undefined;
+    }
+    this.emit(letter);
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * One established, authenticated connection to a peer, after the handshake.
+ *
+ * Ordering: envelopes are delivered in the order they were sent (one WebSocket, one writer queue).
+ * Delivery: at most once. If the connection drops, envelopes not yet written are lost; the layers
+ * above learn of the loss through `close` and recover (the cluster marks the node unreachable).
+ * Batching: the first envelope of a turn is written at once (lowest latency when idle); the rest of
+ * that turn are packed into one frame at the next `setImmediate`, at most `maxBatch` a frame.
+ * Liveness: a ping every heartbeat interval; a peer silent (no frame, no pong) for the heartbeat
+ * timeout is terminated with reason `heartbeat-timeout`.
+ * Bad input: every decoded envelope is checked; a bad frame or envelope is answered with an `error`
+ * envelope and logged once per code; a peer that collects `maxStrikes` inside the strike window is
+ * disconnected (1008). Frames over `maxFrameBytes` are closed by ws with 1009.
+ */
+import { EventEmitter } from 'node:events';
+import type { WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type { Role } from '../../protocols/roles.js';
+import { checkEnvelope, type Envelope } from '../../protocols/wire.js';
+import { ErrorCodes, type ErrorCode } from '../errors.js';
+import { decodeFrame, encodeFrame } from './codec.js';
+import type { TransportSettings } from './settings.js';
+
+export interface PeerInfo {
+  node: string;
+  role: Role;
+  incarnation: string;
+  meta: Record<string, unknown>;
+  /** host:port of the peer's socket. */
+  address: string;
+}
+
+export interface CloseInfo {
+  code: number;
+  reason: string;
+  /** Set when we closed it: why. */
+  cause?: 'heartbeat-timeout' | 'too-many-errors' | 'closed' | 'replaced';
+}
+
+export type EnvelopeHandler = (envelope: Envelope, connection: Connection) => void;
+
+/** WebSocket close codes used here. */
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_POLICY = 1008;
+export const CLOSE_TOO_BIG = 1009;
+
+export class Connection extends EventEmitter {
+  readonly peer: PeerInfo;
+  /** Called for every valid envelope, in order. Set by the owner before the first frame can arrive. */
+  onEnvelope: EnvelopeHandler = () => {};
+  #ws: WebSocket;
+  #settings: TransportSettings;
+  #log: Logger;
+  #queue: Envelope[] = [];
+  #scheduled = false;
+  #unflushedBytes = 0;
+  #congested = false;
+  #lastSeen = Date.now();
+  #heartbeat: NodeJS.Timeout;
+  #ticks = 0;
+  #strikes: number[] = [];
+  #logged = new Set<string>();
+  #closed = false;
+  #closeCause: CloseInfo['cause'];
+  /** Counters, for status and benchmarks. */
+  readonly stats = { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 };
+
+  constructor(ws: WebSocket, peer: PeerInfo, settings: TransportSettings, log: Logger) {
+    super();
+    this.#ws = ws;
+    this.peer = peer;
+    this.#settings = settings;
+    this.#log = log.child({ peer: peer.node });
+    ws.on('message', (data, isBinary) => this.#receive(data as Buffer, isBinary));
+    ws.on('pong', () => (this.#lastSeen = Date.now()));
+    ws.on('ping', () => (this.#lastSeen = Date.now()));
+    ws.on('close', (code, reason) => this.#onClose(code, reason.toString()));
+    ws.on('error', (err) => this.#log.debug({ err: err.message }, 'connection error'));
+    // Silence is checked four times per interval, so a frozen peer is cut within the timeout plus
+    // a quarter interval of its last frame; a ping goes out once per interval.
+    this.#heartbeat = setInterval(() => this.#beat(), Math.max(1, Math.floor(settings.heartbeatIntervalMs / 4)));
+    this.#heartbeat.unref();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** True while more than highWaterBytes are written but not yet flushed; wait for 'drain'. */
+  get congested(): boolean {
+    return this.#congested;
+  }
+
+  /** Queues an envelope; see the batching rule above. Returns false when the connection is closed. */
+  send(envelope: Envelope): boolean {
+    if (this.#closed) {
+      this.stats.dropped++;
+      return false;
+    }
+    this.#queue.push(envelope);
+    if (this.#queue.length >= this.#settings.maxBatch) {
+      this.#flush();
+    } else if (!this.#scheduled) {
+      this.#scheduled = true;
+      // Idle link: write now, and coalesce whatever else this turn sends.
+      if (this.#unflushedBytes === 0) this.#flush();
+      setImmediate(this.#flushScheduled);
+    }
+    return true;
+  }
+
+  /** Writes every queued envelope now. */
+  flush(): void {
+    this.#flush();
+  }
+
+  close(code = CLOSE_NORMAL, reason = ''): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#closeCause ??= 'closed';
+    this.#ws.close(code, reason.slice(0, 120));
+    // A peer that does not answer the close handshake is cut off.
+    setTimeout(() => this.#ws.terminate(), 1000).unref();
+  }
+
+  /** Cuts the connection without a close handshake. */
+  terminate(cause: CloseInfo['cause'] = 'closed'): void {
+    this.#closeCause ??= cause;
+    this.#ws.terminate();
+  }
+
+  /** Tells the peer why one of its frames or envelopes was refused, and counts a strike. */
+  refuse(code: ErrorCode, reason: string): void {
+    if (!this.#logged.has(code)) {
+      this.#logged.add(code);
+      this.#log.warn({ code, reason }, 'refused input from peer');
+    }
+    this.send({ t: 'error', code, reason });
+    const now = Date.now();
+    this.#strikes.push(now);
+    while (this.#strikes.length > 0 && now - this.#strikes[0]! > this.#settings.strikeWindowMs) this.#strikes.shift();
+    if (this.#strikes.length >= this.#settings.maxStrikes && !this.#closed) {
+      this.#log.warn({ strikes: this.#strikes.length }, 'disconnecting a peer that keeps sending invalid input');
+      this.send({ t: 'error', code: ErrorCodes.TOO_MANY_ERRORS, reason: `${this.#strikes.length} invalid frames or messages` });
+      this.#closeCause = 'too-many-errors';
+      this.close(CLOSE_POLICY, ErrorCodes.TOO_MANY_ERRORS);
+    }
+  }
+
+  #flushScheduled = (): void => {
+    this.#scheduled = false;
+    this.#flush();
+  };
+
+  #flush(): void {
+    if (this.#queue.length === 0 || this.#closed) return;
+    const batch = this.#queue;
+    this.#queue = [];
+    this.#write(batch);
+  }
+
+  #write(batch: Envelope[]): void {
+    const frame = encodeFrame(batch);
+    if (frame.length > this.#settings.maxFrameBytes) {
+      if (batch.length === 1) {
+        // One envelope over the limit would cost us the connection: drop it instead.
+        this.stats.dropped++;
+        this.#log.warn({ type: batch[0]!.t, bytes: frame.length }, 'dropped an envelope over the frame size limit');
+        this.emit('oversize', batch[0]);
+        return;
+      }
+      const half = batch.length >> 1;
+      this.#write(batch.slice(0, half));
+      this.#write(batch.slice(half));
+      return;
+    }
+    const bytes = frame.length;
+    this.#unflushedBytes += bytes;
+    this.stats.framesOut++;
+    this.stats.envelopesOut += batch.length;
+    this.stats.bytesOut += bytes;
+    this.#ws.send(frame, { binary: true }, this.#written.bind(this, bytes));
+    if (!this.#congested && this.#unflushedBytes > this.#settings.highWaterBytes) this.#congested = true;
+  }
+
+  #written(bytes: number): void {
+    this.#unflushedBytes -= bytes;
+    if (this.#congested && this.#unflushedBytes <= this.#settings.highWaterBytes >> 1) {
+      this.#congested = false;
+      this.emit('drain');
+    }
+  }
+
+  #receive(data: Buffer, isBinary: boolean): void {
+    this.#lastSeen = Date.now();
+    this.stats.framesIn++;
+    this.stats.bytesIn += data.length;
+    if (!isBinary) {
+      this.refuse(ErrorCodes.DECODE, 'text frames are not accepted; send binary msgpack');
+      return;
+    }
+    let envelopes: unknown[];
+    try {
+      envelopes = decodeFrame(data);
+    } catch (err) {
+      this.refuse(ErrorCodes.DECODE, `undecodable frame: ${(err as Error).message.slice(0, 200)}`);
+      return;
+    }
+    for (const envelope of envelopes) {
+      if (this.#closed) return;
+      const invalid = checkEnvelope(envelope);
+      if (invalid) {
+        this.refuse(invalid.code, invalid.reason);
+        continue;
+      }
+      this.stats.envelopesIn++;
+      try {
+        this.onEnvelope(envelope as Envelope, this);
+      } catch (err) {
+        // A handler bug must not take the node down with it; it is logged with its stack.
+        this.#log.error({ err, type: (envelope as Envelope).t }, 'envelope handler failed');
+      }
+    }
+  }
+
+  #beat(): void {
+    if (this.#closed) return;
+    if (Date.now() - this.#lastSeen > this.#settings.heartbeatTimeoutMs) {
+      this.#log.warn({ silentMs: Date.now() - this.#lastSeen }, 'peer silent past the heartbeat timeout');
+      this.terminate('heartbeat-timeout');
+      return;
+    }
+    if (this.#ticks++ % 4 !== 0) return;
+    try {
+      this.#ws.ping();
+    } catch {
+      // The socket is closing; 'close' follows.
+    }
+  }
+
+  #onClose(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#heartbeat);
+    this.stats.dropped += this.#queue.length;
+    this.#queue = [];
+    const info: CloseInfo = { code, reason, cause: this.#closeCause };
+    this.emit('close', info);
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The listening side: an HTTPS server that requests and verifies client certificates against the
+ * cluster CA only (TLS fails before any byte of ours is read otherwise), and a ws server on it with
+ * permessage-deflate off, TCP_NODELAY on, a frame size limit and a handshake timeout.
+ * A peer becomes a Connection once its hello matches its certificate and `accept` agrees.
+ */
+import { EventEmitter } from 'node:events';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import type { Hello, Reject, Welcome } from '../../protocols/wire.js';
+import { peerIdentity } from '../../certs/index.js';
+import { ErrorCodes } from '../errors.js';
+import { encodeFrame } from './codec.js';
+import { CLOSE_GOING_AWAY, CLOSE_POLICY, Connection } from './connection.js';
+import { readHandshake } from './handshake.js';
+import type { TransportSettings } from './settings.js';
+import { describeAcceptError } from './tls-errors.js';
+
+export interface TlsMaterial {
+  cert: string;
+  key: string;
+  ca: string;
+}
+
+export interface ServerOptions {
+  tls: TlsMaterial;
+  host: string;
+  port: number;
+  settings: TransportSettings;
+  log: Logger;
+  /** Our side of the handshake. */
+  welcome: () => Welcome;
+  /** A last word on a peer whose hello matched its certificate: a reject refuses it. */
+  accept?: (hello: Hello) => Reject | undefined;
+}
+
+export class TransportServer extends EventEmitter {
+  #options: ServerOptions;
+  #https: https.Server;
+  #wss: WebSocketServer;
+  #sockets = new Set<WebSocket>();
+  #tlsFailures = 0;
+
+  constructor(options: ServerOptions) {
+    super();
+    this.#options = options;
+    const { tls, settings, log } = options;
+    this.#https = https.createServer({
+      cert: tls.cert,
+      key: tls.key,
+      ca: tls.ca,
+      requestCert: true,
+      rejectUnauthorized: true,
+      minVersion: 'TLSv1.2',
+      handshakeTimeout: settings.handshakeTimeoutMs,
+    });
+    this.#https.on('request', (_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('troupe speaks WebSocket here\n');
+    });
+    this.#https.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      const from = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a peer that already left';
+      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+        log.debug({ from, reason: err.code }, 'a peer left during the TLS handshake');
+        return;
+      }
+      // Logged at warn for the first few, then debug: a port scanner must not flood the log.
+      this.#tlsFailures++;
+      const level = this.#tlsFailures <= 20 ? 'warn' : 'debug';
+      const reason = describeAcceptError(err);
+      log[level]({ from, reason }, 'TLS handshake refused');
+      this.emit('refused', { from, code: 'TROUPE_E_TLS_REJECTED', reason });
+    });
+    this.#wss = new WebSocketServer({
+      server: this.#https,
+      perMessageDeflate: false,
+      maxPayload: settings.maxFrameBytes,
+      clientTracking: false,
+    });
+    this.#wss.on('connection', (ws, req) => this.#onSocket(ws, req));
+    this.#wss.on('error', (err) => log.error({ err }, 'websocket server error'));
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.#https.once('error', onError);
+      this.#https.listen(this.#options.port, this.#options.host, () => {
+        this.#https.off('error', onError);
+        resolve(this.#https.address() as AddressInfo);
+      });
+    });
+  }
+
+  get address(): AddressInfo {
+    return this.#https.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.#sockets) ws.close(CLOSE_GOING_AWAY, 'manager stopping');
+    await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
+    this.#https.closeAllConnections();
+    await new Promise<void>((resolve) => this.#https.close(() => resolve()));
+  }
+
+  #onSocket(ws: WebSocket, req: IncomingMessage): void {
+    const { settings, log } = this.#options;
+    const socket = req.socket as TLSSocket;
+    socket.setNoDelay(true);
+    const address = `${socket.remoteAddress}:${socket.remotePort}`;
+    const certified = peerIdentity(socket.getPeerCertificate());
+    this.#sockets.add(ws);
+    ws.on('close', () => this.#sockets.delete(ws));
+    ws.on('error', (err) => log.debug({ from: address, err: err.message }, 'socket error before handshake'));
+
+    const refuse = (rejection: Reject) => {
+      log.warn({ from: address, claimed: certified?.name, code: rejection.code, reason: rejection.reason }, 'peer refused at handshake');
+      this.emit('refused', { from: address, code: rejection.code, reason: rejection.reason });
+      ws.send(encodeFrame([rejection]));
+      ws.close(CLOSE_POLICY, rejection.code);
+      setTimeout(() => ws.terminate(), 1000).unref();
+    };
+    const timer = setTimeout(
+      () => refuse({ t: 'reject', code: ErrorCodes.HANDSHAKE_TIMEOUT, reason: `no hello within ${settings.handshakeTimeoutMs} ms` }),
+      settings.handshakeTimeoutMs,
+    );
+    ws.once('close', () => clearTimeout(timer));
+    ws.once('message', (data, isBinary) => {
+      clearTimeout(timer);
+      const read = readHandshake<Hello>(data as Buffer, isBinary, 'hello', certified);
+      if (read.ok !== true) return refuse(read.reject);
+      const hello = read.frame;
+      const refused = this.#options.accept?.(hello);
+      if (refused) return refuse(refused);
+      ws.send(encodeFrame([this.#options.welcome()]));
+      const connection = new Connection(
+        ws,
+        { node: hello.node, role: hello.role, incarnation: hello.incarnation, meta: hello.meta, address },
+        settings,
+        log,
+      );
+      this.emit('connection', connection);
+    });
+  }
+}
