@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import https from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Hello, Reject, Welcome } from '../../protocols/wire.js';
@@ -19,6 +19,20 @@ import { CLOSE_GOING_AWAY, CLOSE_POLICY, Connection } from './connection.js';
 import { readHandshake } from './handshake.js';
 import type { TransportSettings } from './settings.js';
 import { describeAcceptError } from './tls-errors.js';
+
+/** OpenSSL's words for the verification failures a client certificate can meet. */
+const VERIFY_FAILURES: Record<string, string> = {
+  UNABLE_TO_GET_ISSUER_CERT: 'unable to get issuer certificate',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'unable to get local issuer certificate',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'unable to verify the first certificate',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'self-signed certificate',
+  SELF_SIGNED_CERT_IN_CHAIN: 'self-signed certificate in certificate chain',
+  CERT_SIGNATURE_FAILURE: 'certificate signature failure',
+  CERT_HAS_EXPIRED: 'certificate has expired',
+  CERT_NOT_YET_VALID: 'certificate is not yet valid',
+  CERT_REVOKED: 'certificate revoked',
+  INVALID_PURPOSE: 'unsupported certificate purpose',
+};
 
 export interface TlsMaterial {
   cert: string;
@@ -44,6 +58,7 @@ export class TransportServer extends EventEmitter {
   #wss: WebSocketServer;
   #sockets = new Set<WebSocket>();
   #tlsFailures = 0;
+  readonly #arrivals = new WeakMap<Socket, string>();
 
   constructor(options: ServerOptions) {
     super();
@@ -61,9 +76,16 @@ export class TransportServer extends EventEmitter {
     this.#https.on('request', (_req, res) => {
       res.writeHead(426, { 'content-type': 'text/plain' }).end('troupe speaks WebSocket here\n');
     });
+    // Remember each TCP peer's address on arrival: a refused TLS socket is destroyed (and forgets
+    // it) before 'tlsClientError' fires.
+    this.#https.on('connection', (raw: Socket) => this.#arrivals.set(raw, `${raw.remoteAddress}:${raw.remotePort}`));
     this.#https.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
-      const from = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a peer that already left';
-      if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
+      const from = this.#peerAddress(socket);
+      // Node completes the TLS handshake, then checks the client's certificate and destroys the
+      // socket without an error when it fails; the reason is left on the socket.
+      const verifyFailure = (socket as TLSSocket & { authorizationError?: string }).authorizationError;
+      if (verifyFailure) err = Object.assign(new Error(verifyFailure), { code: verifyFailure, reason: VERIFY_FAILURES[verifyFailure] });
+      else if (err.code === 'ECONNRESET' || err.code === 'EPIPE') {
         log.debug({ from, reason: err.code }, 'a peer left during the TLS handshake');
         return;
       }
@@ -104,6 +126,11 @@ export class TransportServer extends EventEmitter {
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
     this.#https.closeAllConnections();
     await new Promise<void>((resolve) => this.#https.close(() => resolve()));
+  }
+
+  #peerAddress(socket: TLSSocket): string {
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    return (raw && this.#arrivals.get(raw)) ?? (socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a peer that already left');
   }
 
   #onSocket(ws: WebSocket, req: IncomingMessage): void {
