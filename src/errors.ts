@@ -38,6 +38,7 @@ export const ErrorCodes = {
   SHUTDOWN: 'TROUPE_E_SHUTDOWN',
   // settings and usage
   SETTING: 'TROUPE_E_SETTING',
+  LISTEN: 'TROUPE_E_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

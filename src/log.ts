@@ -23,12 +23,34 @@ export interface LoggerOptions {
   file?: string;
 }
 
-/** A root logger for one node. Writes synchronously so that a crash or exit loses no line. */
+/**
+ * A root logger for one node. Writes synchronously so that a crash or exit loses no line. JSON lines,
+ * except on a terminal, where a person reads them: one short line each.
+ */
 export function createLogger(options: LoggerOptions): Logger {
-  const destination = options.file
-    ? pino.destination({ dest: options.file, sync: true, mkdir: true })
-    : pino.destination({ fd: 2, sync: true });
-  return pino({ level: options.level ?? levelFromEnv(), base: { node: options.node } }, destination);
+  const level = options.level ?? levelFromEnv();
+  if (options.file) return pino({ level, base: { node: options.node } }, pino.destination({ dest: options.file, sync: true, mkdir: true }));
+  const fd2 = pino.destination({ fd: 2, sync: true });
+  const destination = process.stderr.isTTY ? { write: (line: string) => fd2.write(prettyLine(line)) } : fd2;
+  return pino({ level, base: { node: options.node } }, destination);
+}
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** `12:00:01 WARN  manager: peer silent past the heartbeat timeout peer=worker-1 silentMs=3249` */
+export function prettyLine(json: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const { level, time, node, msg, pid: _pid, hostname: _hostname, ...rest } = record;
+  const clock = typeof time === 'number' ? new Date(time).toTimeString().slice(0, 8) : '';
+  const fields = Object.entries(rest)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  return `${clock} ${(LEVEL_NAMES[level as number] ?? String(level)).padEnd(5)} ${String(node)}: ${String(msg ?? '')}${fields ? ` ${fields}` : ''}\n`;
 }
 
 /** A logger that writes nothing: for embedding and for tests that do not look at logs. */

@@ -1,0 +1,74 @@
+/**
+ * `--local-workers N`: worker nodes as child processes of the manager, joined over mTLS on loopback
+ * exactly as remote ones are. They exit when the manager does (the IPC channel closes), even if it
+ * is killed.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { addCertificate } from '../../certs/index.js';
+import type { Logger } from '../log.js';
+import { certificatesOfRole } from './options.js';
+
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'troupe.js');
+const STOP_GRACE_MS = 3000;
+
+export interface LocalWorkersOptions {
+  count: number;
+  certs: string;
+  join: { host: string; port: number };
+  log: Logger;
+  /** Extra arguments for each `troupe worker` (e.g. --slots). */
+  args?: readonly string[];
+}
+
+export class LocalWorkers {
+  readonly names: readonly string[];
+  #children: ChildProcess[] = [];
+
+  private constructor(names: string[], children: ChildProcess[]) {
+    this.names = names;
+    this.#children = children;
+  }
+
+  static start(options: LocalWorkersOptions): LocalWorkers {
+    const names = localWorkerNames(options.certs, options.count);
+    const host = options.join.host.includes(':') ? `[${options.join.host}]` : options.join.host;
+    const children = names.map((name) => {
+      const child = fork(BIN, ['worker', '--join', `${host}:${options.join.port}`, '--name', name, '--certs', options.certs, '--exit-with-parent', ...(options.args ?? [])], {
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      });
+      child.on('exit', (code, signal) => {
+        if (code !== 0 && signal !== 'SIGTERM') options.log.warn({ worker: name, code, signal }, 'local worker exited');
+      });
+      return child;
+    });
+    return new LocalWorkers(names, children);
+  }
+
+  /** SIGTERM each, SIGKILL what is left after a grace period; resolves when all have exited. */
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.#children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
+  }
+}
+
+/**
+ * worker-1 … worker-N, from the certificates directory; missing ones are issued from its CA (the
+ * manager's machine holds ca.key, and these workers run on it).
+ */
+function localWorkerNames(certs: string, count: number): string[] {
+  const have = new Set(certificatesOfRole(certs, 'worker'));
+  const names = Array.from({ length: count }, (_, i) => `worker-${i + 1}`);
+  for (const name of names) if (!have.has(name)) addCertificate({ out: certs, name, role: 'worker' });
+  return names;
+}

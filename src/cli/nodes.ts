@@ -1,0 +1,175 @@
+/**
+ * The long-running commands: `troupe manager`, `troupe worker`, and `troupe demo` (npm start). Each
+ * starts a node, prints what a person needs to see on stdout (logs go to stderr), and stops cleanly
+ * on SIGINT / SIGTERM.
+ */
+import { ensureDevCertificates } from '../../certs/index.js';
+import type { MemberEvent } from '../../protocols/cluster-messages.js';
+import { ClusterSystem } from '../cluster/cluster-system.js';
+import { ErrorCodes, TroupeError } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { DEFAULT_PORT } from '../transport/settings.js';
+import { LocalWorkers } from './local-workers.js';
+import { memberLine, membershipTable } from './membership-view.js';
+import { machineMeta } from './node-meta.js';
+import { DEFAULT_CERTS_DIR, resolveIdentity, type HostPort } from './options.js';
+
+export type Print = (line: string) => void;
+
+export interface RunningNode {
+  system: ClusterSystem;
+  /** Resolves when the node has stopped (by stop(), a signal, or a fatal error). */
+  stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ManagerCommand {
+  certs: string;
+  name?: string;
+  listen: HostPort;
+  localWorkers: number;
+  print: Print;
+}
+
+export async function runManager(options: ManagerCommand): Promise<RunningNode> {
+  const identity = resolveIdentity(options.certs, 'manager', options.name);
+  const log = createLogger({ node: identity.name });
+  const system = await listen(identity, options.listen, log);
+  const { host, port } = system.address!;
+  const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})`);
+
+  const expected = options.localWorkers;
+  let announced = expected === 0;
+  if (expected === 0) options.print('waiting for workers: start them with `troupe worker --join HOST:PORT`; Ctrl-C stops');
+  const onMember = (event: MemberEvent) => {
+    if (event.node === system.node) return;
+    options.print(memberLine(event));
+    const up = system.members().filter((m) => m.role === 'worker' && m.status === 'up').length;
+    if (!announced && up >= expected) {
+      announced = true;
+      options.print(membershipTable(system.members()));
+      options.print(`all ${expected} local workers joined over mTLS; Ctrl-C stops the manager and its workers`);
+    }
+  };
+  system.on('member', onMember);
+
+  let workers: LocalWorkers | undefined;
+  if (expected > 0) {
+    options.print(`starting ${expected} local worker${expected === 1 ? '' : 's'}…`);
+    workers = LocalWorkers.start({ count: expected, certs: options.certs, join: { host: loopbackFor(host), port }, log });
+  }
+  return lifecycle(system, async () => {
+    await workers?.stop();
+  });
+}
+
+export interface WorkerCommand {
+  certs: string;
+  name?: string;
+  join: HostPort;
+  /** Exit when the parent process (a manager with --local-workers) goes away. */
+  exitWithParent: boolean;
+  print: Print;
+}
+
+export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
+  const identity = resolveIdentity(options.certs, 'worker', options.name);
+  const log = createLogger({ node: identity.name });
+  const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), log });
+  const target = `${options.join.host}:${options.join.port}`;
+  options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
+
+  let lastFailure = '';
+  system.on('failure', (err: TroupeError, detail: { fatal: boolean; retryInMs?: number }) => {
+    if (detail.fatal) return;
+    // One line per kind of trouble, not one per attempt: the log has every attempt at debug.
+    if (err.code + err.message === lastFailure) return;
+    lastFailure = err.code + err.message;
+    options.print(`cannot join yet: ${err.message} (${err.code}); retrying with backoff`);
+  });
+  system.on('connected', (node: string) => {
+    lastFailure = '';
+    options.print(`joined the cluster through "${node}"`);
+  });
+  system.on('disconnected', (node: string) => options.print(`lost "${node}"; reconnecting…`));
+
+  const running = lifecycle(system, async () => {});
+  if (options.exitWithParent) process.once('disconnect', () => void running.stop());
+  // A fatal dial failure (refused certificate, wrong role…) ends the node with that error.
+  system.ready().catch((err: unknown) => running.fail(err));
+  return running;
+}
+
+export interface DemoCommand {
+  certs?: string;
+  workers: number;
+  port?: number;
+  print: Print;
+}
+
+/** npm start: dev certificates if there are none, a manager on loopback, local workers joining it. */
+export async function runDemo(options: DemoCommand): Promise<RunningNode> {
+  const certs = options.certs ?? DEFAULT_CERTS_DIR;
+  const made = ensureDevCertificates(certs, { workers: options.workers });
+  if (made.created) options.print(`created development certificates in ${certs} (a local CA; not for production: see docs/security.md)`);
+  const start = (port: number) => runManager({ certs, listen: { host: '127.0.0.1', port }, localWorkers: options.workers, print: options.print });
+  const port = options.port ?? DEFAULT_PORT;
+  try {
+    return await start(port);
+  } catch (err) {
+    if (options.port !== undefined || !(err instanceof TroupeError && err.code === ErrorCodes.LISTEN)) throw err;
+    options.print(`port ${port} is taken (another troupe manager?); using a free port instead`);
+    return start(0);
+  }
+}
+
+async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger): Promise<ClusterSystem> {
+  try {
+    return await ClusterSystem.start({ identity, listen: at, meta: machineMeta(), log });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+      const why = code === 'EADDRINUSE' ? 'the address is in use (another manager? pass --port 0 for a free one)' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : 'no such local address';
+      throw new TroupeError(ErrorCodes.LISTEN, `cannot listen on ${at.host}:${at.port}: ${why}`, { cause: err });
+    }
+    throw err;
+  }
+}
+
+function loopbackFor(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+/** Signals stop the node once; a second Ctrl-C exits at once. */
+function lifecycle(system: ClusterSystem, beforeShutdown: () => Promise<void>): RunningNode & { fail(err: unknown): void } {
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const stopped = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  let stopping: Promise<void> | undefined;
+  const onSignal = () => {
+    if (stopping) process.exit(130);
+    void node.stop();
+  };
+  const finish = async (err?: unknown) => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await beforeShutdown().catch(() => {});
+    await system.shutdown();
+    if (err === undefined) settle.resolve();
+    else settle.reject(err);
+  };
+  const node = {
+    system,
+    stopped,
+    stop(): Promise<void> {
+      stopping ??= finish();
+      return stopping;
+    },
+    fail(err: unknown): void {
+      stopping ??= finish(err);
+    },
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return node;
+}
