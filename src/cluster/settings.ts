@@ -42,8 +42,7 @@ export function clusterSettings(given: Partial<Omit<ClusterSettings, 'transport'
     transport: transportSettings(given.transport),
   };
   if (s.downAfterMs !== undefined) nonNegativeInteger('downAfterMs', s.downAfterMs);
-  nonNegativeInteger('queryTimeoutMs', s.queryTimeoutMs);
-  if (s.queryTimeoutMs === 0) throw settingError('queryTimeoutMs', 0, 'a positive integer');
+  if (!Number.isInteger(s.queryTimeoutMs) || s.queryTimeoutMs <= 0) throw settingError('queryTimeoutMs', s.queryTimeoutMs, 'a positive integer');
   nonNegativeInteger('deadLetterLogIntervalMs', s.deadLetterLogIntervalMs);
   return s;
 }

@@ -47,7 +47,7 @@ describe('unit: cluster settings', () => {
 
   it('queryTimeoutMs: a positive integer', () => {
     expect(badSetting({ queryTimeoutMs: 0 }).message).to.equal('queryTimeoutMs: expected a positive integer, got 0');
-    expect(badSetting({ queryTimeoutMs: -1 }).message).to.match(/^queryTimeoutMs: expected .+, got -1$/);
+    expect(badSetting({ queryTimeoutMs: -1 }).message).to.equal('queryTimeoutMs: expected a positive integer, got -1');
     expect(badSetting({ queryTimeoutMs: Number.NaN }).message).to.match(/^queryTimeoutMs: expected .+, got NaN$/);
   });
 
