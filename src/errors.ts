@@ -36,6 +36,13 @@ export const ErrorCodes = {
   QUERY_TIMEOUT: 'TROUPE_E_QUERY_TIMEOUT',
   FORBIDDEN: 'TROUPE_E_FORBIDDEN',
   SHUTDOWN: 'TROUPE_E_SHUTDOWN',
+  // tasks (actors/)
+  INVALID_TASK: 'TROUPE_E_INVALID_TASK',
+  BAD_SELECTOR: 'TROUPE_E_BAD_SELECTOR',
+  NO_MATCHING_WORKER: 'TROUPE_E_NO_MATCHING_WORKER',
+  NO_SUCH_TASK: 'TROUPE_E_NO_SUCH_TASK',
+  TASK_FINISHED: 'TROUPE_E_TASK_FINISHED',
+  WORKER_BUSY: 'TROUPE_E_WORKER_BUSY',
   // settings and usage
   SETTING: 'TROUPE_E_SETTING',
   LISTEN: 'TROUPE_E_LISTEN',
@@ -73,6 +80,9 @@ export class DeliveryError extends TroupeError {}
 
 /** The peer's role may not do what it asked. */
 export class ForbiddenError extends TroupeError {}
+
+/** A task could not be submitted, cancelled or found: bad command, selector, id. */
+export class TaskError extends TroupeError {}
 
 /** A setting has a value of the wrong type or outside its range; the message names both. */
 export class SettingError extends TroupeError {}

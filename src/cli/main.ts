@@ -6,7 +6,7 @@
 import yargs, { type Argv } from 'yargs';
 import { runGenerateCommand } from '../../certs/index.js';
 import { ROLES, type Role } from '../../protocols/roles.js';
-import { TroupeError } from '../errors.js';
+import { settingError, TroupeError } from '../errors.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
 import { runDemo, runManager, runWorker, type Print, type RunningNode } from './nodes.js';
 import { checkPort, DEFAULT_CERTS_DIR, parseHostPort } from './options.js';
@@ -70,10 +70,20 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         certsOptions(y)
           .option('join', { type: 'string', demandOption: true, describe: 'The manager, HOST[:PORT] (default port 7400)' })
           .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only worker certificate there)' })
+          .option('slots', { type: 'number', describe: 'Tasks run at once (default: the number of cpus)' })
+          .option('tags', { type: 'string', describe: 'Comma-separated tags tasks can select with tag=… (e.g. gpu,ssd)' })
           .option('exit-with-parent', { type: 'boolean', default: false, hidden: true })
           .example('$0 worker --join 10.0.0.5 --name worker-3', 'join a manager on the default port'),
       (args) => {
-        running = runWorker({ certs: args.certs, name: args.name, join: parseHostPort('join', args.join), exitWithParent: args['exit-with-parent'], print: io.print });
+        running = runWorker({
+          certs: args.certs,
+          name: args.name,
+          join: parseHostPort('join', args.join),
+          exitWithParent: args['exit-with-parent'],
+          slots: args.slots === undefined ? undefined : slots(args.slots),
+          tags: parseTags(args.tags),
+          print: io.print,
+        });
       },
     )
     .command(
@@ -123,8 +133,22 @@ function certsOptions<T>(y: Argv<T>) {
 }
 
 function count(option: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 1000) throw new TroupeError('TROUPE_E_SETTING', `${option}: expected a whole number from 0 to 1000, got ${value}`);
+  if (!Number.isInteger(value) || value < 0 || value > 1000) throw settingError(option, value, 'a whole number from 0 to 1000');
   return value;
+}
+
+function slots(value: number): number {
+  if (!Number.isInteger(value) || value < 1 || value > 10_000) throw settingError('slots', value, 'a whole number from 1 to 10000');
+  return value;
+}
+
+const TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function parseTags(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const tags = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
+  for (const tag of tags) if (!TAG.test(tag)) throw settingError('tags', tag, 'tags of letters, digits, ".", "_" or "-" (up to 64), separated by commas');
+  return [...new Set(tags)];
 }
 
 function describe(err: unknown): string {

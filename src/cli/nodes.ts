@@ -3,7 +3,10 @@
  * starts a node, prints what a person needs to see on stdout (logs go to stderr), and stops cleanly
  * on SIGINT / SIGTERM.
  */
+import { spawnController } from '../../actors/controller.js';
+import { spawnWorker } from '../../actors/worker.js';
 import { ensureDevCertificates } from '../../certs/index.js';
+import { MANAGER_TASK_MESSAGES, WORKER_TASK_MESSAGES } from '../../protocols/tasks.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { ClusterSystem } from '../cluster/cluster-system.js';
 import { ErrorCodes, TroupeError } from '../errors.js';
@@ -28,6 +31,8 @@ export interface ManagerCommand {
   name?: string;
   listen: HostPort;
   localWorkers: number;
+  /** Passed to each local worker. */
+  workerArgs?: readonly string[];
   print: Print;
 }
 
@@ -35,6 +40,7 @@ export async function runManager(options: ManagerCommand): Promise<RunningNode> 
   const identity = resolveIdentity(options.certs, 'manager', options.name);
   const log = createLogger({ node: identity.name });
   const system = await listen(identity, options.listen, log);
+  spawnController(system);
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
   options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})`);
@@ -57,7 +63,7 @@ export async function runManager(options: ManagerCommand): Promise<RunningNode> 
   let workers: LocalWorkers | undefined;
   if (expected > 0) {
     options.print(`starting ${expected} local worker${expected === 1 ? '' : 's'}…`);
-    workers = LocalWorkers.start({ count: expected, certs: options.certs, join: { host: loopbackFor(host), port }, log });
+    workers = LocalWorkers.start({ count: expected, certs: options.certs, join: { host: loopbackFor(host), port }, log, args: options.workerArgs });
   }
   return lifecycle(system, async () => {
     await workers?.stop();
@@ -70,13 +76,16 @@ export interface WorkerCommand {
   join: HostPort;
   /** Exit when the parent process (a manager with --local-workers) goes away. */
   exitWithParent: boolean;
+  slots?: number;
+  tags?: readonly string[];
   print: Print;
 }
 
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = resolveIdentity(options.certs, 'worker', options.name);
   const log = createLogger({ node: identity.name });
-  const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), log });
+  const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: WORKER_TASK_MESSAGES, log });
+  spawnWorker(system, { slots: options.slots, tags: options.tags });
   const target = `${options.join.host}:${options.join.port}`;
   options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
 
@@ -126,7 +135,7 @@ export async function runDemo(options: DemoCommand): Promise<RunningNode> {
 
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger): Promise<ClusterSystem> {
   try {
-    return await ClusterSystem.start({ identity, listen: at, meta: machineMeta(), log });
+    return await ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: MANAGER_TASK_MESSAGES, log });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {

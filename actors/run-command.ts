@@ -1,0 +1,447 @@
+/**
+ * Runs one task's shell command: the process-running heart of the Executor actor.
+ *
+ * What it guarantees:
+ * - The command runs as `/bin/bash -c COMMAND`, stdin `/dev/null`, in a fresh directory made with
+ *   mkdtemp under `tmpRoot` (prefix `troupe-task-`), in its own session and process group, with a
+ *   minimal environment: INHERITED_ENV_KEYS copied from ours, then the task's `env` on top.
+ * - Output: every chunk read from stdout or stderr reaches `onOutput` exactly once, in the order it
+ *   was read, numbered `seq` 0, 1, 2… across both streams. Within a stream the bytes are in order;
+ *   between the two streams the order is the order Node read them (two pipes carry no finer order).
+ * - Backpressure: `pause()` stops delivery at once and reading soon after (at most one Node buffer
+ *   per stream is read ahead); the child then blocks on its full pipe. Nothing is buffered without
+ *   bound. `resume()` delivers what was held, in order, then reads on.
+ * - The end: the command is over when bash exits. Whatever is left of its process group is then
+ *   killed (SIGKILL): a background job that was not waited for does not outlive its command. `result`
+ *   resolves once both pipes have reached end-of-file and everything read has been delivered (so a
+ *   paused consumer holds `result` back until it resumes), and after the directory is removed.
+ * - Timeout and cancel: SIGTERM to the group, SIGKILL to the group `killGraceMs` later unless the
+ *   command is over before that. A process that left the group (setsid) and still holds the pipes
+ *   cannot be killed by us; after `drainTimeoutMs` of unpaused waiting its pipes are abandoned
+ *   (`outputAbandoned` in the result) so that it cannot hold the task forever.
+ * - `result` never rejects, and no event handler here throws: a command that cannot start resolves
+ *   with outcome `failed-to-start`; an `onOutput` that throws cancels the command (its message in
+ *   `error`).
+ *
+ * When `result` resolves, the group has been sent SIGKILL and every process that held the output
+ * pipes has exited (it may still be a zombie until its parent or init reaps it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { settingError } from '../src/errors.js';
+
+/** SIGTERM → SIGKILL grace on timeout or cancel: 2 seconds. */
+export const DEFAULT_KILL_GRACE_MS = 2000;
+/**
+ * After the group is SIGKILLed, how long (counted only while not paused) we wait for the pipes to
+ * reach end-of-file before abandoning them: 1 second. Only a process that escaped the group (setsid)
+ * can hold them that long; a short wait costs nothing in the normal case.
+ */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 1000;
+/** The variables a command inherits from the worker's own environment (when set there). */
+export const INHERITED_ENV_KEYS: readonly string[] = Object.freeze(['PATH', 'HOME', 'LANG', 'USER', 'SHELL', 'TMPDIR']);
+/** The per-task directory's name prefix under tmpRoot. */
+export const TASK_DIR_PREFIX = 'troupe-task-';
+const SHELL = '/bin/bash';
+/** setTimeout's largest delay; a larger one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export type OutputStream = 'stdout' | 'stderr';
+
+export interface RunCommandOptions {
+  /** Run as `/bin/bash -c COMMAND`. */
+  command: string;
+  /** Added to (and overriding) the inherited INHERITED_ENV_KEYS. Default: none. */
+  env?: Record<string, string>;
+  /** Milliseconds until the command is timed out. Default: 0, no timeout. */
+  timeoutMs?: number;
+  /** Milliseconds between SIGTERM and SIGKILL on timeout or cancel. Default: DEFAULT_KILL_GRACE_MS. */
+  killGraceMs?: number;
+  /** See DEFAULT_DRAIN_TIMEOUT_MS. Default: DEFAULT_DRAIN_TIMEOUT_MS. */
+  drainTimeoutMs?: number;
+  /** Where the per-task directory is made. Default: os.tmpdir(). */
+  tmpRoot?: string;
+  /** Each chunk read, in order; `seq` counts 0, 1, 2… across both streams. */
+  onOutput(stream: OutputStream, data: Buffer, seq: number): void;
+}
+
+export interface CommandResult {
+  exitCode: number | null;
+  signal: NodeJS.Signals | null;
+  outcome: 'exited' | 'timed-out' | 'cancelled' | 'failed-to-start';
+  /** Why the command could not start; or what `onOutput` threw (the command was then cancelled). */
+  error?: string;
+  /** Date.now() when the command was started. */
+  startedAt: number;
+  /** From the start until bash exited (until the failure, for failed-to-start). */
+  durationMs: number;
+  stdoutBytes: number;
+  stderrBytes: number;
+  /** The task directory ('' if it could not be made); it no longer exists. */
+  cwd: string;
+  /** Set when the pipes were abandoned after drainTimeoutMs (held by a process outside the group). */
+  outputAbandoned?: true;
+  /** Set when the task directory could not be removed (it may be left behind). */
+  cleanupError?: string;
+}
+
+export interface RunningCommand {
+  /** bash's pid, which is also the process group id; undefined if it did not start. */
+  readonly pid: number | undefined;
+  readonly cwd: string;
+  /** Never rejects. */
+  readonly result: Promise<CommandResult>;
+  /** SIGTERM the process group, SIGKILL after the grace. No effect once bash has exited. */
+  cancel(): void;
+  /** Stop delivering and reading the child's output; the child blocks on a full pipe. */
+  pause(): void;
+  /** Deliver what was held back, in order, and read on. */
+  resume(): void;
+}
+
+interface Settings {
+  command: string;
+  env: Record<string, string>;
+  timeoutMs: number;
+  killGraceMs: number;
+  drainTimeoutMs: number;
+  tmpRoot: string;
+  onOutput: RunCommandOptions['onOutput'];
+}
+
+/** Starts the command. Throws a SettingError (TROUPE_E_SETTING) for bad options; nothing else. */
+export function runCommand(options: RunCommandOptions): RunningCommand {
+  return new CommandRun(validate(options));
+}
+
+class CommandRun implements RunningCommand {
+  pid: number | undefined;
+  cwd = '';
+  readonly result: Promise<CommandResult>;
+
+  readonly #s: Settings;
+  #resolve!: (result: CommandResult) => void;
+  readonly #startedAt = Date.now();
+  readonly #t0 = performance.now();
+  #child: ChildProcess | undefined;
+  #pipes: [OutputStream, Readable][] = [];
+  #open = 0;
+  #seq = 0;
+  readonly #bytes = { stdout: 0, stderr: 0 };
+  #paused = false;
+  /** Chunks read but not yet delivered (while paused), in the order read. */
+  readonly #held: { stream: OutputStream; data: Buffer }[] = [];
+  #flushQueued = false;
+  #exit: { exitCode: number | null; signal: NodeJS.Signals | null; durationMs: number } | undefined;
+  #stopping: 'timed-out' | 'cancelled' | undefined;
+  #groupKilled = false;
+  #timeoutTimer: NodeJS.Timeout | undefined;
+  #graceTimer: NodeJS.Timeout | undefined;
+  #drainTimer: NodeJS.Timeout | undefined;
+  #drainLeftMs: number | undefined;
+  #drainArmedAt = 0;
+  #abandoned = false;
+  #error: string | undefined;
+  #done = false;
+
+  constructor(settings: Settings) {
+    this.#s = settings;
+    this.result = new Promise((resolve) => (this.#resolve = resolve));
+    this.#start();
+  }
+
+  cancel(): void {
+    this.#stop('cancelled');
+  }
+
+  pause(): void {
+    if (this.#done || this.#paused) return;
+    this.#paused = true;
+    for (const [, pipe] of this.#pipes) pipe.pause();
+    this.#suspendDrainTimer();
+  }
+
+  resume(): void {
+    if (this.#done || !this.#paused) return;
+    this.#paused = false;
+    // Deliver on the next tick, not inside the caller's resume(): a consumer resuming from its own
+    // onOutput must not be re-entered.
+    this.#queueFlush();
+  }
+
+  #start(): void {
+    const { tmpRoot } = this.#s;
+    try {
+      this.cwd = fs.mkdtempSync(path.join(tmpRoot, TASK_DIR_PREFIX));
+    } catch (err) {
+      this.#failToStart(`cannot make the task directory under ${tmpRoot}: ${messageOf(err)}`);
+      return;
+    }
+    try {
+      this.cwd = fs.realpathSync(this.cwd); // what `pwd` will print
+    } catch {
+      // keep the path as made
+    }
+    let child: ChildProcess;
+    try {
+      child = spawn(SHELL, ['-c', this.#s.command], {
+        cwd: this.cwd,
+        env: this.#s.env,
+        detached: true, // setsid(): its own session and process group, whose id is its pid
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    } catch (err) {
+      // E2BIG, EINVAL and the like are thrown; ENOENT, EACCES, EAGAIN come as an 'error' event.
+      this.#failToStart(`cannot start ${SHELL}: ${messageOf(err)}`);
+      return;
+    }
+    this.#child = child;
+    this.pid = child.pid;
+    child.on('error', (err) => {
+      if (this.pid === undefined) this.#failToStart(`cannot start ${SHELL}: ${messageOf(err)}`);
+      // Otherwise a failed kill or send, which we do not use: nothing to do.
+    });
+    if (this.pid === undefined) {
+      child.stdout?.destroy();
+      child.stderr?.destroy();
+      return; // the 'error' event follows
+    }
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const pipe = child[stream]!;
+      this.#pipes.push([stream, pipe]);
+      this.#open++;
+      pipe.on('data', (data: Buffer) => this.#onData(stream, pipe, data));
+      pipe.on('error', () => {}); // a read error ends the pipe; 'close' follows
+      pipe.on('close', () => {
+        this.#open--;
+        this.#maybeFinish();
+      });
+    }
+    child.on('exit', (code, signal) => this.#onExit(code, signal));
+    if (this.#s.timeoutMs > 0) this.#timeoutTimer = setTimeout(() => this.#stop('timed-out'), this.#s.timeoutMs);
+  }
+
+  #onData(stream: OutputStream, pipe: Readable, data: Buffer): void {
+    if (this.#paused || this.#held.length > 0) {
+      this.#held.push({ stream, data });
+      // Node resumes a child's pipes by itself when the child exits (flushStdio in
+      // child_process.js), undoing our pause: pause again, so at most one chunk slips in.
+      if (this.#paused) pipe.pause();
+      return;
+    }
+    this.#deliver(stream, data);
+  }
+
+  #deliver(stream: OutputStream, data: Buffer): void {
+    const seq = this.#seq++;
+    this.#bytes[stream] += data.length;
+    try {
+      this.#s.onOutput(stream, data, seq);
+    } catch (err) {
+      this.#error ??= `onOutput threw: ${messageOf(err)}`;
+      this.#stop('cancelled');
+    }
+  }
+
+  #queueFlush(): void {
+    if (this.#flushQueued) return;
+    this.#flushQueued = true;
+    process.nextTick(() => {
+      this.#flushQueued = false;
+      this.#flush();
+    });
+  }
+
+  #flush(): void {
+    while (!this.#paused && this.#held.length > 0) {
+      const { stream, data } = this.#held.shift()!;
+      this.#deliver(stream, data);
+    }
+    if (this.#paused || this.#done) return;
+    for (const [, pipe] of this.#pipes) if (!pipe.destroyed) pipe.resume();
+    this.#resumeDrainTimer();
+    this.#maybeFinish();
+  }
+
+  #onExit(exitCode: number | null, signal: NodeJS.Signals | null): void {
+    this.#exit = { exitCode, signal, durationMs: performance.now() - this.#t0 };
+    clearTimeout(this.#timeoutTimer);
+    // Not stopping: the command is over, end what is left of its group now. Stopping: the grace
+    // runs on for whatever still holds the pipes (its timer sends the SIGKILL).
+    if (!this.#stopping) this.#killGroup();
+    if (this.#groupKilled) this.#startDrainTimer();
+    this.#maybeFinish();
+  }
+
+  #stop(outcome: 'timed-out' | 'cancelled'): void {
+    if (this.#done || this.#exit || this.#stopping || this.pid === undefined) return;
+    this.#stopping = outcome;
+    clearTimeout(this.#timeoutTimer);
+    this.#signalGroup('SIGTERM');
+    this.#graceTimer = setTimeout(() => {
+      this.#graceTimer = undefined;
+      this.#killGroup();
+      if (this.#exit) this.#startDrainTimer(); // else bash dies of it and #onExit starts it
+    }, this.#s.killGraceMs);
+  }
+
+  #killGroup(): void {
+    this.#groupKilled = true;
+    this.#signalGroup('SIGKILL');
+  }
+
+  #signalGroup(signal: NodeJS.Signals): void {
+    // The group id is bash's pid. Once bash is reaped that number cannot be reused while any member
+    // of the group lives; when none does, the kill fails with ESRCH, which is what we want.
+    try {
+      process.kill(-this.pid!, signal);
+    } catch {
+      // ESRCH: the group is empty. EPERM: what is left changed its credentials (setuid); we cannot
+      // signal it, and the drain timeout keeps it from holding the task.
+    }
+  }
+
+  #startDrainTimer(): void {
+    if (this.#drainLeftMs !== undefined || this.#done) return;
+    this.#drainLeftMs = this.#s.drainTimeoutMs;
+    this.#resumeDrainTimer();
+  }
+
+  #resumeDrainTimer(): void {
+    if (this.#drainLeftMs === undefined || this.#drainTimer || this.#paused || this.#abandoned || this.#open === 0) return;
+    this.#drainArmedAt = performance.now();
+    this.#drainTimer = setTimeout(() => this.#abandonPipes(), this.#drainLeftMs);
+  }
+
+  #suspendDrainTimer(): void {
+    if (!this.#drainTimer) return;
+    clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    this.#drainLeftMs = Math.max(0, this.#drainLeftMs! - (performance.now() - this.#drainArmedAt));
+  }
+
+  #abandonPipes(): void {
+    this.#drainTimer = undefined;
+    if (this.#open === 0) return;
+    this.#abandoned = true;
+    for (const [, pipe] of this.#pipes) pipe.destroy(); // 'close' follows
+  }
+
+  #maybeFinish(): void {
+    if (this.#done || !this.#exit || this.#open > 0 || this.#held.length > 0) return;
+    this.#done = true;
+    clearTimeout(this.#timeoutTimer);
+    clearTimeout(this.#graceTimer);
+    clearTimeout(this.#drainTimer);
+    // Stopping, and bash and every holder of the pipes are gone before the grace ran out: whatever
+    // is left of the group writes nowhere we read; end it now rather than after the grace.
+    if (!this.#groupKilled) this.#killGroup();
+    const exit = this.#exit;
+    void this.#finish({
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      outcome: this.#stopping ?? 'exited',
+      ...(this.#error !== undefined && { error: this.#error }),
+      durationMs: exit.durationMs,
+      ...(this.#abandoned && { outputAbandoned: true as const }),
+    });
+  }
+
+  #failToStart(error: string): void {
+    if (this.#done) return;
+    this.#done = true;
+    void this.#finish({ exitCode: null, signal: null, outcome: 'failed-to-start', error, durationMs: performance.now() - this.#t0 });
+  }
+
+  async #finish(end: Pick<CommandResult, 'exitCode' | 'signal' | 'outcome' | 'error' | 'durationMs' | 'outputAbandoned'>): Promise<void> {
+    const cleanupError = this.cwd === '' ? undefined : await removeTaskDir(this.cwd);
+    this.#resolve({
+      ...end,
+      startedAt: this.#startedAt,
+      stdoutBytes: this.#bytes.stdout,
+      stderrBytes: this.#bytes.stderr,
+      cwd: this.cwd,
+      ...(cleanupError !== undefined && { cleanupError }),
+    });
+  }
+}
+
+/** Removes the task directory; returns why it could not, or undefined. Never throws. */
+async function removeTaskDir(dir: string): Promise<string | undefined> {
+  try {
+    await fs.promises.rm(dir, { recursive: true, force: true });
+    return undefined;
+  } catch {
+    // A task may leave directories we may not enter or write (chmod 000): open them up, try again.
+    try {
+      await makeOwnerWritable(dir);
+      await fs.promises.rm(dir, { recursive: true, force: true });
+      return undefined;
+    } catch (err) {
+      return messageOf(err);
+    }
+  }
+}
+
+async function makeOwnerWritable(dir: string): Promise<void> {
+  await fs.promises.chmod(dir, 0o700);
+  for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory()) await makeOwnerWritable(path.join(dir, entry.name));
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function validate(options: RunCommandOptions): Settings {
+  if (options === null || typeof options !== 'object') throw settingError('options', options, 'an object');
+  const { command, env, onOutput, tmpRoot } = options;
+  if (typeof command !== 'string' || command.trim() === '') throw settingError('command', command, 'a non-empty string');
+  if (command.includes('\0')) throw settingError('command', '(a string with a NUL byte)', 'a string without NUL bytes');
+  if (typeof onOutput !== 'function') throw settingError('onOutput', onOutput, 'a function (stream, data, seq)');
+  if (tmpRoot !== undefined && (typeof tmpRoot !== 'string' || tmpRoot === '' || tmpRoot.includes('\0'))) {
+    throw settingError('tmpRoot', tmpRoot, 'a directory path');
+  }
+  return {
+    command,
+    env: taskEnv(env),
+    timeoutMs: milliseconds('timeoutMs', options.timeoutMs, 0),
+    killGraceMs: milliseconds('killGraceMs', options.killGraceMs, DEFAULT_KILL_GRACE_MS),
+    drainTimeoutMs: milliseconds('drainTimeoutMs', options.drainTimeoutMs, DEFAULT_DRAIN_TIMEOUT_MS),
+    tmpRoot: tmpRoot ?? os.tmpdir(),
+    onOutput,
+  };
+}
+
+function milliseconds(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw settingError(option, value, `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+  }
+  return value;
+}
+
+/** INHERITED_ENV_KEYS from our environment, then the task's variables over them. */
+function taskEnv(given: unknown): Record<string, string> {
+  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
+    throw settingError('env', given, 'an object of string values');
+  }
+  // No prototype: a variable named __proto__ is just a variable.
+  const env = Object.create(null) as Record<string, string>;
+  for (const key of INHERITED_ENV_KEYS) {
+    const value = process.env[key];
+    if (value !== undefined) env[key] = value;
+  }
+  for (const [key, value] of Object.entries((given ?? {}) as Record<string, unknown>)) {
+    if (key === '' || key.includes('=') || key.includes('\0')) throw settingError('env', key, 'variable names that are non-empty, without "=" or NUL');
+    if (typeof value !== 'string') throw settingError(`env.${key}`, value, 'a string');
+    if (value.includes('\0')) throw settingError(`env.${key}`, '(a string with a NUL byte)', 'a string without NUL bytes');
+    env[key] = value;
+  }
+  return env;
+}

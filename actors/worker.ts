@@ -1,0 +1,254 @@
+/**
+ * The Worker (one per worker node) and its Executors (one per task).
+ *
+ * The Worker checks in with the receptionist under `worker` with what it is (name, tags, platform,
+ * arch, cpus, memory, slots), takes `work` up to its slots, runs each task in an Executor child, and
+ * reports resource usage every second to the pool that introduced itself with `poolHello`.
+ *
+ * Output goes straight from the Executor to the Controller (`reportTo`), chunk by chunk, in order.
+ * Reading from the child pauses while the link to the manager is congested, while the Controller
+ * asks it to (`throttle`: its subscriber is slow), and while there is no manager at all: the
+ * command then blocks on its full pipe, and nothing is buffered without bound. Results are kept
+ * until the Controller acknowledges them, and a new pool (after a manager restart) is told which
+ * tasks are still running and which results it has not seen, so nothing finished is lost.
+ */
+import os from 'node:os';
+import type { ActorRef } from '../protocols/actor-ref.js';
+import type { MemberEvent } from '../protocols/cluster-messages.js';
+import type { CancelWork, PoolHello, ResultAck, Throttle, Usage, Work, WorkResult, WorkSpec } from '../protocols/tasks.js';
+import type { ClusterSystem } from '../src/cluster/cluster-system.js';
+import { ErrorCodes } from '../src/errors.js';
+import { runCommand, type CommandResult, type RunningCommand } from './run-command.js';
+import { WORKER_KEY } from './worker-pool.js';
+
+export interface WorkerOptions {
+  /** Tasks run at once; default: the number of cpus. */
+  slots?: number;
+  tags?: readonly string[];
+  /** SIGTERM → SIGKILL grace when a task is cancelled or times out. */
+  killGraceMs?: number;
+  usageIntervalMs?: number;
+  /** Where each task's temporary directory is made; default: the OS's. */
+  tmpRoot?: string;
+}
+
+export const DEFAULT_USAGE_INTERVAL_MS = 1000;
+
+type WorkerMessage = Work | CancelWork | PoolHello | ResultAck | Throttle | MemberEvent;
+
+interface Attachment {
+  pool: ActorRef;
+  reportTo: ActorRef;
+}
+
+/** One running task: its command, and the output it holds while it may not send. */
+class Execution {
+  readonly startedAt = Date.now();
+  readonly held: object[] = [];
+  throttled = false;
+  #waiting = false;
+  run!: RunningCommand;
+
+  constructor(
+    readonly spec: WorkSpec,
+    readonly subscribers: readonly ActorRef[],
+    private readonly system: ClusterSystem,
+    private readonly target: () => ActorRef | undefined,
+  ) {}
+
+  onOutput(stream: 'stdout' | 'stderr', data: Buffer, seq: number): void {
+    const msg = { type: 'workOutput', id: this.spec.id, stream, seq, data };
+    const to = this.target();
+    if (!to || this.held.length > 0 || this.throttled) {
+      this.held.push(msg);
+      this.run.pause();
+      return;
+    }
+    this.system.dispatch(to, msg);
+    this.#pauseIfCongested(to);
+  }
+
+  /** Sends what was held and reads on, if it may. */
+  resume(): void {
+    const to = this.target();
+    if (!to || this.throttled || this.#waiting) return;
+    while (this.held.length > 0) {
+      this.system.dispatch(to, this.held.shift()!);
+      if (this.system.isCongested(to.node)) return this.#pauseIfCongested(to);
+    }
+    this.run.resume();
+  }
+
+  #pauseIfCongested(to: ActorRef): void {
+    if (!this.system.isCongested(to.node)) return;
+    this.run.pause();
+    this.#waiting = true;
+    void this.system.whenWritable(to.node).then(() => {
+      this.#waiting = false;
+      this.resume();
+    });
+  }
+}
+
+export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}): ActorRef {
+  const slots = options.slots ?? os.availableParallelism();
+  const tags = [...(options.tags ?? [])];
+  const running = new Map<string, Execution>();
+  const unacked = new Map<string, { result: WorkResult; task: WorkSpec; subscribers: ActorRef[] }>();
+  let attached: Attachment | undefined;
+  const target = () => attached?.reportTo;
+  const sampler = new UsageSampler();
+
+  const ref = system.spawn<null, WorkerMessage>(
+    (state, msg, ctx) => {
+      switch (msg.type) {
+        case 'poolHello': {
+          attached = { pool: msg.pool, reportTo: msg.reportTo };
+          system.dispatch(msg.pool, {
+            type: 'workerState',
+            worker: system.node,
+            running: [...running.values()].map((e) => ({ task: e.spec, startedAt: e.startedAt, subscribers: [...e.subscribers] })),
+            finished: [...unacked.values()],
+          });
+          // A first usage report at once: the pool knows this worker's load from the start.
+          system.dispatch(msg.pool, { type: 'workerUsage', usage: sampler.sample(system.node, running.size, slots) });
+          for (const e of running.values()) e.resume();
+          break;
+        }
+        case 'member':
+          // The manager gone (or a new one not yet introduced): hold output until a pool says hello.
+          if (msg.role === 'manager' && msg.status !== 'up' && attached?.pool.node === msg.node) attached = undefined;
+          break;
+        case 'work':
+          start(msg, ctx.ref);
+          break;
+        case 'cancelWork':
+          running.get(msg.id)?.run.cancel();
+          break;
+        case 'throttle': {
+          const e = running.get(msg.id);
+          if (e) {
+            e.throttled = msg.paused;
+            if (!msg.paused) e.resume();
+          }
+          break;
+        }
+        case 'resultAck':
+          unacked.delete(msg.id);
+          break;
+      }
+      return state;
+    },
+    'worker',
+    {
+      initialState: null,
+      onCrash: 'resume',
+      afterStop: () => {
+        clearInterval(usageTimer);
+        for (const e of running.values()) e.run.cancel();
+      },
+    },
+  );
+
+  function start(msg: Work, self: ActorRef): void {
+    const { task } = msg;
+    if (running.has(task.id) || unacked.has(task.id)) return;
+    if (running.size >= slots) {
+      if (attached) system.dispatch(attached.pool, { type: 'workRefused', id: task.id, code: ErrorCodes.WORKER_BUSY, reason: `all ${slots} slots busy` });
+      return;
+    }
+    const execution = new Execution(task, msg.subscribers, system, target);
+    running.set(task.id, execution);
+    execution.run = runCommand({
+      command: task.command,
+      env: task.env,
+      timeoutMs: task.timeoutMs,
+      killGraceMs: options.killGraceMs,
+      tmpRoot: options.tmpRoot,
+      onOutput: (stream, data, seq) => execution.onOutput(stream, data, seq),
+    });
+    // The Executor: one child actor per task, alive while its command runs.
+    const executor = system.spawn<null, { type: 'cancel' }>(
+      (state, m) => {
+        if (m.type === 'cancel') execution.run.cancel();
+        return state;
+      },
+      `executor-${task.id}`,
+      { parent: self, initialState: null, onCrash: 'resume' },
+    );
+    void execution.run.result.then((r) => {
+      running.delete(task.id);
+      const result = toWorkResult(task.id, r);
+      unacked.set(task.id, { result, task, subscribers: [...msg.subscribers] });
+      const to = target();
+      if (to) system.dispatch(to, { type: 'workResult', result });
+      system.stop(executor);
+    });
+  }
+
+  const usageTimer = setInterval(() => {
+    const usage = sampler.sample(system.node, running.size, slots);
+    if (attached) system.dispatch(attached.pool, { type: 'workerUsage', usage });
+  }, options.usageIntervalMs ?? DEFAULT_USAGE_INTERVAL_MS);
+  usageTimer.unref();
+
+  system.subscribeMembership(ref);
+  system.receptionist.checkIn(WORKER_KEY, ref, {
+    name: system.node,
+    tags,
+    platform: process.platform,
+    arch: process.arch,
+    cpus: os.availableParallelism(),
+    memoryBytes: os.totalmem(),
+    slots,
+  });
+  return ref;
+}
+
+function toWorkResult(id: string, r: CommandResult): WorkResult {
+  return {
+    id,
+    outcome: r.outcome,
+    exitCode: r.exitCode,
+    signal: r.signal,
+    startedAt: r.startedAt,
+    durationMs: r.durationMs,
+    stdoutBytes: r.stdoutBytes,
+    stderrBytes: r.stderrBytes,
+    error: r.error ?? null,
+  };
+}
+
+/** CPU % of the whole machine between two samples, load, memory. */
+export class UsageSampler {
+  #last = cpuTimes();
+
+  sample(worker: string, running: number, slots: number): Usage {
+    const now = cpuTimes();
+    const busy = now.busy - this.#last.busy;
+    const total = now.total - this.#last.total;
+    this.#last = now;
+    const total_mem = os.totalmem();
+    return {
+      worker,
+      cpuPercent: total > 0 ? Math.round((1000 * busy) / total) / 10 : 0,
+      load1: os.loadavg()[0]!,
+      memoryUsedBytes: total_mem - os.freemem(),
+      memoryTotalBytes: total_mem,
+      running,
+      slots,
+      at: Date.now(),
+    };
+  }
+}
+
+function cpuTimes(): { busy: number; total: number } {
+  let busy = 0;
+  let total = 0;
+  for (const { times } of os.cpus()) {
+    const all = times.user + times.nice + times.sys + times.irq + times.idle;
+    total += all;
+    busy += all - times.idle;
+  }
+  return { busy, total };
+}

@@ -1,0 +1,113 @@
+/**
+ * Submitting and following tasks from any node that may (a manager, or a client joined to it): a
+ * thin layer over `query` to the Controller and a subscriber actor that turns the Controller's
+ * `taskUpdate` / `taskOutput` messages into events.
+ *
+ *   const tasks = TaskClient.start(system);
+ *   const [task] = await tasks.submit({ command: 'uname -a', selector: 'tag=gpu' });
+ *   tasks.on('output', (chunk) => process.stdout.write(chunk.data));
+ *   const done = await tasks.finished(task.id);
+ */
+import { EventEmitter } from 'node:events';
+import { ActorRef } from '../../protocols/actor-ref.js';
+import { FINISHED_STATUSES, type Answer, type AskWhat, type Submit, type TaskOutput, type TaskRecord, type TaskUpdate } from '../../protocols/tasks.js';
+import { CONTROLLER_NAME } from '../../actors/controller.js';
+import type { ClusterSystem } from '../cluster/cluster-system.js';
+import { ErrorCodes, TroupeError, type ErrorCode } from '../errors.js';
+
+export type SubmitOptions = Omit<Submit, 'type' | 'replyTo' | 'subscriber'>;
+
+interface TaskClientEvents {
+  update: [TaskRecord];
+  output: [TaskOutput];
+}
+
+let instances = 0;
+
+export class TaskClient extends EventEmitter<TaskClientEvents> {
+  readonly controller: ActorRef;
+  readonly subscriber: ActorRef;
+  /** The latest record of every task this client has heard of. */
+  readonly tasks = new Map<string, TaskRecord>();
+  #waiters = new Map<string, ((task: TaskRecord) => void)[]>();
+
+  private constructor(
+    private readonly system: ClusterSystem,
+    manager: string,
+  ) {
+    super();
+    this.controller = new ActorRef(manager, CONTROLLER_NAME);
+    instances += 1;
+    this.subscriber = system.spawn<null, TaskUpdate | TaskOutput>(
+      (state, msg) => {
+        if (msg.type === 'taskUpdate') this.#update(msg.task);
+        else if (msg.type === 'taskOutput') this.emit('output', msg);
+        return state;
+      },
+      `task-client-${instances}`,
+      { initialState: null, onCrash: 'resume' },
+    );
+  }
+
+  /** A client for the Controller on `manager` (default: this node if it is the manager, else "manager"). */
+  static start(system: ClusterSystem, manager = system.isManager ? system.node : 'manager'): TaskClient {
+    return new TaskClient(system, manager);
+  }
+
+  /** Submits a command; resolves with the tasks made (one, or one per worker for a broadcast). */
+  async submit(options: SubmitOptions): Promise<TaskRecord[]> {
+    const reply = await this.#ask<{ type: 'submitted'; tasks: TaskRecord[] }>({ type: 'submit', ...options, subscriber: this.subscriber });
+    for (const task of reply.tasks) if (!this.tasks.has(task.id)) this.#update(task);
+    return reply.tasks;
+  }
+
+  async cancel(id: string): Promise<TaskRecord> {
+    const reply = await this.#ask<{ type: 'cancelled'; task: TaskRecord }>({ type: 'cancel', id });
+    return reply.task;
+  }
+
+  ask(what: AskWhat, id?: string): Promise<Answer> {
+    return this.#ask<Answer>({ type: 'ask', what, ...(id === undefined ? {} : { id }) });
+  }
+
+  /** Follows tasks submitted elsewhere (or before this client restarted). */
+  async follow(ids: string[]): Promise<TaskRecord[]> {
+    const reply = await this.#ask<{ type: 'submitted'; tasks: TaskRecord[] }>({ type: 'subscribeTasks', ids, subscriber: this.subscriber });
+    for (const task of reply.tasks) this.#update(task);
+    return reply.tasks;
+  }
+
+  /** Resolves with the task's final record once it has finished. */
+  finished(id: string): Promise<TaskRecord> {
+    const known = this.tasks.get(id);
+    if (known && FINISHED_STATUSES.has(known.status)) return Promise.resolve(known);
+    return new Promise((resolve) => {
+      const list = this.#waiters.get(id) ?? [];
+      list.push(resolve);
+      this.#waiters.set(id, list);
+    });
+  }
+
+  stop(): void {
+    this.system.stop(this.subscriber);
+  }
+
+  async #ask<R extends { type: string }>(msg: Record<string, unknown>): Promise<R> {
+    const reply = await this.system.query<R | { type: 'taskError'; code: string; reason: string }>(this.controller, (replyTo) => ({ ...msg, replyTo }));
+    if (reply.type === 'taskError') {
+      const err = reply as { code: string; reason: string };
+      throw new TroupeError((err.code.startsWith('TROUPE_E_') ? err.code : ErrorCodes.INVALID_TASK) as ErrorCode, err.reason);
+    }
+    return reply as R;
+  }
+
+  #update(task: TaskRecord): void {
+    this.tasks.set(task.id, task);
+    this.emit('update', task);
+    if (FINISHED_STATUSES.has(task.status)) {
+      const waiting = this.#waiters.get(task.id);
+      this.#waiters.delete(task.id);
+      for (const resolve of waiting ?? []) resolve(task);
+    }
+  }
+}
