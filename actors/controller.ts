@@ -83,14 +83,6 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         case 'workResult':
           result(msg.result);
           break;
-        case 'pool.started': {
-          const entry = table.get(msg.id);
-          if (entry && entry.record.status === 'pending') {
-            table.running(entry, msg.worker, msg.at);
-            notify(entry);
-          }
-          break;
-        }
         case 'pool.lost':
           for (const id of msg.ids) lost(id, msg.reason);
           break;
@@ -115,6 +107,14 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     { initialState: null, onCrash: 'resume' },
   );
   const { ref: poolRef, pool } = spawnWorkerPool(system, ref);
+  /** Tasks being placed by a submit: their start is told in its reply, not by an update. */
+  const placing = new Set<string>();
+  pool.onStarted = (id, worker, at) => {
+    const entry = table.get(id);
+    if (!entry || entry.record.status !== 'pending') return;
+    table.running(entry, worker, at);
+    if (!placing.has(id)) notify(entry);
+  };
 
   /** Runs `answer` and sends what it returns (if anything); a TroupeError becomes a taskError reply. */
   function reply(to: ActorRef, answer: () => object | undefined): void {
@@ -127,7 +127,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     }
   }
 
-  function submit(msg: Submit): undefined {
+  function submit(msg: Submit): object {
     const command = msg.command;
     if (command.trim() === '') throw invalid('command: empty; give a shell command to run, e.g. "uname -a"');
     const bytes = Buffer.byteLength(command);
@@ -158,11 +158,15 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     } else {
       made.push(table.add(spec(command, env, timeoutMs), { selector: selector.text, retries, subscribers, broadcast: null, now }));
     }
-    const answer = { type: 'submitted', ids: made.map((e) => e.record.id), tasks: made.map((e) => e.record) };
-    // Reply before placing: the submitter learns the ids before any update about them.
-    system.dispatch(msg.replyTo, answer);
-    for (const entry of made) pool.place(entry.spec, selectorOf(entry), entry.subscribers);
-    return undefined;
+    // Placed first, so the reply says which started where; every later update follows the reply
+    // (one link, in order), so the submitter learns the ids before any update about them.
+    for (const entry of made) placing.add(entry.record.id);
+    try {
+      for (const entry of made) pool.place(entry.spec, selectorOf(entry), entry.subscribers);
+    } finally {
+      placing.clear();
+    }
+    return { type: 'submitted', ids: made.map((e) => e.record.id), tasks: made.map((e) => e.record) };
   }
 
   function spec(command: string, env: Record<string, string>, timeoutMs: number): WorkSpec {

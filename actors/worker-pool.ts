@@ -29,7 +29,6 @@ interface Queued {
 
 /** What the pool tells the Controller (local messages). */
 export type PoolEvent =
-  | { type: 'pool.started'; id: string; worker: string; at: number }
   | { type: 'pool.lost'; ids: string[]; worker: string; reason: string }
   | { type: 'pool.refused'; id: string; worker: string; code: string; reason: string }
   | { type: 'pool.state'; state: WorkerState };
@@ -40,6 +39,12 @@ type PoolMessage = { type: 'listing'; key: string; entries: ListingEntry[] } | T
 export class Pool {
   readonly workers = new Map<string, PoolWorker>();
   readonly queue: Queued[] = [];
+  /**
+   * Called as a task is handed to a worker. A call, not a message: placing happens in the
+   * Controller's turn (submit) as often as in the pool's (a slot freed), and the table must say
+   * "running" before the submitter hears anything, with no extra turn on the way.
+   */
+  onStarted: (id: string, worker: string, at: number) => void = () => {};
 
   constructor(
     private readonly system: ClusterSystem,
@@ -161,7 +166,7 @@ export class Pool {
   #start(worker: PoolWorker, { spec, subscribers }: Queued): void {
     worker.running.add(spec.id);
     this.system.dispatch(worker.ref, { type: 'work', task: spec, reportTo: this.controller, subscribers });
-    this.system.dispatch(this.controller, { type: 'pool.started', id: spec.id, worker: worker.name, at: Date.now() } satisfies PoolEvent);
+    this.onStarted(spec.id, worker.name, Date.now());
   }
 }
 
