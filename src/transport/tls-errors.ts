@@ -15,6 +15,8 @@ const UNTRUSTED_SERVER = new Set([
   'CERT_HAS_EXPIRED',
   'CERT_NOT_YET_VALID',
   'CERT_UNTRUSTED',
+  // The server's certificate is not for TLS servers (e.g. a worker's certificate used to listen).
+  'INVALID_PURPOSE',
 ]);
 
 /** OpenSSL alerts the server sends when it refuses our certificate, and what they mean. */

@@ -118,6 +118,20 @@ describe('bad input: a clear error with a stable code, and the manager keeps ser
     expect(await refusal).to.deep.include({ code: 'TROUPE_E_TLS_REJECTED', reason: 'CERT_HAS_EXPIRED: certificate has expired' });
   });
 
+  it('a "manager" listening with a certificate not made for servers: the node stops with TROUPE_E_TLS_UNTRUSTED', async function () {
+    // The role is the caller's word here; the certificate is still a worker's (clientAuth only).
+    const impostor = await ClusterSystem.start({ identity: { ...testPki().identity('worker-3'), role: 'manager' }, listen: { host: '127.0.0.1', port: 0 }, log: silentLogger() });
+    systems.push(impostor);
+    const joiner = await ClusterSystem.start({ identity: testPki().identity('worker-2'), join: { host: '127.0.0.1', port: impostor.address!.port }, log: silentLogger() });
+    systems.push(joiner);
+    const err = await joiner.ready().then(
+      () => expect.fail('joined a server holding a worker certificate'),
+      (e: TroupeError) => e,
+    );
+    expect(err.code).to.equal('TROUPE_E_TLS_UNTRUSTED');
+    expect(err.message).to.contain("the server's certificate is not trusted by our CA (INVALID_PURPOSE)");
+  });
+
   it('a certificate without a role: TROUPE_E_CERT_NO_ROLE at the handshake', async function () {
     const err = await refusedJoin({ name: 'worker-7', role: 'worker', ...testPki().raw('no-role-worker') });
     expect(err.code).to.equal('TROUPE_E_CERT_NO_ROLE');
