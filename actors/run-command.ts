@@ -73,7 +73,7 @@ export interface CommandResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   outcome: 'exited' | 'timed-out' | 'cancelled' | 'failed-to-start';
-  /** Why the command could not start; or what `onOutput` threw (the command was then cancelled). */
+  /** Why the command could not start; or what `onOutput` threw (the command, if still running, was then cancelled). */
   error?: string;
   /** Date.now() when the command was started. */
   startedAt: number;
@@ -119,15 +119,14 @@ export function runCommand(options: RunCommandOptions): RunningCommand {
 }
 
 class CommandRun implements RunningCommand {
-  pid: number | undefined;
-  cwd = '';
   readonly result: Promise<CommandResult>;
+  #pid: number | undefined;
+  #cwd = '';
 
   readonly #s: Settings;
   #resolve!: (result: CommandResult) => void;
   readonly #startedAt = Date.now();
   readonly #t0 = performance.now();
-  #child: ChildProcess | undefined;
   #pipes: [OutputStream, Readable][] = [];
   #open = 0;
   #seq = 0;
@@ -154,6 +153,14 @@ class CommandRun implements RunningCommand {
     this.#start();
   }
 
+  get pid(): number | undefined {
+    return this.#pid;
+  }
+
+  get cwd(): string {
+    return this.#cwd;
+  }
+
   cancel(): void {
     this.#stop('cancelled');
   }
@@ -176,20 +183,20 @@ class CommandRun implements RunningCommand {
   #start(): void {
     const { tmpRoot } = this.#s;
     try {
-      this.cwd = fs.mkdtempSync(path.join(tmpRoot, TASK_DIR_PREFIX));
+      this.#cwd = fs.mkdtempSync(path.join(tmpRoot, TASK_DIR_PREFIX));
     } catch (err) {
       this.#failToStart(`cannot make the task directory under ${tmpRoot}: ${messageOf(err)}`);
       return;
     }
     try {
-      this.cwd = fs.realpathSync(this.cwd); // what `pwd` will print
+      this.#cwd = fs.realpathSync(this.#cwd); // what `pwd` will print
     } catch {
       // keep the path as made
     }
     let child: ChildProcess;
     try {
       child = spawn(SHELL, ['-c', this.#s.command], {
-        cwd: this.cwd,
+        cwd: this.#cwd,
         env: this.#s.env,
         detached: true, // setsid(): its own session and process group, whose id is its pid
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -199,13 +206,12 @@ class CommandRun implements RunningCommand {
       this.#failToStart(`cannot start ${SHELL}: ${messageOf(err)}`);
       return;
     }
-    this.#child = child;
-    this.pid = child.pid;
+    this.#pid = child.pid;
     child.on('error', (err) => {
-      if (this.pid === undefined) this.#failToStart(`cannot start ${SHELL}: ${messageOf(err)}`);
+      if (this.#pid === undefined) this.#failToStart(`cannot start ${SHELL}: ${messageOf(err)}`);
       // Otherwise a failed kill or send, which we do not use: nothing to do.
     });
-    if (this.pid === undefined) {
+    if (this.#pid === undefined) {
       child.stdout?.destroy();
       child.stderr?.destroy();
       return; // the 'error' event follows
@@ -278,7 +284,7 @@ class CommandRun implements RunningCommand {
   }
 
   #stop(outcome: 'timed-out' | 'cancelled'): void {
-    if (this.#done || this.#exit || this.#stopping || this.pid === undefined) return;
+    if (this.#done || this.#exit || this.#stopping || this.#pid === undefined) return;
     this.#stopping = outcome;
     clearTimeout(this.#timeoutTimer);
     this.#signalGroup('SIGTERM');
@@ -298,7 +304,7 @@ class CommandRun implements RunningCommand {
     // The group id is bash's pid. Once bash is reaped that number cannot be reused while any member
     // of the group lives; when none does, the kill fails with ESRCH, which is what we want.
     try {
-      process.kill(-this.pid!, signal);
+      process.kill(-this.#pid!, signal);
     } catch {
       // ESRCH: the group is empty. EPERM: what is left changed its credentials (setuid); we cannot
       // signal it, and the drain timeout keeps it from holding the task.
@@ -358,13 +364,13 @@ class CommandRun implements RunningCommand {
   }
 
   async #finish(end: Pick<CommandResult, 'exitCode' | 'signal' | 'outcome' | 'error' | 'durationMs' | 'outputAbandoned'>): Promise<void> {
-    const cleanupError = this.cwd === '' ? undefined : await removeTaskDir(this.cwd);
+    const cleanupError = this.#cwd === '' ? undefined : await removeTaskDir(this.#cwd);
     this.#resolve({
       ...end,
       startedAt: this.#startedAt,
       stdoutBytes: this.#bytes.stdout,
       stderrBytes: this.#bytes.stderr,
-      cwd: this.cwd,
+      cwd: this.#cwd,
       ...(cleanupError !== undefined && { cleanupError }),
     });
   }
