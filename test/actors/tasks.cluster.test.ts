@@ -185,8 +185,9 @@ describe('tasks when workers and managers fail (real processes)', function () {
 
   it('a worker killed mid-task: its task is lost within a second; with retries it runs again elsewhere', async () => {
     cluster = await TaskCluster.start([{ name: 'worker-1', slots: 1 }, { name: 'worker-2', slots: 1, tags: ['pool'] }, { name: 'worker-3', slots: 1, tags: ['pool'] }]);
-    const [once] = await cluster.tasks.submit({ command: 'echo started; sleep 100', selector: 'name=worker-1' });
+    const [once] = await cluster.tasks.submit({ command: 'echo $$; echo started; sleep 100', selector: 'name=worker-1' });
     await cluster.outputLine(once!.id, /^started$/);
+    cluster.orphanGroups.add(Number(cluster.text(once!.id, 'stdout').split('\n')[0]));
     const killedAt = Date.now();
     cluster.workers.get('worker-1')!.child.kill('SIGKILL');
     const lost = await cluster.tasks.finished(once!.id);
@@ -194,8 +195,9 @@ describe('tasks when workers and managers fail (real processes)', function () {
     expect(lost).to.include({ status: 'lost', error: 'worker worker-1 its node went down', attempts: 1 });
 
     // Both pool workers idle: the tie goes to worker-2 by name.
-    const [moving] = await cluster.tasks.submit({ command: 'echo "attempt on $TROUPE_MARK"; sleep 100', env: { TROUPE_MARK: 'x' }, selector: 'tag=pool', retries: 1 });
+    const [moving] = await cluster.tasks.submit({ command: 'echo "attempt on $TROUPE_MARK"; echo $$ >&2; sleep 100', env: { TROUPE_MARK: 'x' }, selector: 'tag=pool', retries: 1 });
     await cluster.outputLine(moving!.id, /^attempt on x$/);
+    cluster.orphanGroups.add(Number((await cluster.stderrWhere(moving!.id, (err) => err.endsWith('\n'))).trim()));
     expect(cluster.tasks.tasks.get(moving!.id)!.worker).to.equal('worker-2');
     const requeued = cluster.update(moving!.id, (t) => t.status === 'pending' && t.attempts === 1);
     const rerun = cluster.update(moving!.id, (t) => t.status === 'running' && t.attempts === 2);
@@ -214,11 +216,13 @@ describe('tasks when workers and managers fail (real processes)', function () {
     const [task] = await cluster.tasks.submit({ command: `echo before; while [ ! -e ${gate} ]; do sleep 0.01; done; echo after; exit 7` });
     await cluster.outputLine(task!.id, /^before$/);
     const port = cluster.port;
+    // The new Controller adopts the task from the worker's report and tells its subscriber.
+    const readopted = new Promise<TaskRecord>((resolve) => cluster!.tasks.on('update', (t) => t.id === task!.id && resolve(t)));
     cluster.manager.child.kill('SIGKILL');
     await cluster.manager.exited;
     await cluster.startManager(port);
     // Both the worker and this client rejoin on their own; the new Controller adopts the task.
-    await cluster.waitForWorkers(['worker-1']);
+    expect(await readopted).to.include({ status: 'running', worker: 'worker-1', command: task!.command });
     const adopted = (await cluster.tasks.ask('tasksRunning')).tasks!;
     expect(adopted.map((t) => [t.id, t.command, t.worker])).to.deep.equal([[task!.id, task!.command, 'worker-1']]);
     fs.writeFileSync(gate, '');
