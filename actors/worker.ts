@@ -145,6 +145,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       onCrash: 'resume',
       afterStop: () => {
         clearInterval(usageTimer);
+        process.off('exit', killAll);
         for (const e of running.values()) e.run.cancel();
       },
     },
@@ -185,6 +186,19 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       system.stop(executor);
     });
   }
+
+  // A worker process that exits (even without stopping this actor) takes its tasks with it: no
+  // command outlives the worker that ran it, unless the worker itself is SIGKILLed.
+  const killAll = () => {
+    for (const e of running.values()) {
+      try {
+        if (e.run.pid !== undefined) process.kill(-e.run.pid, 'SIGKILL');
+      } catch {
+        // the group is already gone
+      }
+    }
+  };
+  process.on('exit', killAll);
 
   const usageTimer = setInterval(() => {
     const usage = sampler.sample(system.node, running.size, slots);

@@ -92,7 +92,8 @@ describe('tasks on a cluster of real processes', function () {
 
   it('queues when every slot is busy, then drains in submission order', async () => {
     const gate = `${testPki().dir}/gate-${Date.now()}`;
-    const wait = `while [ ! -e ${gate} ]; do sleep 0.01; done`;
+    // Bounded (about 30 s), so that a failed test leaves no endless loop behind.
+    const wait = `for i in $(seq 3000); do [ -e ${gate} ] && break; sleep 0.01; done`;
     const submitted: TaskRecord[] = [];
     for (let i = 0; i < 3; i++) submitted.push(...(await cluster.tasks.submit({ command: `${wait}; echo ${i}`, selector: 'name=worker-2' })));
     const [a, b, c] = submitted.map((t) => t.id) as [string, string, string];
@@ -213,7 +214,7 @@ describe('tasks when workers and managers fail (real processes)', function () {
   it('a manager restarted mid-task: the worker reports the task, and its result and output still arrive', async () => {
     cluster = await TaskCluster.start([{ name: 'worker-1', slots: 1 }]);
     const gate = `${testPki().dir}/restart-gate-${Date.now()}`;
-    const [task] = await cluster.tasks.submit({ command: `echo before; while [ ! -e ${gate} ]; do sleep 0.01; done; echo after; exit 7` });
+    const [task] = await cluster.tasks.submit({ command: `echo before; for i in $(seq 3000); do [ -e ${gate} ] && break; sleep 0.01; done; echo after; exit 7` });
     await cluster.outputLine(task!.id, /^before$/);
     const port = cluster.port;
     // The new Controller adopts the task from the worker's report and tells its subscriber.
