@@ -24,11 +24,15 @@ interface TaskClientEvents {
 
 let instances = 0;
 
+/** Finished tasks a client remembers, as the Controller does by default. */
+export const MAX_FINISHED = 1000;
+
 export class TaskClient extends EventEmitter<TaskClientEvents> {
   readonly controller: ActorRef;
   readonly subscriber: ActorRef;
-  /** The latest record of every task this client has heard of. */
+  /** The latest record of every task this client has heard of (finished ones: the last MAX_FINISHED). */
   readonly tasks = new Map<string, TaskRecord>();
+  #finishedOrder: string[] = [];
   #waiters = new Map<string, ((task: TaskRecord) => void)[]>();
 
   private constructor(
@@ -102,9 +106,15 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
   }
 
   #update(task: TaskRecord): void {
+    const wasFinished = this.tasks.has(task.id) && FINISHED_STATUSES.has(this.tasks.get(task.id)!.status);
     this.tasks.set(task.id, task);
     this.emit('update', task);
     if (FINISHED_STATUSES.has(task.status)) {
+      if (!wasFinished) {
+        this.#finishedOrder.push(task.id);
+        // A long-lived client must not grow without bound: forget the oldest finished tasks.
+        while (this.#finishedOrder.length > MAX_FINISHED) this.tasks.delete(this.#finishedOrder.shift()!);
+      }
       const waiting = this.#waiters.get(task.id);
       this.#waiters.delete(task.id);
       for (const resolve of waiting ?? []) resolve(task);
