@@ -11,6 +11,11 @@ export const NODE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
 export const ACTOR_PATH = /^[a-z0-9$_.+!*'(),-]+(\/[a-z0-9$_.+!*'(),-]+)*$/i;
 export const MAX_PATH_LENGTH = 512;
 
+/** A temporary path (a query's `$q/N` reply ref, a receiver's `$r/N`) starts with '$': it names one exchange, not a lasting actor. */
+export function isTemporaryPath(path: string): boolean {
+  return path.charCodeAt(0) === 0x24; // '$'
+}
+
 export class ActorRef {
   constructor(
     readonly node: string,

@@ -34,7 +34,7 @@ import { Dialer } from '../transport/websocket-client.js';
 import { TransportServer, type TlsMaterial } from '../transport/websocket-server.js';
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
 import { Membership, type Member } from './membership.js';
-import { installDrainLoop } from './nact-drain.js';
+import { installDrainLoop, NO_SENDER } from './nact-drain.js';
 import { LocalRegistrations, Registry } from './receptionist.js';
 import { clusterSettings, DEFAULT_MANAGER_DOWN_AFTER_MS, DEFAULT_MEMBER_DOWN_AFTER_MS, type ClusterSettings } from './settings.js';
 import { WatchBook } from './watches.js';
@@ -46,7 +46,7 @@ const systemMap = require('nact/lib/system-map.js') as { find(systemName: string
 
 interface NactActor {
   stopped: boolean;
-  dispatch(message: unknown): void;
+  dispatch(message: unknown, sender: unknown): void;
 }
 type NactRef = ReturnType<typeof nact.spawn>;
 
@@ -365,7 +365,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     const receiver = this.#receivers.get(path);
     if (receiver) return receiver(msg);
     const local = this.#actors.get(path);
-    if (local && !local.actor.stopped) return local.actor.dispatch(msg);
+    if (local && !local.actor.stopped) return local.actor.dispatch(msg, NO_SENDER);
     const to = new ActorRef(this.node, path);
     this.#deadLetters.record(to, msg, ErrorCodes.NO_SUCH_ACTOR);
     if (q) this.#undeliverable(q, ErrorCodes.NO_SUCH_ACTOR, `no actor at ${to}`);

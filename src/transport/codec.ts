@@ -5,11 +5,43 @@
  *
  * Decoding is of untrusted bytes: msgpackr checks lengths against the buffer, and the structured
  * clone and record extensions are off, so a frame cannot make a cycle or define shared structures.
+ *
+ * Decoded refs are cached by node and path: a peer names the same few actors over and over, and a
+ * hit skips both pattern checks and an allocation. A cached ref is shared by every message that
+ * names it, so it is frozen. The cache is bounded; a peer sending endless distinct refs only misses.
+ * Temporary refs (`$q/N`, `$r/N`) are used once, so they are not cached: caching them only churned
+ * the cache and the heap (it doubled the cost of decoding a query).
  */
 import { addExtension, Packr, Unpackr } from 'msgpackr';
-import { ActorRef } from '../../protocols/actor-ref.js';
+import { ActorRef, isTemporaryPath } from '../../protocols/actor-ref.js';
 
 const ACTOR_REF_EXTENSION = 0x41;
+/** Refs the decode cache holds (node → path → ref) before it starts afresh: a few MiB at most. */
+const REF_CACHE_MAX = 4096;
+
+const refCache = new Map<string, Map<string, ActorRef>>();
+let refCacheSize = 0;
+/** The last ref decoded: a batch mostly names one actor, and comparing two short strings beats hashing them. */
+let lastRef: ActorRef | undefined;
+
+function readRef(node: unknown, path: unknown): ActorRef {
+  if (lastRef !== undefined && node === lastRef.node && path === lastRef.path) return lastRef;
+  if (typeof node !== 'string' || typeof path !== 'string') throw new TypeError('malformed actor reference');
+  const hit = refCache.get(node)?.get(path);
+  if (hit) return (lastRef = hit);
+  const ref = ActorRef.parse(node, path);
+  if (!ref) throw new TypeError('malformed actor reference');
+  if (isTemporaryPath(path)) return ref;
+  if (refCacheSize >= REF_CACHE_MAX) {
+    refCache.clear();
+    refCacheSize = 0;
+  }
+  let paths = refCache.get(node);
+  if (!paths) refCache.set(node, (paths = new Map()));
+  paths.set(path, Object.freeze(ref));
+  refCacheSize++;
+  return (lastRef = ref);
+}
 
 addExtension({
   Class: ActorRef,
@@ -18,9 +50,8 @@ addExtension({
     return [ref.node, ref.path];
   },
   read(data: unknown) {
-    const ref = Array.isArray(data) && data.length === 2 ? ActorRef.parse(data[0], data[1]) : undefined;
-    if (!ref) throw new TypeError('malformed actor reference');
-    return ref;
+    if (!Array.isArray(data) || data.length !== 2) throw new TypeError('malformed actor reference');
+    return readRef(data[0], data[1]);
   },
 });
 

@@ -6,6 +6,12 @@ declare module 'nact/lib/actor.js' {
     state: unknown;
     immediate: NodeJS.Immediate | undefined;
     mailbox: { shift(): { message: unknown; sender: unknown } | undefined; length: number };
+    parent: { reference: unknown } | undefined;
+    path: unknown;
+    reference: unknown;
+    name: string;
+    childReferences: Map<string, unknown>;
+    log: unknown;
     f: (this: unknown, state: unknown, message: unknown, ctx: unknown) => unknown;
     createContext(sender: unknown): unknown;
     afterMessage(): void;
