@@ -72,9 +72,11 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
           break;
         case 'subscribeTasks':
           reply(msg.replyTo, () => {
-            const tasks = msg.ids.map((id) => entryOf(id));
+            // Ids this table does not know are left out of the answer: after a manager restart, a
+            // task is known again only once its worker has reported it (and then told to this subscriber).
+            const tasks = msg.ids.flatMap((id) => table.get(id) ?? []);
             for (const entry of tasks) if (!entry.subscribers.some((s) => s.equals(msg.subscriber))) entry.subscribers.push(msg.subscriber);
-            return { type: 'submitted', ids: msg.ids, tasks: tasks.map((e) => e.record) };
+            return { type: 'submitted', ids: tasks.map((e) => e.record.id), tasks: tasks.map((e) => e.record) };
           });
           break;
         case 'workOutput':
@@ -142,10 +144,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     const matching = pool.matching(selector);
     if (matching.length === 0) {
       const known = [...pool.workers.keys()].sort();
-      throw new TroupeError(
-        ErrorCodes.NO_MATCHING_WORKER,
-        `no worker matches ${selector.text || 'any worker'} (${known.length === 0 ? 'no workers are connected' : `connected: ${known.join(', ')}`})`,
-      );
+      if (known.length === 0) throw new TroupeError(ErrorCodes.NO_WORKERS, 'no workers are connected: start one with `troupe worker --join HOST:PORT`');
+      throw new TroupeError(ErrorCodes.NO_MATCHING_WORKER, `no worker matches ${selector.text} (connected: ${known.join(', ')})`);
     }
     const subscribers = msg.subscriber ? [msg.subscriber] : [];
     const now = Date.now();

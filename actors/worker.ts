@@ -162,7 +162,8 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
     running.set(task.id, execution);
     execution.run = runCommand({
       command: task.command,
-      env: task.env,
+      // Ours last: a task can tell where it runs and as what, and cannot be told otherwise.
+      env: { ...task.env, TROUPE_WORKER: system.node, TROUPE_TASK_ID: task.id },
       timeoutMs: task.timeoutMs,
       killGraceMs: options.killGraceMs,
       tmpRoot: options.tmpRoot,

@@ -362,7 +362,7 @@ async function main(): Promise<void> {
     progress('generating a throwaway PKI in', dir);
     generateCertificates({ out: dir, workers: 1, clients: 1 });
 
-    const manager = new NodeProcess(MANAGER, ['manager', '--certs', dir, '--host', '127.0.0.1', '--port', '0']);
+    const manager = new NodeProcess(MANAGER, ['manager', '--no-repl', '--certs', dir, '--host', '127.0.0.1', '--port', '0']);
     nodes.push(manager);
     const listening = await manager.waitForLine(/listening on wss:\/\/127\.0\.0\.1:\d+ /);
     const port = Number(/:(\d+) \(certificates/.exec(listening)![1]);

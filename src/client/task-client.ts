@@ -41,6 +41,13 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
   ) {
     super();
     this.controller = new ActorRef(manager, CONTROLLER_NAME);
+    // Rejoined a (perhaps restarted) manager: follow our unfinished tasks again. A task its new
+    // Controller does not know yet is told to us when its worker reports it.
+    system.on('connected', (node: string) => {
+      if (node !== manager) return;
+      const unfinished = [...this.tasks.values()].filter((t) => !FINISHED_STATUSES.has(t.status)).map((t) => t.id);
+      if (unfinished.length > 0) this.follow(unfinished).catch(() => {});
+    });
     instances += 1;
     this.subscriber = system.spawn<null, TaskUpdate | TaskOutput>(
       (state, msg) => {
@@ -107,6 +114,8 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
 
   #update(task: TaskRecord): void {
     const wasFinished = this.tasks.has(task.id) && FINISHED_STATUSES.has(this.tasks.get(task.id)!.status);
+    // A reply's snapshot may be handled after a later update: an end is never undone.
+    if (wasFinished && !FINISHED_STATUSES.has(task.status)) return;
     this.tasks.set(task.id, task);
     this.emit('update', task);
     if (FINISHED_STATUSES.has(task.status)) {

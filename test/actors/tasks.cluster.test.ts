@@ -51,9 +51,10 @@ describe('tasks on a cluster of real processes', function () {
   });
 
   it('runs in a fresh temporary directory with the given env, removed afterwards', async () => {
-    const { task, stdout } = await cluster.run('pwd; ls -A | wc -l; echo "$GREETING"', { env: { GREETING: 'hello there' } });
+    const { task, stdout } = await cluster.run('pwd; ls -A | wc -l; echo "$GREETING"; echo "$TROUPE_WORKER $TROUPE_TASK_ID"', { env: { GREETING: 'hello there', TROUPE_WORKER: 'spoofed' } });
     expect(task.status).to.equal('succeeded');
-    const [dir, entries, greeting] = stdout.trim().split('\n');
+    const [dir, entries, greeting, where] = stdout.trim().split('\n');
+    expect(where).to.equal(`${task.worker} ${task.id}`);
     expect(dir).to.match(/\/troupe-task-[^/]+$/);
     expect(entries!.trim()).to.equal('0');
     expect(greeting).to.equal('hello there');
@@ -223,7 +224,8 @@ describe('tasks when workers and managers fail (real processes)', function () {
     await cluster.manager.exited;
     await cluster.startManager(port);
     // Both the worker and this client rejoin on their own; the new Controller adopts the task.
-    expect(await readopted).to.include({ status: 'running', worker: 'worker-1', command: task!.command });
+    const re = await readopted;
+    expect(re, JSON.stringify(re)).to.include({ status: 'running', worker: 'worker-1', command: task!.command });
     const adopted = (await cluster.tasks.ask('tasksRunning')).tasks!;
     expect(adopted.map((t) => [t.id, t.command, t.worker])).to.deep.equal([[task!.id, task!.command, 'worker-1']]);
     fs.writeFileSync(gate, '');
