@@ -1,10 +1,12 @@
 /**
  * `--local-workers N`: worker nodes as child processes of the manager, joined over mTLS on loopback
  * exactly as remote ones are. They exit when the manager does (the IPC channel closes), even if it
- * is killed.
+ * is killed. Each runs in its own process group, so that a Ctrl-C at the terminal reaches only the
+ * manager (whose REPL cancels the running command with it) and not the workers.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import readline from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addCertificate } from '../../certs/index.js';
@@ -21,15 +23,22 @@ export interface LocalWorkersOptions {
   log: Logger;
   /** Extra arguments for each `troupe worker` (e.g. --slots). */
   args?: readonly string[];
+  /** Environment added to ours for each worker. */
+  env?: Record<string, string>;
+  /** Each line a worker writes to stderr (its logs); default: straight to our stderr. */
+  stderr?: (line: string) => void;
 }
 
 export class LocalWorkers {
   readonly names: readonly string[];
+  /** Resolves when the first of the workers has exited (for whatever reason). */
+  readonly firstExit: Promise<void>;
   #children: ChildProcess[] = [];
 
   private constructor(names: string[], children: ChildProcess[]) {
     this.names = names;
     this.#children = children;
+    this.firstExit = Promise.race(children.map((c) => once(c, 'exit').then(() => {})));
   }
 
   static start(options: LocalWorkersOptions): LocalWorkers {
@@ -37,8 +46,11 @@ export class LocalWorkers {
     const host = options.join.host.includes(':') ? `[${options.join.host}]` : options.join.host;
     const children = names.map((name) => {
       const child = fork(BIN, ['worker', '--join', `${host}:${options.join.port}`, '--name', name, '--certs', options.certs, '--exit-with-parent', ...(options.args ?? [])], {
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        stdio: ['ignore', 'ignore', options.stderr ? 'pipe' : 'inherit', 'ipc'],
+        env: { ...process.env, ...options.env },
+        detached: true,
       });
+      if (options.stderr) readline.createInterface({ input: child.stderr!, crlfDelay: Infinity }).on('line', options.stderr);
       child.on('exit', (code, signal) => {
         if (code !== 0 && signal !== 'SIGTERM') options.log.warn({ worker: name, code, signal }, 'local worker exited');
       });

@@ -1,15 +1,21 @@
 /**
  * The `troupe` command. Each subcommand parses its options here and hands plain values to the code
  * that does the work; errors with a troupe code print as `troupe: CODE: message` and exit 1, usage
- * errors exit 2 with the help.
+ * errors exit 2 with the help. Commands that run something on the cluster (`run`, the REPL) exit
+ * with the status of what they ran. Options can also come from the environment (env-options.ts).
  */
 import yargs, { type Argv } from 'yargs';
 import { runGenerateCommand } from '../../certs/index.js';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
+import { createLogger } from '../log.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
-import { runDemo, runManager, runWorker, type Print, type RunningNode } from './nodes.js';
-import { checkPort, DEFAULT_CERTS_DIR, parseHostPort } from './options.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from './client-node.js';
+import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
+import { withEnvOptions } from './env-options.js';
+import { runDemo, runManager, runWorker, type Print } from './nodes.js';
+import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type HostPort } from './options.js';
+import { attachSession, managerSession, stdinKind } from './sessions.js';
 
 const DEFAULT_LOCAL_WORKERS = 2;
 
@@ -23,19 +29,24 @@ const processIo: CliIo = {
   error: (line) => process.stderr.write(`${line}\n`),
 };
 
+const MANAGER_ARGUMENT = 'The manager, HOST[:PORT] (default port 7400); or --join / TROUPE_JOIN';
+
 /** Runs the command line; resolves with the exit code once the command is done (a node: when it stopped). */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  let running: Promise<RunningNode> | undefined;
+  let job: (() => Promise<number>) | undefined;
   let usageError: string | undefined;
-  const cli = yargs([...argv])
+  const cli = yargs(withEnvOptions(argv))
     .scriptName('troupe')
-    .usage('$0 <command> [options]\n\nA distributed actor cluster: a manager, workers joined over mutual TLS, shell commands run on the workers.')
+    .usage(
+      '$0 <command> [options]\n\nA distributed actor cluster: a manager, workers joined over mutual TLS, shell commands run on the workers.\n' +
+        'Options can also be set in the environment: --certs as TROUPE_CERTS, --join as TROUPE_JOIN, and so on.',
+    )
     .command(
       'generate-tls-certificates',
       'Create a CA and node certificates (manager, workers, clients), or add one node to an existing CA',
       (y) =>
         y
-          .option('out', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Directory to write the certificates to' })
+          .option('out', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Directory to write the certificates to (env TROUPE_CERTS)' })
           .option('hostname', { type: 'string', array: true, describe: 'A DNS name or IP address the manager is reached at (repeat for several)' })
           .option('workers', { type: 'number', default: 2, describe: 'Worker certificates to issue (worker-1 … worker-N)' })
           .option('clients', { type: 'number', default: 1, describe: 'Client certificates to issue (client-1 … client-N)' })
@@ -51,51 +62,139 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     )
     .command(
       'manager',
-      'Run the manager: listen for workers and clients over mutual TLS',
+      'Run the manager and its REPL: workers and clients join it over mutual TLS; type shell commands to run them on the workers',
       (y) =>
-        certsOptions(y)
+        replOptions(certsOptions(y))
           .option('host', { type: 'string', default: '0.0.0.0', describe: 'Address to listen on' })
           .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'Port to listen on (0: a free one)' })
           .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only manager certificate there)' })
           .option('local-workers', { type: 'number', default: 0, describe: 'Also start N workers on this machine, joined over loopback' })
-          .example('$0 manager --local-workers 4', 'a manager and four local workers'),
+          .example('$0 manager --local-workers 4', 'a manager, four local workers, and the REPL')
+          .example("echo 'uname -a' | $0 manager --local-workers 1", 'from a script: the lines run in order, the exit status is the last one\'s')
+          .example('$0 manager --no-repl', 'as a service (also when stdin is /dev/null)'),
       (args) => {
-        running = runManager({ certs: args.certs, name: args.name, listen: { host: args.host, port: checkPort('port', args.port) }, localWorkers: count('local-workers', args['local-workers']), print: io.print });
+        const options = {
+          certs: args.certs,
+          name: args.name,
+          listen: { host: args.host, port: checkPort('port', args.port) },
+          localWorkers: count('local-workers', args['local-workers']),
+        };
+        job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks }), io);
       },
     )
     .command(
       'worker',
-      'Run a worker: join the manager and run what it is given',
+      'Run a worker: join the manager (and rejoin whenever it is lost) and run what it is given',
       (y) =>
-        certsOptions(y)
+        clientCertOptions(y)
           .option('join', { type: 'string', demandOption: true, describe: 'The manager, HOST[:PORT] (default port 7400)' })
           .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only worker certificate there)' })
           .option('slots', { type: 'number', describe: 'Tasks run at once (default: the number of cpus)' })
           .option('tags', { type: 'string', describe: 'Comma-separated tags tasks can select with tag=… (e.g. gpu,ssd)' })
+          .option('log-file', { type: 'string', describe: 'Append logs (JSON lines) to this file instead of stderr' })
           .option('exit-with-parent', { type: 'boolean', default: false, hidden: true })
-          .example('$0 worker --join 10.0.0.5 --name worker-3', 'join a manager on the default port'),
+          .example('$0 worker --join 10.0.0.5 --name worker-3 --tags gpu', 'join a manager on the default port')
+          .example('$0 worker --join mgr:7400 --cert w3.crt --key w3.key --ca ca.crt', 'with the three files anywhere'),
       (args) => {
-        running = runWorker({
+        const options = {
           certs: args.certs,
+          cert: args.cert,
+          key: args.key,
+          ca: args.ca,
           name: args.name,
           join: parseHostPort('join', args.join),
           exitWithParent: args['exit-with-parent'],
           slots: args.slots === undefined ? undefined : slots(args.slots),
           tags: parseTags(args.tags),
+          logFile: args['log-file'],
           print: io.print,
-        });
+        };
+        job = async () => {
+          const node = await runWorker(options);
+          await node.stopped;
+          return 0;
+        };
+      },
+    )
+    .command(
+      'attach [manager]',
+      'Open the manager\'s REPL from another machine, with a client certificate (as iex --remsh)',
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .example('$0 attach manager.example.com --certs ~/troupe-certs', 'a REPL on the cluster from a laptop'),
+      (args) => {
+        const options = { identity: identityFrom(args, 'client', 'troupe attach'), join: managerAddress(args), connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']), logFile: args['log-file'] };
+        job = () => attachSession(options);
+      },
+    )
+    .command(
+      'run [manager] [command..]',
+      'Run one shell command on the cluster, output streamed, its exit status returned (as ssh or pdsh)',
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .positional('command', { type: 'string', array: true, describe: 'The shell command (after --, so that its options are not taken for ours)' })
+          .usage('$0 run [HOST:PORT] [options] -- COMMAND…')
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .option('on', { type: 'string', describe: 'Run on a worker that matches: tag=gpu, name=worker-2, platform=linux, arch=x64 ("," for and)' })
+          .option('all', { type: 'boolean', default: false, describe: 'Run on every (matching) worker; lines prefixed "worker-N: "; exit status the highest' })
+          .option('timeout', { type: 'number', describe: 'Kill the command after this many seconds (exit status 124)' })
+          .option('wait', { type: 'number', default: DEFAULT_WAIT_FOR_WORKER_MS / 1000, describe: 'Seconds to wait for a first worker when none has joined' })
+          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'A status line (task, worker, exit, duration) on stderr for every task' })
+          .example('$0 run 10.0.0.5 -- uname -a', 'on any free worker')
+          .example("$0 run 10.0.0.5 --all -- 'df -h /'", 'on every worker, pdsh style')
+          .example('$0 run 10.0.0.5 --on tag=gpu -- nvidia-smi', 'on a worker tagged gpu'),
+      (args) => {
+        const words = [...(args.command ?? []), ...args._.slice(1).map(String)];
+        const command = words.join(' ');
+        if (command.trim() === '') throw settingError('command', command, "a shell command after --, e.g. troupe run HOST:PORT -- 'uname -a'");
+        const options = {
+          identity: identityFrom(args, 'client', 'troupe run'),
+          join: managerAddress(args),
+          connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']),
+          logFile: args['log-file'],
+          command,
+          selector: args.on,
+          all: args.all,
+          timeoutMs: args.timeout === undefined ? undefined : seconds('timeout', args.timeout),
+          waitForWorkerMs: seconds('wait', args.wait),
+          verbose: args.verbose,
+        };
+        job = () => runOnCluster(options);
+      },
+    )
+    .command(
+      'status [manager]',
+      'Show the workers (tags, slots, load, memory, running tasks) and the tasks',
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .option('json', { type: 'boolean', default: false, describe: 'Everything as one JSON object (every task the manager remembers)' })
+          .example('$0 status 10.0.0.5', 'tables')
+          .example('$0 status 10.0.0.5 --json | jq ".workers[].worker"', 'for scripts'),
+      (args) => {
+        const options = {
+          identity: identityFrom(args, 'client', 'troupe status'),
+          join: managerAddress(args),
+          connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']),
+          logFile: args['log-file'],
+          json: args.json,
+          print: io.print,
+        };
+        job = () => showStatus(options);
       },
     )
     .command(
       'demo',
-      'Development certificates (if none), a manager on 127.0.0.1 and local workers: what `npm start` runs',
+      'Development certificates (if none), a manager on 127.0.0.1, local workers and the REPL: what `npm start` runs',
       (y) =>
-        y
+        replOptions(y)
           .option('workers', { type: 'number', default: DEFAULT_LOCAL_WORKERS, describe: 'Local workers to start' })
           .option('port', { type: 'number', describe: `Port to listen on (default ${DEFAULT_PORT}, or a free one if taken)` })
           .option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Certificates directory (created if empty)' }),
       (args) => {
-        running = runDemo({ certs: args.certs, workers: count('workers', args.workers), port: args.port === undefined ? undefined : checkPort('port', args.port), print: io.print });
+        const options = { certs: args.certs, workers: count('workers', args.workers), port: args.port === undefined ? undefined : checkPort('port', args.port) };
+        job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks }), io);
       },
     )
     .demandCommand(1, 'Name a command: troupe <command> --help shows its options.')
@@ -117,19 +216,56 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       io.error(`${await cli.getHelp()}\n\n${usageError}`);
       return 2;
     }
-    if (running) {
-      const node = await running;
-      await node.stopped;
-    }
-    return 0;
+    return job ? await job() : 0;
   } catch (err) {
     io.error(describe(err));
     return 1;
   }
 }
 
+/** A manager (or demo) with its REPL on stdin, or without one: `--no-repl`, or nothing to read on stdin. */
+function withRepl(
+  repl: boolean,
+  logFile: string | undefined,
+  start: Parameters<typeof managerSession>[0],
+  io: CliIo,
+): () => Promise<number> {
+  if (repl && stdinKind() !== 'none') return () => managerSession(start, { logFile });
+  return async () => {
+    const node = await start({ print: io.print, ...(logFile !== undefined ? { log: (name: string) => createLogger({ node: name, file: logFile }), workerArgs: ['--log-file', logFile] } : {}) });
+    await node.stopped;
+    return 0;
+  };
+}
+
 function certsOptions<T>(y: Argv<T>) {
-  return y.option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Directory holding ca.crt and this node\'s NAME.crt / NAME.key' });
+  return y.option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: "Directory holding ca.crt and this node's NAME.crt / NAME.key (env TROUPE_CERTS)" });
+}
+
+function clientCertOptions<T>(y: Argv<T>) {
+  return certsOptions(y)
+    .option('cert', { type: 'string', describe: 'This node\'s certificate file, instead of --certs (with --key and --ca)' })
+    .option('key', { type: 'string', describe: 'Its private key file' })
+    .option('ca', { type: 'string', describe: 'The cluster CA certificate file' });
+}
+
+function connectOptions<T>(y: Argv<T>) {
+  return y
+    .option('join', { type: 'string', describe: 'The manager, when not given as the first argument (env TROUPE_JOIN)' })
+    .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT_MS / 1000, describe: 'Seconds to keep trying to reach the manager' })
+    .option('log-file', { type: 'string', describe: 'Append logs (JSON lines) to this file instead of stderr' });
+}
+
+function replOptions<T>(y: Argv<T>) {
+  return y
+    .option('repl', { type: 'boolean', default: true, describe: 'Read commands from stdin (--no-repl: only run the node, as a service)' })
+    .option('log-file', { type: 'string', describe: 'Append logs (JSON lines, also the local workers\') to this file instead of stderr' });
+}
+
+function managerAddress(args: { manager?: string; join?: string }): HostPort {
+  if (args.manager !== undefined) return parseHostPort('manager', args.manager);
+  if (args.join !== undefined) return parseHostPort('join', args.join);
+  throw settingError('manager', undefined, 'the manager as HOST[:PORT], the first argument (or --join, or TROUPE_JOIN)');
 }
 
 function count(option: string, value: number): number {
@@ -140,6 +276,12 @@ function count(option: string, value: number): number {
 function slots(value: number): number {
   if (!Number.isInteger(value) || value < 1 || value > 10_000) throw settingError('slots', value, 'a whole number from 1 to 10000');
   return value;
+}
+
+/** A number of seconds given on the command line, as milliseconds. */
+function seconds(option: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 7 * 86400) throw settingError(option, value, 'a number of seconds above 0 (at most a week)');
+  return Math.round(value * 1000);
 }
 
 const TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;

@@ -1,9 +1,11 @@
 /**
  * The long-running commands: `troupe manager`, `troupe worker`, and `troupe demo` (npm start). Each
- * starts a node, prints what a person needs to see on stdout (logs go to stderr), and stops cleanly
- * on SIGINT / SIGTERM.
+ * starts a node, prints what a person needs to see through `print` (stdout, or the REPL's notes;
+ * logs go to stderr or a file), and stops cleanly on SIGINT / SIGTERM (a REPL takes SIGINT for
+ * itself: see sessions.ts).
  */
 import { spawnController } from '../../actors/controller.js';
+import { WORKER_KEY } from '../../actors/worker-pool.js';
 import { spawnWorker } from '../../actors/worker.js';
 import { ensureDevCertificates } from '../../certs/index.js';
 import { MANAGER_TASK_MESSAGES, WORKER_TASK_MESSAGES } from '../../protocols/tasks.js';
@@ -15,7 +17,7 @@ import { DEFAULT_PORT } from '../transport/settings.js';
 import { LocalWorkers } from './local-workers.js';
 import { memberLine, membershipTable } from './membership-view.js';
 import { machineMeta } from './node-meta.js';
-import { DEFAULT_CERTS_DIR, resolveIdentity, type HostPort } from './options.js';
+import { DEFAULT_CERTS_DIR, identityFrom, resolveIdentity, type CertificateOptions, type HostPort } from './options.js';
 
 export type Print = (line: string) => void;
 
@@ -33,21 +35,41 @@ export interface ManagerCommand {
   localWorkers: number;
   /** Passed to each local worker. */
   workerArgs?: readonly string[];
+  /** Added to each local worker's environment. */
+  workerEnv?: Record<string, string>;
+  /** Each line a local worker logs; default: straight to our stderr. */
+  workerStderr?: (line: string) => void;
   print: Print;
+  /** The node's logger, made for its name; default: createLogger. */
+  log?: (node: string) => Logger;
+  /** The signals that stop the node; default SIGINT and SIGTERM (a REPL handles its own). */
+  signals?: readonly NodeJS.Signals[];
 }
 
-export async function runManager(options: ManagerCommand): Promise<RunningNode> {
+export interface ManagerNode extends RunningNode {
+  /** Resolves when every local worker has joined and checked in, or one of them exited first. */
+  workersJoined: Promise<void>;
+}
+
+export async function runManager(options: ManagerCommand): Promise<ManagerNode> {
   const identity = resolveIdentity(options.certs, 'manager', options.name);
-  const log = createLogger({ node: identity.name });
+  const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
   const system = await listen(identity, options.listen, log);
   spawnController(system);
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
   options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})`);
 
+  // Under a REPL, Ctrl-C cancels a command instead (and the REPL says how to leave).
+  const ctrlCStops = options.signals === undefined || options.signals.includes('SIGINT');
   const expected = options.localWorkers;
   let announced = expected === 0;
-  if (expected === 0) options.print('waiting for workers: start them with `troupe worker --join HOST:PORT`; Ctrl-C stops');
+  let joined!: () => void;
+  const workersJoined = new Promise<void>((resolve) => (joined = resolve));
+  if (expected === 0) {
+    joined();
+    options.print(`waiting for workers: start them with \`troupe worker --join HOST:PORT\`${ctrlCStops ? '; Ctrl-C stops' : ''}`);
+  }
   const onMember = (event: MemberEvent) => {
     if (event.node === system.node) return;
     options.print(memberLine(event));
@@ -55,7 +77,7 @@ export async function runManager(options: ManagerCommand): Promise<RunningNode> 
     if (!announced && up >= expected) {
       announced = true;
       options.print(membershipTable(system.members()));
-      options.print(`all ${expected} local workers joined over mTLS; Ctrl-C stops the manager and its workers`);
+      options.print(`all ${expected} local workers joined over mTLS${ctrlCStops ? '; Ctrl-C stops the manager and its workers' : ''}`);
     }
   };
   system.on('member', onMember);
@@ -63,27 +85,44 @@ export async function runManager(options: ManagerCommand): Promise<RunningNode> 
   let workers: LocalWorkers | undefined;
   if (expected > 0) {
     options.print(`starting ${expected} local worker${expected === 1 ? '' : 's'}…`);
-    workers = LocalWorkers.start({ count: expected, certs: options.certs, join: { host: loopbackFor(host), port }, log, args: options.workerArgs });
+    workers = LocalWorkers.start({
+      count: expected,
+      certs: options.certs,
+      join: { host: loopbackFor(host), port },
+      log,
+      args: options.workerArgs,
+      env: options.workerEnv,
+      stderr: options.workerStderr,
+    });
+    void workers.firstExit.then(joined);
+    // Joined means ready for work: the Worker actors checked in, not only the nodes connected.
+    let listening = true;
+    const stopListing = system.receptionist.listing(WORKER_KEY, (entries) => {
+      if (!listening || entries.length < expected) return;
+      listening = false;
+      joined();
+      setImmediate(stopListing);
+    });
   }
-  return lifecycle(system, async () => {
+  const node = lifecycle(system, async () => {
     await workers?.stop();
-  });
+  }, options.signals);
+  return { ...node, stop: node.stop, workersJoined };
 }
 
-export interface WorkerCommand {
-  certs: string;
-  name?: string;
+export interface WorkerCommand extends CertificateOptions {
   join: HostPort;
   /** Exit when the parent process (a manager with --local-workers) goes away. */
   exitWithParent: boolean;
   slots?: number;
   tags?: readonly string[];
   print: Print;
+  logFile?: string;
 }
 
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
-  const identity = resolveIdentity(options.certs, 'worker', options.name);
-  const log = createLogger({ node: identity.name });
+  const identity = identityFrom(options, 'worker');
+  const log = createLogger({ node: identity.name, file: options.logFile });
   const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: WORKER_TASK_MESSAGES, log });
   spawnWorker(system, { slots: options.slots, tags: options.tags });
   const target = `${options.join.host}:${options.join.port}`;
@@ -110,7 +149,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   return running;
 }
 
-export interface DemoCommand {
+export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals'> {
   certs?: string;
   workers: number;
   port?: number;
@@ -118,11 +157,12 @@ export interface DemoCommand {
 }
 
 /** npm start: dev certificates if there are none, a manager on loopback, local workers joining it. */
-export async function runDemo(options: DemoCommand): Promise<RunningNode> {
+export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
   const certs = options.certs ?? DEFAULT_CERTS_DIR;
   const made = ensureDevCertificates(certs, { workers: options.workers });
   if (made.created) options.print(`created development certificates in ${certs} (a local CA; not for production: see docs/security.md)`);
-  const start = (port: number) => runManager({ certs, listen: { host: '127.0.0.1', port }, localWorkers: options.workers, print: options.print });
+  const { workers, port: _port, certs: _certs, ...rest } = options;
+  const start = (port: number) => runManager({ ...rest, certs, listen: { host: '127.0.0.1', port }, localWorkers: workers });
   const port = options.port ?? DEFAULT_PORT;
   try {
     return await start(port);
@@ -151,7 +191,11 @@ function loopbackFor(host: string): string {
 }
 
 /** Signals stop the node once; a second Ctrl-C exits at once. */
-function lifecycle(system: ClusterSystem, beforeShutdown: () => Promise<void>): RunningNode & { fail(err: unknown): void } {
+function lifecycle(
+  system: ClusterSystem,
+  beforeShutdown: () => Promise<void>,
+  signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
+): RunningNode & { fail(err: unknown): void } {
   let settle!: { resolve: () => void; reject: (err: unknown) => void };
   const stopped = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   let stopping: Promise<void> | undefined;
@@ -160,8 +204,7 @@ function lifecycle(system: ClusterSystem, beforeShutdown: () => Promise<void>): 
     void node.stop();
   };
   const finish = async (err?: unknown) => {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    for (const signal of signals) process.off(signal, onSignal);
     await beforeShutdown().catch(() => {});
     await system.shutdown();
     if (err === undefined) settle.resolve();
@@ -178,7 +221,6 @@ function lifecycle(system: ClusterSystem, beforeShutdown: () => Promise<void>): 
       stopping ??= finish(err);
     },
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const signal of signals) process.on(signal, onSignal);
   return node;
 }

@@ -39,16 +39,48 @@ export function checkPort(option: string, port: unknown, shown: unknown = port):
   return port;
 }
 
+/** Where a command finds its certificate: a directory (and a name), or three files. */
+export interface CertificateOptions {
+  certs: string;
+  name?: string;
+  cert?: string;
+  key?: string;
+  ca?: string;
+}
+
+/**
+ * The identity for a command that runs as `role`: from `--cert --key --ca` when given (all three,
+ * and a `--name` must then be the certificate's), else from `--certs` (see resolveIdentity).
+ */
+export function identityFrom(options: CertificateOptions, role: Role, command: string = `troupe ${role}`): Identity {
+  const files = { cert: options.cert, key: options.key, ca: options.ca };
+  const given = Object.entries(files).filter(([, v]) => v !== undefined);
+  if (given.length === 0) return resolveIdentity(options.certs, role, options.name, command);
+  if (given.length < 3) {
+    const missing = Object.keys(files).filter((k) => files[k as keyof typeof files] === undefined);
+    throw settingError(missing.map((m) => `--${m}`).join(', '), undefined, `a path: --cert, --key and --ca go together (given: ${given.map(([k]) => `--${k}`).join(', ')})`);
+  }
+  const identity = loadIdentity({ cert: options.cert!, key: options.key!, ca: options.ca! });
+  if (options.name !== undefined && options.name !== identity.name) {
+    throw settingError('name', options.name, `the name in ${options.cert} ("${identity.name}"), or no --name`);
+  }
+  if (identity.role !== role) throw roleMismatch(options.cert!, identity.role, role, command);
+  return identity;
+}
+
+function roleMismatch(file: string, actual: Role, role: Role, command: string): CertificateError {
+  const hint = role === 'client' ? ' (each `troupe generate-tls-certificates` set has client-1; or `--add NAME --role client`)' : '';
+  return new CertificateError(ErrorCodes.ROLE_MISMATCH, `${file} is a ${actual} certificate; ${command} needs a ${role} certificate${hint}`);
+}
+
 /**
  * The identity a node runs as: `<certs>/<name>.crt` when a name is given, otherwise the one
  * certificate of that role in the directory (so a worker machine holding one pair needs no --name).
  */
-export function resolveIdentity(certs: string, role: Role, name?: string): Identity {
+export function resolveIdentity(certs: string, role: Role, name?: string, command: string = `troupe ${role}`): Identity {
   if (name !== undefined) {
     const identity = loadIdentity({ dir: certs, name });
-    if (identity.role !== role) {
-      throw new CertificateError(ErrorCodes.ROLE_MISMATCH, `${path.join(certs, `${name}.crt`)} is a ${identity.role} certificate; this command runs a ${role}`);
-    }
+    if (identity.role !== role) throw roleMismatch(path.join(certs, `${name}.crt`), identity.role, role, command);
     return identity;
   }
   const candidates = certificatesOfRole(certs, role);

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { CliProcess, killAllCli } from '../fixtures/cli-process.js';
+import { testPki } from '../fixtures/pki.js';
 
 describe('troupe command', function () {
   this.timeout(30_000);
@@ -25,7 +26,10 @@ describe('troupe command', function () {
   it('--help names every command', async () => {
     const { code, stdout } = await CliProcess.run(['--help']);
     expect(code).to.equal(0);
-    for (const command of ['generate-tls-certificates', 'manager', 'worker', 'demo']) expect(stdout).to.match(new RegExp(`troupe ${command}\\s`));
+    for (const command of ['generate-tls-certificates', 'manager', 'worker', 'attach', 'run', 'status', 'demo']) expect(stdout).to.match(new RegExp(`troupe ${command}\\s`));
+    const run = await CliProcess.run(['run', '--help']);
+    expect(run.code).to.equal(0);
+    expect(run.stdout).to.contain('troupe run [HOST:PORT] [options] -- COMMAND…');
   });
 
   it('an unknown command exits 2 with the usage', async () => {
@@ -69,32 +73,34 @@ describe('troupe command', function () {
     expect(fs.statSync(path.join(dir, '.troupe', 'certs', 'worker-1.key')).mode & 0o777).to.equal(0o600);
   });
 
-  it('a worker started by hand joins a manager started by hand; the manager sees it come and go', async () => {
-    const certs = path.join(dir, 'certs');
-    expect((await CliProcess.run(['generate-tls-certificates', '--out', certs])).code).to.equal(0);
-    const manager = CliProcess.start(['manager', '--certs', certs, '--host', '127.0.0.1', '--port', '0']);
+  it('a worker started by hand (--cert --key --ca) joins a manager started by hand; the manager sees it come and go', async () => {
+    const certs = testPki().dir;
+    // A TROUPE_JOIN meant for workers does not trouble a manager (which has no --join).
+    const manager = CliProcess.start(['manager', '--certs', certs, '--host', '127.0.0.1', '--port', '0'], { env: { TROUPE_JOIN: '10.9.9.9:1' } });
     const port = Number(/:(\d+) \(certificates/.exec(await manager.waitForLine(/^troupe manager "manager" listening on wss:\/\/127\.0\.0\.1:\d+/))![1]);
-    const worker = CliProcess.start(['worker', '--certs', certs, '--name', 'worker-2', '--join', `127.0.0.1:${port}`]);
+    const files = ['worker-2.crt', 'worker-2.key', 'ca.crt'].map((f) => path.join(certs, f));
+    const worker = CliProcess.start(['worker', '--cert', files[0]!, '--key', files[1]!, '--ca', files[2]!, '--join', `127.0.0.1:${port}`]);
     await worker.waitForLine(/^joined the cluster through "manager"$/);
+    expect(worker.stdout[0]).to.equal(`troupe worker "worker-2" joining the manager at 127.0.0.1:${port}…`);
     await manager.waitForLine(/^\+ worker-2 up \(worker, /);
     worker.child.kill('SIGTERM');
     expect((await worker.exited).code).to.equal(0);
     await manager.waitForLine(/^- worker-2 down /);
+    const half = await CliProcess.run(['worker', '--cert', files[0]!, '--join', `127.0.0.1:${port}`]);
+    expect([half.code, half.stderr]).to.deep.equal([1, 'troupe: TROUPE_E_SETTING: --key, --ca: expected a path: --cert, --key and --ca go together (given: --cert), got undefined']);
   });
 
   it('a worker without --name picks the only worker certificate in --certs, or says which names it could be', async () => {
-    const certs = path.join(dir, 'certs');
-    expect((await CliProcess.run(['generate-tls-certificates', '--out', certs, '--workers', '2'])).code).to.equal(0);
+    const certs = testPki().dir;
     const several = await CliProcess.run(['worker', '--certs', certs, '--join', '127.0.0.1:1']);
     expect(several.code).to.equal(1);
-    expect(several.stderr).to.contain(`troupe: TROUPE_E_SETTING: name: expected one of worker-1, worker-2 (${certs} holds several worker certificates), got undefined`);
+    expect(several.stderr).to.contain(`troupe: TROUPE_E_SETTING: name: expected one of worker-1, worker-2, worker-3 (${certs} holds several worker certificates), got undefined`);
   });
 
   it('a worker whose certificate the manager refuses stops with the TLS error instead of retrying forever', async () => {
-    const ours = path.join(dir, 'ours');
     const theirs = path.join(dir, 'theirs');
-    for (const out of [ours, theirs]) expect((await CliProcess.run(['generate-tls-certificates', '--out', out])).code).to.equal(0);
-    const manager = CliProcess.start(['manager', '--certs', ours, '--host', '127.0.0.1', '--port', '0']);
+    expect((await CliProcess.run(['generate-tls-certificates', '--out', theirs])).code).to.equal(0);
+    const manager = CliProcess.start(['manager', '--certs', testPki().dir, '--host', '127.0.0.1', '--port', '0']);
     const port = Number(/:(\d+) \(certificates/.exec(await manager.waitForLine(/listening on/))![1]);
     const stranger = await CliProcess.run(['worker', '--certs', theirs, '--name', 'worker-1', '--join', `127.0.0.1:${port}`]);
     expect(stranger.code).to.equal(1);
@@ -114,8 +120,7 @@ describe('troupe command', function () {
   });
 
   it('a manager on a port in use: TROUPE_E_LISTEN naming the address', async () => {
-    const certs = path.join(dir, 'certs');
-    expect((await CliProcess.run(['generate-tls-certificates', '--out', certs])).code).to.equal(0);
+    const certs = testPki().dir;
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const { port } = blocker.address() as net.AddressInfo;

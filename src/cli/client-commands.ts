@@ -1,0 +1,110 @@
+/**
+ * The one-shot client commands: `troupe run` (one command on the cluster, its output streamed,
+ * its exit status ours, as ssh or pdsh) and `troupe status` (workers and tasks, as a table or JSON).
+ */
+import type { Identity } from '../../certs/index.js';
+import { ErrorCodes, TroupeError } from '../errors.js';
+import { connectClient } from './client-node.js';
+import { statusReport, workerViews } from './cluster-views.js';
+import type { HostPort } from './options.js';
+import { Screen } from './screen.js';
+import { logLevel, sessionLogger } from './session-log.js';
+import { Interrupted, TaskRunner, WorkerListing } from './task-runner.js';
+
+/** How long `troupe run` waits for a first worker in an empty cluster. */
+export const DEFAULT_WAIT_FOR_WORKER_MS = 30_000;
+
+interface ClientCommand {
+  identity: Identity;
+  join: HostPort;
+  connectTimeoutMs: number;
+  logFile?: string;
+}
+
+export interface RunCommand extends ClientCommand {
+  command: string;
+  selector?: string;
+  all: boolean;
+  timeoutMs?: number;
+  waitForWorkerMs: number;
+  /** A status line for every task, not only for those that did not simply exit. */
+  verbose: boolean;
+}
+
+/**
+ * Resolves with the exit status: the command's (128 + n for signal n); with --all the highest of
+ * all, so 0 only when every worker's command succeeded. Ctrl-C (or SIGTERM) cancels the task(s) and
+ * waits for them to end; a second Ctrl-C leaves at once.
+ */
+export async function runOnCluster(options: RunCommand): Promise<number> {
+  const screen = new Screen({ notes: 'stderr' });
+  const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile });
+  const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
+  const workers = new WorkerListing(client.system);
+  const runner = new TaskRunner(client.tasks, workers, screen, { statusLines: options.verbose ? 'all' : 'abnormal', lost: client.lost });
+  const interrupt = new AbortController();
+  let started: Awaited<ReturnType<TaskRunner['start']>> | undefined;
+  let interrupts = 0;
+  let brokenPipe = false;
+  const stop = () => {
+    if (!started) return interrupt.abort();
+    started.cancel().catch(() => {});
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts > 1) process.exit(signal === 'SIGINT' ? 130 : 143);
+    if (started) screen.note(`troupe: ${signal === 'SIGINT' ? '^C' : signal}: cancelling ${started.tasks.map((t) => t.id).join(', ')} (again to leave at once)`);
+    stop();
+  };
+  // `troupe run … | head`: the reader left; what runs is cancelled, as SIGPIPE would end a local command.
+  screen.onBrokenPipe = () => {
+    brokenPipe = true;
+    stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const waitLimit = AbortSignal.timeout(options.waitForWorkerMs);
+  try {
+    started = await runner.start(
+      { command: options.command, selector: options.selector, broadcast: options.all, timeoutMs: options.timeoutMs },
+      options.all ? 'by-worker' : 'raw',
+      AbortSignal.any([interrupt.signal, waitLimit]),
+      interrupt.signal,
+    );
+    const { status } = await started.done;
+    return brokenPipe ? 141 : status;
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    if (brokenPipe) return 141;
+    if (interrupt.signal.aborted) return 130;
+    throw new TroupeError(ErrorCodes.NO_MATCHING_WORKER, `no worker joined ${client.target} within ${options.waitForWorkerMs / 1000} s (--wait)`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    workers.close();
+    await client.shutdown();
+  }
+}
+
+export interface StatusCommand extends ClientCommand {
+  json: boolean;
+  print: (text: string) => void;
+}
+
+export async function showStatus(options: StatusCommand): Promise<number> {
+  const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile });
+  const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
+  try {
+    const [executors, usage, tasks] = await Promise.all([client.tasks.ask('executors'), client.tasks.ask('resourceUsage'), client.tasks.ask('tasks')]);
+    const workers = workerViews(executors.executors ?? [], usage.usage ?? []);
+    if (options.json) {
+      options.print(JSON.stringify({ manager: client.manager, address: client.target, workers, tasks: tasks.tasks ?? [] }, null, 2));
+    } else {
+      const screen = new Screen({ notes: 'stderr' });
+      options.print(statusReport(client.manager, workers, tasks.tasks ?? [], screen.colors.stdout).join('\n'));
+    }
+    return 0;
+  } finally {
+    await client.shutdown();
+  }
+}

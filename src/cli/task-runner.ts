@@ -1,0 +1,250 @@
+/**
+ * Running shell commands on the cluster for a person: what the REPL and `troupe run` share.
+ *
+ * A command is submitted once a worker is there to take it (with no worker in the cluster yet it
+ * waits, saying so, instead of failing), its output is streamed as it arrives, and its end is told
+ * in one status line. Output of one foreground task is written byte for byte; output of several
+ * tasks at once (`:all`, background tasks) line by line, each line prefixed (`worker-1: …`, as pdsh).
+ *
+ * Ordering: the Controller answers a submission before any output of its tasks reaches it (that
+ * takes a round trip to the worker), and every message from it to this node keeps its order, so a
+ * task's output never comes before its id. Chunks that arrive while a submission is in flight are
+ * held all the same (the reply and the first chunk can be in one frame, and the reply resolves a
+ * promise while chunks go through an actor's mailbox) and handed over once the id is known.
+ */
+import { StringDecoder } from 'node:string_decoder';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { ListingEntry } from '../../protocols/cluster-messages.js';
+import type { TaskOutput, TaskRecord } from '../../protocols/tasks.js';
+import { WORKER_KEY } from '../../actors/worker-pool.js';
+import type { ClusterSystem } from '../cluster/cluster-system.js';
+import type { SubmitOptions, TaskClient } from '../client/task-client.js';
+import { ErrorCodes, TroupeError, hasCode } from '../errors.js';
+import { exitStatusOf, statusLine } from './format.js';
+import type { Screen, Stream } from './screen.js';
+
+/** Thrown when Ctrl-C interrupted a wait; the REPL reports status 130 and goes on. */
+export class Interrupted extends Error {
+  constructor() {
+    super('interrupted');
+    this.name = 'Interrupted';
+  }
+}
+
+type Handler = (chunk: TaskOutput) => void;
+
+/** Hands each output chunk to the handler of its task. */
+export class TaskRouter {
+  readonly #handlers = new Map<string, Handler>();
+  #inFlight = 0;
+  #early: TaskOutput[] = [];
+
+  constructor(readonly tasks: TaskClient) {
+    tasks.on('output', (chunk) => {
+      const handler = this.#handlers.get(chunk.id);
+      if (handler) handler(chunk);
+      else if (this.#inFlight > 0) this.#early.push(chunk);
+    });
+  }
+
+  /** Submits, and routes the output of each task made to `handlerFor(task)` from its first byte. */
+  async submit(options: SubmitOptions, handlerFor: (task: TaskRecord) => Handler): Promise<TaskRecord[]> {
+    this.#inFlight += 1;
+    try {
+      const made = await this.tasks.submit(options);
+      for (const task of made) this.#handlers.set(task.id, handlerFor(task));
+      const ids = new Set(made.map((t) => t.id));
+      const early = this.#early.filter((c) => ids.has(c.id));
+      this.#early = this.#early.filter((c) => !ids.has(c.id));
+      for (const chunk of early) this.#handlers.get(chunk.id)!(chunk);
+      return made;
+    } finally {
+      this.#inFlight -= 1;
+      if (this.#inFlight === 0) this.#early = [];
+    }
+  }
+
+  forget(id: string): void {
+    this.#handlers.delete(id);
+  }
+}
+
+/** The receptionist's listing of workers, followed for as long as the session lasts. */
+export class WorkerListing {
+  entries: readonly ListingEntry[] = [];
+  #heard = false;
+  readonly #waiters = new Set<() => void>();
+  readonly #stop: () => void;
+
+  constructor(system: ClusterSystem) {
+    this.#stop = system.receptionist.listing(WORKER_KEY, (entries) => {
+      this.entries = entries;
+      this.#heard = true;
+      // One turn later: on the manager this callback runs before the WorkerPool has read the same
+      // listing from its mailbox, and a submission must not overtake it.
+      for (const wake of [...this.#waiters]) setImmediate(wake);
+    });
+  }
+
+  /** Resolves once the listing is in and holds a worker; calls `onWait` first if it has to wait for one. */
+  async ready(onWait: () => void, signal?: AbortSignal): Promise<void> {
+    // The first listing is sent on subscription: at once on the manager, a round trip away elsewhere.
+    await this.#until(() => this.#heard, signal);
+    if (this.entries.length > 0) return;
+    onWait();
+    await this.#until(() => this.entries.length > 0, signal);
+  }
+
+  #until(condition: () => boolean, signal: AbortSignal | undefined): Promise<void> {
+    if (signal?.aborted) return Promise.reject(new Interrupted());
+    if (condition()) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const wake = () => {
+        if (!condition()) return;
+        this.#waiters.delete(wake);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        this.#waiters.delete(wake);
+        reject(new Interrupted());
+      };
+      this.#waiters.add(wake);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  close(): void {
+    this.#stop();
+  }
+}
+
+/** Splits a task's output into lines, each written with a prefix; a last partial line is ended on flush. */
+export class LinePrefixer {
+  readonly #decoders: Record<Stream, StringDecoder> = { stdout: new StringDecoder('utf8'), stderr: new StringDecoder('utf8') };
+  readonly #partial: Record<Stream, string> = { stdout: '', stderr: '' };
+  #worker = '';
+
+  constructor(
+    private readonly prefix: (chunk: { worker: string }) => string,
+    private readonly write: (stream: Stream, text: string) => void,
+  ) {}
+
+  push(chunk: TaskOutput): void {
+    this.#worker = chunk.worker;
+    const text = this.#partial[chunk.stream] + this.#decoders[chunk.stream].write(Buffer.from(chunk.data));
+    const lines = text.split('\n');
+    this.#partial[chunk.stream] = lines.pop()!;
+    if (lines.length > 0) this.write(chunk.stream, lines.map((l) => `${this.prefix(chunk)}${l}\n`).join(''));
+  }
+
+  flush(worker: string | null): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const rest = this.#partial[stream] + this.#decoders[stream].end();
+      this.#partial[stream] = '';
+      if (rest !== '') this.write(stream, `${this.prefix({ worker: worker ?? this.#worker })}${rest}\n`);
+    }
+  }
+}
+
+export type OutputMode = 'raw' | 'by-worker' | 'by-task';
+
+export interface RunRequest {
+  command: string;
+  selector?: string;
+  /** One task per matching worker. */
+  broadcast?: boolean;
+  timeoutMs?: number;
+}
+
+export interface RunnerOptions {
+  /** Which finished tasks get a status line: every one, or only those that did not simply exit. */
+  statusLines: 'all' | 'abnormal';
+  /** Rejects when the session can no longer hear about its tasks (a client that lost the manager). */
+  lost?: () => Promise<never>;
+}
+
+/** A submitted command: its tasks, and the promise of its exit status. */
+export interface Started {
+  tasks: TaskRecord[];
+  /** The exit status: the task's, or for several the highest (0 only when all succeeded). */
+  done: Promise<{ status: number; tasks: TaskRecord[] }>;
+  cancel(): Promise<void>;
+}
+
+export class TaskRunner {
+  readonly router: TaskRouter;
+
+  constructor(
+    readonly tasks: TaskClient,
+    readonly workers: WorkerListing,
+    readonly screen: Screen,
+    readonly options: RunnerOptions,
+  ) {
+    this.router = new TaskRouter(tasks);
+  }
+
+  /**
+   * Waits for a worker if there is none yet, submits, and streams. `signal` aborts the wait (with
+   * Interrupted); `interrupt` (default: `signal`), aborted while the submission was in flight,
+   * cancels what it made. Once submitted, cancel through the returned `cancel`.
+   */
+  async start(request: RunRequest, mode: OutputMode, signal?: AbortSignal, interrupt: AbortSignal | undefined = signal): Promise<Started> {
+    await this.workers.ready(() => this.screen.note(this.screen.noteColors.yellow('no worker has joined yet; waiting for one (Ctrl-C gives up)…')), signal);
+    const prefixers = new Map<string, LinePrefixer>();
+    const handlerFor = (task: TaskRecord): Handler => {
+      if (mode === 'raw') return (chunk) => this.screen.write(chunk.stream, chunk.data);
+      const prefix = mode === 'by-worker' ? (c: { worker: string }) => `${c.worker}: ` : () => `[${task.id}] `;
+      const prefixer = new LinePrefixer(prefix, (stream, text) => this.screen.write(stream, text));
+      prefixers.set(task.id, prefixer);
+      return (chunk) => prefixer.push(chunk);
+    };
+    const submit = { command: request.command, selector: request.selector, broadcast: request.broadcast, timeoutMs: request.timeoutMs };
+    let made: TaskRecord[];
+    try {
+      made = await this.router.submit(submit, handlerFor);
+    } catch (err) {
+      // The listing had a worker, but the Controller has not seen it yet: once more, a turn later.
+      if (!hasCode(err, ErrorCodes.NO_WORKERS) || this.workers.entries.length === 0) throw err;
+      await nextTurn();
+      made = await this.router.submit(submit, handlerFor);
+    }
+
+    const finishOne = async (task: TaskRecord): Promise<TaskRecord> => {
+      const end = await this.#finished(task.id);
+      prefixers.get(task.id)?.flush(end.worker);
+      this.router.forget(task.id);
+      if (this.options.statusLines === 'all' || !(end.status === 'succeeded' || (end.status === 'failed' && end.exitCode !== null))) {
+        this.screen.note(statusLine(end, this.screen.noteColors));
+      }
+      return end;
+    };
+    const done = Promise.all(made.map(finishOne)).then((ended) => ({ status: Math.max(0, ...ended.map(exitStatusOf)), tasks: ended }));
+    done.catch(() => {});
+    if (interrupt?.aborted) this.cancel(made).catch(() => {});
+    return { tasks: made, done, cancel: () => this.cancel(made) };
+  }
+
+  /** Cancels what has not ended yet; a task that ended meanwhile is no error. */
+  async cancel(tasks: readonly TaskRecord[]): Promise<void> {
+    await Promise.all(
+      tasks.map(async (t) => {
+        try {
+          await this.tasks.cancel(t.id);
+        } catch (err) {
+          if (!hasCode(err, ErrorCodes.TASK_FINISHED)) throw err;
+        }
+      }),
+    );
+  }
+
+  #finished(id: string): Promise<TaskRecord> {
+    const finished = this.tasks.finished(id);
+    return this.options.lost ? Promise.race([finished, this.options.lost()]) : finished;
+  }
+}
+
+/** The error for a session that lost its manager while it waited for tasks. */
+export function managerLost(manager: string): TroupeError {
+  return new TroupeError(ErrorCodes.NODE_DOWN, `lost the manager "${manager}"; what the tasks did since is unknown here (see :tasks after reconnecting)`);
+}
