@@ -43,6 +43,8 @@ export const Send = Type.Object({
   to: TActorRef(),
   msg: Type.Unknown(),
   q: Type.Optional(TActorRef()),
+  /** The node that sent it, stamped by the manager when it forwards between two other nodes. */
+  from: Type.Optional(Name),
 });
 /** A message for `to` (a query's reply ref) could not be delivered where it was sent. */
 export const Undeliverable = Type.Object({ t: Type.Literal('undeliverable'), to: TActorRef(), code: Code, reason: Reason });

@@ -392,7 +392,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     if (node !== this.node && !this.membership.isAlive(node)) {
       return Promise.reject(new DeliveryError(ErrorCodes.NODE_DOWN, `${what}: node ${node} is down`));
     }
-    const path = `$q/${++this.#seq}`;
+    // Unguessable: another node must not be able to fail our query by naming its reply ref.
+    const path = `$q/${++this.#seq}.${randomBytes(6).toString('hex')}`;
     const replyTo = new ActorRef(this.node, path);
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -609,15 +610,22 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     }
     switch (envelope.t) {
       case 'send': {
-        const verdict = this.catalog.check(envelope.msg, peer.role);
-        if (!verdict.ok) {
-          if (verdict.code === ErrorCodes.FORBIDDEN) this.log.warn({ peer: peer.node, role: peer.role, type: typeOf(envelope.msg) }, 'forbidden message refused');
-          from.refuse(verdict.code, verdict.reason);
+        // Who sent it: the peer, or (forwarded by the manager) the node the manager says it came from.
+        const forwarded = this.#server === undefined && envelope.from !== undefined && envelope.from !== peer.node;
+        const sender = forwarded ? this.membership.get(envelope.from!) : { node: peer.node, role: peer.role };
+        const passing = this.#server !== undefined && envelope.to.node !== this.node;
+        const verdict = sender ? this.catalog.check(envelope.msg, sender.role) : { ok: false as const, code: ErrorCodes.FORBIDDEN, reason: `unknown sender ${envelope.from}` };
+        // The manager passes on types only the receiver knows; the receiver checks them.
+        if (!verdict.ok && !(passing && verdict.code === ErrorCodes.UNKNOWN_MESSAGE)) {
+          if (verdict.code === ErrorCodes.FORBIDDEN) this.log.warn({ peer: sender?.node ?? envelope.from, role: sender?.role, type: typeOf(envelope.msg) }, 'forbidden message refused');
+          // A forwarded message is the original sender's doing, not the manager's: no strike on that link.
+          if (forwarded) this.log.debug({ from: envelope.from, code: verdict.code, reason: verdict.reason }, 'refused a forwarded message');
+          else from.refuse(verdict.code, verdict.reason);
           if (envelope.q) this.#undeliverable(envelope.q, verdict.code, verdict.reason);
           return;
         }
         if (envelope.to.node === this.node) return this.#deliverLocal(envelope.to.path, envelope.msg, envelope.q);
-        return this.#forward(envelope, envelope.to.node, from);
+        return this.#forward({ ...envelope, from: peer.node }, envelope.to.node, from);
       }
       case 'undeliverable':
         if (envelope.to.node === this.node) return this.#failPending(envelope.to.path, envelope.code, envelope.reason);
