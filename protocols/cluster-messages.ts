@@ -6,9 +6,8 @@ import { Type } from '@sinclair/typebox';
 import { TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
 import { ROLES } from './roles.js';
-import { MEMBER_STATUSES, TERMINATION_REASONS } from './wire.js';
+import { MEMBER_STATUSES, Meta, TERMINATION_REASONS } from './wire.js';
 
-const Meta = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown());
 
 export const Terminated = defineMessage('terminated', {
   ref: TActorRef(),

@@ -10,6 +10,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
+import { BoundedRecord } from './wire.js';
 
 /** What a task is, once finished: how it ended. */
 export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'timed-out', 'cancelled', 'lost'] as const;
@@ -24,7 +25,7 @@ export type OutputStream = (typeof STREAMS)[number];
 const MAX_WIRE_COMMAND = 1024 * 1024;
 const TaskId = Type.String({ minLength: 1, maxLength: 64 });
 const NodeName = Type.String({ minLength: 1, maxLength: 63 });
-const Env = Type.Record(Type.String({ maxLength: 256 }), Type.String({ maxLength: 64 * 1024 }));
+const Env = BoundedRecord(256, Type.String({ maxLength: 64 * 1024 }));
 const Millis = Type.Number({ minimum: 0 });
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()]);
 const Stream = Type.Union(STREAMS.map((s) => Type.Literal(s)));

@@ -16,7 +16,14 @@ const Name = Type.String({ minLength: 1, maxLength: 63 });
 const Key = Type.String({ minLength: 1, maxLength: 128 });
 const Code = Type.String({ minLength: 1, maxLength: 64 });
 const Reason = Type.String({ maxLength: 2048 });
-const Meta = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown());
+/**
+ * A map whose keys are at most `maxKey` characters. (TypeBox drops `maxLength` on a Record's key
+ * schema; a key pattern with additionalProperties false is what holds.)
+ */
+export function BoundedRecord<T extends TSchema>(maxKey: number, value: T) {
+  return Type.Record(Type.String({ pattern: `^[\\s\\S]{0,${maxKey}}$` }), value, { additionalProperties: false });
+}
+export const Meta = BoundedRecord(64, Type.Unknown());
 const RoleT = Type.Union(ROLES.map((r) => Type.Literal(r)));
 
 export const MEMBER_STATUSES = ['up', 'unreachable', 'down'] as const;

@@ -55,6 +55,26 @@ addExtension({
   },
 });
 
+/**
+ * Typed arrays other than Uint8Array travel as their bytes (a Buffer on the other side). msgpackr,
+ * without `moreTypes`, would copy them element by element into a byte field sized in bytes, sending
+ * wrong values and whatever memory followed in its buffer.
+ */
+const TYPED_ARRAY_BYTES_EXTENSION = 0x42;
+for (const Class of [Int8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView]) {
+  addExtension({
+    Class: Class as unknown as new () => unknown,
+    type: TYPED_ARRAY_BYTES_EXTENSION,
+    write(view: ArrayBufferView) {
+      return Buffer.from(view.buffer, view.byteOffset, view.byteLength);
+    },
+    read(data: unknown) {
+      if (!(data instanceof Uint8Array)) throw new TypeError('malformed typed array bytes');
+      return data;
+    },
+  });
+}
+
 const options = { useRecords: false, structuredClone: false, moreTypes: false, mapsAsObjects: true } as const;
 const packr = new Packr(options);
 const unpackr = new Unpackr(options);

@@ -148,4 +148,11 @@ describe('unit: protocols wire envelopes', () => {
       expect(checkHandshake({ ...hello, protocol: PROTOCOL_VERSION + 1 })).to.equal(undefined);
     });
   });
+
+  it('a meta key longer than 64 characters is refused', () => {
+    const meta = { ['k'.repeat(65)]: 1 };
+    expect(checkEnvelope({ t: 'checkIn', key: 'worker', ref: new ActorRef('worker-1', 'w'), meta })?.code).to.equal(ErrorCodes.INVALID_MESSAGE);
+    expect(checkHandshake({ t: 'hello', protocol: PROTOCOL_VERSION, node: 'worker-1', role: 'worker', incarnation: 'i', meta })?.code).to.equal(ErrorCodes.INVALID_MESSAGE);
+    expect(checkEnvelope({ t: 'checkIn', key: 'worker', ref: new ActorRef('worker-1', 'w'), meta: { ['k'.repeat(64)]: 1 } })).to.equal(undefined);
+  });
 });

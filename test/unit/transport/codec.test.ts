@@ -163,4 +163,13 @@ describe('unit: transport codec', () => {
       expect(decodeError(using).message).to.match(/^Data read, but end of buffer not reached/);
     });
   });
+
+  it('typed arrays other than Uint8Array arrive as their own bytes, nothing more', () => {
+    const floats = new Float32Array([1, 2]);
+    const [value] = decodeFrame(encodeFrame([floats])) as [Uint8Array];
+    expect([...value]).to.deep.equal([0, 0, 128, 63, 0, 0, 0, 64]);
+    const window = new Float64Array([1, 2, 3, 4]).subarray(1, 3);
+    const [bytes] = decodeFrame(encodeFrame([window])) as [Uint8Array];
+    expect(Buffer.from(bytes).equals(Buffer.from(window.buffer, window.byteOffset, window.byteLength))).to.equal(true);
+  });
 });
