@@ -378,6 +378,13 @@ class CommandRun implements RunningCommand {
 
 /** Removes the task directory; returns why it could not, or undefined. Never throws. */
 async function removeTaskDir(dir: string): Promise<string | undefined> {
+  // Most commands leave their directory empty: one rmdir, without a thread-pool round trip.
+  try {
+    fs.rmdirSync(dir);
+    return undefined;
+  } catch {
+    // not empty (or gone): the full removal below
+  }
   try {
     await fs.promises.rm(dir, { recursive: true, force: true });
     return undefined;
