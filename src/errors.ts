@@ -44,6 +44,18 @@ export const ErrorCodes = {
   NO_SUCH_TASK: 'TROUPE_E_NO_SUCH_TASK',
   TASK_FINISHED: 'TROUPE_E_TASK_FINISHED',
   WORKER_BUSY: 'TROUPE_E_WORKER_BUSY',
+  // russula (protocols/russula/, actors/russula-*.ts, src/cli/scenario-*.ts)
+  SCENARIO_SYNTAX: 'TROUPE_E_SCENARIO_SYNTAX',
+  SCENARIO_INVALID: 'TROUPE_E_SCENARIO_INVALID',
+  RUSSULA_TOO_FEW_WORKERS: 'TROUPE_E_RUSSULA_TOO_FEW_WORKERS',
+  RUSSULA_TIMEOUT: 'TROUPE_E_RUSSULA_TIMEOUT',
+  RUSSULA_WORKER_LOST: 'TROUPE_E_RUSSULA_WORKER_LOST',
+  RUSSULA_EXITED_EARLY: 'TROUPE_E_RUSSULA_EXITED_EARLY',
+  RUSSULA_PROCESS_FAILED: 'TROUPE_E_RUSSULA_PROCESS_FAILED',
+  RUSSULA_UNREACHABLE_STATE: 'TROUPE_E_RUSSULA_UNREACHABLE_STATE',
+  RUSSULA_NO_VALUE: 'TROUPE_E_RUSSULA_NO_VALUE',
+  RUSSULA_REFUSED: 'TROUPE_E_RUSSULA_REFUSED',
+  RUSSULA_STOPPED: 'TROUPE_E_RUSSULA_STOPPED',
   // settings and usage
   SETTING: 'TROUPE_E_SETTING',
   LISTEN: 'TROUPE_E_LISTEN',
@@ -84,6 +96,9 @@ export class ForbiddenError extends TroupeError {}
 
 /** A task could not be submitted, cancelled or found: bad command, selector, id. */
 export class TaskError extends TroupeError {}
+
+/** A Russula run or scenario failed: a bad scenario file, too few workers, a timeout, a lost worker, a failed process. */
+export class RussulaError extends TroupeError {}
 
 /** A setting has a value of the wrong type or outside its range; the message names both. */
 export class SettingError extends TroupeError {}

@@ -1,0 +1,495 @@
+/**
+ * The Russula coordinator: drives groups of Russula workers through their protocol's states
+ * (protocols/russula/machines.ts), one coordinator per run.
+ *
+ * - `assign()` picks the workers (the `russula` receptionist listing, each group's selector and
+ *   count, no worker in two groups) and sends each member its step, once. Too few matching workers
+ *   is an error before anything is sent.
+ * - `runTillReady(group)` and `runTillState(group, state)` send the peer-driven transitions on the
+ *   way (`russulaAdvance`, a state name) and wait for the workers to push the rest. Each has a
+ *   timeout. Nothing is polled: while the workers hold still, no Russula message moves (`traffic`
+ *   counts every byte both ways, as encoded for the wire).
+ * - Any failure anywhere in the run (a member failed, its process exited early, its node went down
+ *   and did not come back within `reconnectGraceMs`, a timeout) rejects the wait in progress with a
+ *   RussulaError naming it. `stopAll()` then stops every process the run started and waits for the
+ *   workers to confirm.
+ * - A worker node that comes back within the grace with the same incarnation (a reconnect) is sent
+ *   its assign again; the worker answers with its current state, and the run goes on.
+ */
+import { EventEmitter } from 'node:events';
+import type { ActorRef } from '../protocols/actor-ref.js';
+import type { ListingEntry, MemberEvent, Terminated } from '../protocols/cluster-messages.js';
+import {
+  FAILED,
+  isTerminal,
+  protocolNamed,
+  reached,
+  RUSSULA_WORKER_KEY,
+  workerStates,
+  type RussulaProtocol,
+  type RussulaAdvance,
+  type RussulaAssign,
+  type RussulaState,
+  type RussulaStop,
+  type StepSpec,
+} from '../protocols/russula/index.js';
+import type { ClusterSystem } from '../src/cluster/cluster-system.js';
+import { ErrorCodes, RussulaError, type ErrorCode } from '../src/errors.js';
+import { encodeFrame } from '../src/transport/codec.js';
+import { matches, parseSelector } from './selector.js';
+
+/** How long a member's node may be gone before the member counts as lost: 1 second. */
+export const DEFAULT_RECONNECT_GRACE_MS = 1000;
+/** How long to wait for every assigned worker to answer its assign: 10 seconds. */
+export const DEFAULT_ASSIGN_TIMEOUT_MS = 10_000;
+/** While waiting for answers to assigns, repeat them this often: 1 second. */
+export const ASSIGN_RETRY_MS = 1000;
+/** How long stopAll waits for the workers to confirm, beyond the longest kill grace: 5 seconds. */
+export const STOP_CONFIRM_MS = 5000;
+
+export interface GroupPlan {
+  name: string;
+  selector: string;
+  count: number;
+  step: StepSpec;
+}
+
+export interface StateRecord {
+  state: string;
+  /** The worker's clock, ms since the epoch. */
+  at: number;
+  ready: boolean;
+}
+
+/** What the coordinator knows of one member: its worker, its states, and how its process ended. */
+export interface MemberRecord {
+  member: string;
+  group: string;
+  index: number;
+  worker: string;
+  state: string;
+  ready: boolean;
+  states: StateRecord[];
+  address?: string;
+  pid?: number;
+  exitCode?: number | null;
+  signal?: string | null;
+  durationMs?: number;
+  code?: string;
+  reason?: string;
+  stdoutTail?: string;
+  stderrTail?: string;
+}
+
+export interface Traffic {
+  sentBytes: number;
+  receivedBytes: number;
+  sentMessages: number;
+  receivedMessages: number;
+}
+
+interface Member {
+  record: MemberRecord;
+  ref: ActorRef;
+  incarnation: string | undefined;
+  protocol: RussulaProtocol;
+  plan: GroupPlan;
+  /** The transition last asked for, so that it is asked once. */
+  advanced?: string;
+  answered: boolean;
+  lostTimer?: NodeJS.Timeout;
+  gone: boolean;
+  error?: RussulaError;
+}
+
+interface Waiter {
+  check(): boolean;
+  reject(err: RussulaError): void;
+}
+
+type CoordinatorMessage = RussulaState | Terminated | MemberEvent;
+
+export interface CoordinatorOptions {
+  run: string;
+  groups: readonly GroupPlan[];
+  reconnectGraceMs?: number;
+}
+
+type CoordinatorEvents = { state: [MemberRecord] };
+
+export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
+  readonly run: string;
+  readonly ref: ActorRef;
+  readonly members: Member[] = [];
+  readonly #system: ClusterSystem;
+  readonly #groups: readonly GroupPlan[];
+  readonly #graceMs: number;
+  readonly #traffic: Traffic = { sentBytes: 0, receivedBytes: 0, sentMessages: 0, receivedMessages: 0 };
+  #waiters = new Set<Waiter>();
+  #closed = false;
+
+  constructor(system: ClusterSystem, options: CoordinatorOptions) {
+    super();
+    this.#system = system;
+    this.run = options.run;
+    this.#groups = options.groups;
+    this.#graceMs = options.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS;
+    for (const g of options.groups) if (!protocolNamed(g.step.protocol)) throw new TypeError(`group ${g.name}: unknown protocol "${g.step.protocol}"`);
+    this.ref = system.spawn<null, CoordinatorMessage>(
+      (state, msg) => {
+        this.#onMessage(msg);
+        return state;
+      },
+      `russula-${options.run}`,
+      { initialState: null, onCrash: 'resume' },
+    );
+    system.subscribeMembership(this.ref);
+  }
+
+  /** Bytes and messages of the Russula protocol so far, both ways, as encoded for the wire. */
+  traffic(): Traffic {
+    return { ...this.#traffic };
+  }
+
+  records(): MemberRecord[] {
+    return this.members.map((m) => m.record);
+  }
+
+  group(name: string): Member[] {
+    return this.members.filter((m) => m.plan.name === name);
+  }
+
+  /**
+   * Picks the workers and sends each member its step; resolves when every one has answered in its
+   * protocol's first state. Waits up to `waitForWorkersMs` for enough matching workers to join.
+   */
+  async assign(options: { waitForWorkersMs: number; timeoutMs?: number }): Promise<void> {
+    const entries = await this.#enoughWorkers(options.waitForWorkersMs);
+    const picked = pick(this.#groups, entries);
+    if ('error' in picked) throw picked.error;
+    for (const { plan, entries: chosen } of picked.groups) {
+      const protocol = protocolNamed(plan.step.protocol)!;
+      chosen.forEach((entry, index) => {
+        const name = String(entry.meta.name ?? entry.ref.node);
+        const member: Member = {
+          ref: entry.ref,
+          incarnation: this.#system.membership.get(entry.ref.node)?.incarnation,
+          protocol,
+          plan,
+          answered: false,
+          gone: false,
+          record: { member: `${plan.name}/${index}`, group: plan.name, index, worker: name, state: 'assigned', ready: false, states: [] },
+        };
+        this.members.push(member);
+        this.#system.watch(this.ref, entry.ref);
+      });
+    }
+    const sendAssigns = () => {
+      for (const m of this.members) if (!m.answered && !m.gone) this.#assignOne(m);
+    };
+    sendAssigns();
+    const retry = setInterval(sendAssigns, ASSIGN_RETRY_MS);
+    try {
+      await this.#wait(`assign`, options.timeoutMs ?? DEFAULT_ASSIGN_TIMEOUT_MS, () => this.members.every((m) => m.answered), () =>
+        this.members.filter((m) => !m.answered).map((m) => `${m.record.member} on ${m.record.worker} did not answer`),
+      );
+    } finally {
+      clearInterval(retry);
+    }
+  }
+
+  /** Brings every member of `group` to its process state with the readiness check passed. */
+  runTillReady(group: string, timeoutMs: number): Promise<void> {
+    const members = this.#groupOrThrow(group);
+    const protocol = members[0]!.protocol;
+    const target = Object.entries(protocol.worker.states).find(([, d]) => d.process === 'start')?.[0] ?? protocol.worker.initial;
+    return this.#drive(group, members, target, timeoutMs, true);
+  }
+
+  /** Brings every member of `group` to `state` (or past it). */
+  runTillState(group: string, state: string, timeoutMs: number): Promise<void> {
+    const members = this.#groupOrThrow(group);
+    const protocol = members[0]!.protocol;
+    if (!workerStates(protocol).slice(0, -2).includes(state)) {
+      throw new RussulaError(ErrorCodes.RUSSULA_UNREACHABLE_STATE, `group ${group} (protocol ${protocol.name}) has no state "${state}"; its states: ${workerStates(protocol).slice(0, -2).join(', ')}`);
+    }
+    return this.#drive(group, members, state, timeoutMs, false);
+  }
+
+  /**
+   * Stops every process of the run that is still going and waits (bounded) for the workers to
+   * confirm. Never rejects. Members whose worker did not confirm keep their last known state.
+   */
+  async stopAll(reason: string): Promise<void> {
+    const open = () => this.members.filter((m) => !m.gone && !isTerminal(m.protocol, m.record.state) && m.record.state !== 'assigned');
+    const workers = new Map<string, ActorRef>();
+    for (const m of open()) workers.set(m.ref.toString(), m.ref);
+    for (const ref of workers.values()) this.#send(ref, { type: 'russulaStop', run: this.run, reason });
+    const grace = Math.max(0, ...this.#groups.map((g) => g.step.killGraceMs));
+    await this.#wait('stop', grace + STOP_CONFIRM_MS, () => open().length === 0, () => [], false).catch(() => {});
+  }
+
+  /** Stops the coordinator actor: the workers see it stop and drop what they kept for this run. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const m of this.members) clearTimeout(m.lostTimer);
+    this.#system.unsubscribeMembership(this.ref);
+    if (this.#system.isAlive(this.ref)) this.#system.stop(this.ref);
+  }
+
+  // ── internals ──────────────────────────────────────────────────────────────────────────────────
+
+  #groupOrThrow(group: string): Member[] {
+    const members = this.group(group);
+    if (members.length === 0) throw new RussulaError(ErrorCodes.SCENARIO_INVALID, `no group named "${group}" in this run`);
+    return members;
+  }
+
+  async #enoughWorkers(waitMs: number): Promise<ListingEntry[]> {
+    let latest: ListingEntry[] = [];
+    await new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let stop: (() => void) | undefined;
+      let done = false;
+      const finish = () => {
+        if (done) return;
+        done = true;
+        clearTimeout(timer);
+        setImmediate(() => stop?.());
+        resolve();
+      };
+      stop = this.#system.receptionist.listing(RUSSULA_WORKER_KEY, (entries) => {
+        latest = entries;
+        if (!('error' in pick(this.#groups, entries))) finish();
+      });
+      timer = setTimeout(finish, waitMs);
+    });
+    return latest;
+  }
+
+  #assignOne(m: Member): void {
+    this.#send(m.ref, { type: 'russulaAssign', run: this.run, member: m.record.member, step: m.plan.step, coordinator: this.ref });
+  }
+
+  #send(to: ActorRef, msg: RussulaAssign | RussulaAdvance | RussulaStop): void {
+    this.#traffic.sentBytes += encodeFrame([{ t: 'send', to, msg }]).length;
+    this.#traffic.sentMessages += 1;
+    this.#system.dispatch(to, msg);
+  }
+
+  #drive(group: string, members: Member[], target: string, timeoutMs: number, needReady: boolean): Promise<void> {
+    const what = needReady ? `${group} ready` : `${group} in "${target}"`;
+    const done = (m: Member) =>
+      reached(m.protocol, m.record.state, target) && (!needReady || m.record.state !== target || m.record.ready);
+    return this.#wait(
+      what,
+      timeoutMs,
+      () => {
+        for (const m of members) {
+          if (done(m)) continue;
+          const def = m.protocol.worker.states[m.record.state];
+          if (def?.by === 'peer' && def.next !== undefined && m.advanced !== def.next && m.answered && !m.gone) {
+            m.advanced = def.next;
+            this.#send(m.ref, { type: 'russulaAdvance', run: this.run, member: m.record.member, to: def.next, values: this.#valuesFor(m.plan) });
+          }
+        }
+        return members.every(done);
+      },
+      () =>
+        members
+          .filter((m) => !done(m))
+          .map((m) => `${m.record.member} on ${m.record.worker} in "${m.record.state}"${m.record.state === target && needReady ? ' (not ready)' : ''}`),
+    );
+  }
+
+  /** The values a group's env refers to (`${servers.addresses}`), from the members that reported them. */
+  #valuesFor(plan: GroupPlan): Record<string, string> {
+    const values: Record<string, string> = {};
+    for (const value of Object.values(plan.step.env)) {
+      for (const [, g, field] of value.matchAll(/\$\{([A-Za-z0-9_-]+)\.([A-Za-z]+)\}/g)) {
+        const source = this.group(g!);
+        const addresses = source.map((s) => s.record.address);
+        if (source.length === 0 || addresses.some((a) => a === undefined)) {
+          throw new RussulaError(
+            ErrorCodes.RUSSULA_NO_VALUE,
+            `group ${plan.name} needs \${${g}.${field}}, but ${source.length === 0 ? `there is no group ${g}` : `not every member of ${g} has reported an address yet (bring ${g} to ready first)`}`,
+          );
+        }
+        const list = addresses as string[];
+        const split = list.map((a) => {
+          const i = a.lastIndexOf(':');
+          return { host: a.slice(0, i), port: a.slice(i + 1) };
+        });
+        values[`${g}.${field}`] = field === 'hosts' ? split.map((s) => s.host).join(',') : field === 'ports' ? split.map((s) => s.port).join(',') : list.join(',');
+      }
+    }
+    return values;
+  }
+
+  /**
+   * Waits until `check()` holds, re-checking on every state change. Rejects with the first
+   * failure of any member of the run (when `failFast`), or with a timeout naming who is late.
+   */
+  #wait(what: string, timeoutMs: number, check: () => boolean, late: () => string[], failFast = true): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const waiter: Waiter = {
+        check: () => {
+          if (failFast) {
+            const failed = this.members.find((m) => m.error);
+            if (failed) {
+              finish();
+              reject(failed.error);
+              return true;
+            }
+          }
+          let ok: boolean;
+          try {
+            ok = check();
+          } catch (err) {
+            finish();
+            reject(err as RussulaError);
+            return true;
+          }
+          if (ok) {
+            finish();
+            resolve();
+          }
+          return ok;
+        },
+        reject: (err) => {
+          finish();
+          reject(err);
+        },
+      };
+      const finish = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(waiter);
+      };
+      this.#waiters.add(waiter);
+      if (waiter.check()) return;
+      timer = setTimeout(() => {
+        const who = late();
+        waiter.reject(new RussulaError(ErrorCodes.RUSSULA_TIMEOUT, `${what}: not reached within ${timeoutMs} ms${who.length ? `: ${who.join('; ')}` : ''}`));
+      }, timeoutMs);
+    });
+  }
+
+  #recheck(): void {
+    for (const w of [...this.#waiters]) w.check();
+  }
+
+  #memberFor(ref: ActorRef, name?: string): Member | undefined {
+    return this.members.find((m) => m.ref.equals(ref) && (name === undefined || m.record.member === name));
+  }
+
+  #onMessage(msg: CoordinatorMessage): void {
+    switch (msg.type) {
+      case 'russulaState': {
+        this.#traffic.receivedBytes += encodeFrame([{ t: 'send', to: this.ref, msg }]).length;
+        this.#traffic.receivedMessages += 1;
+        if (msg.run !== this.run) return;
+        const m = this.members.find((x) => x.record.member === msg.member);
+        if (!m) return;
+        this.#onState(m, msg);
+        return;
+      }
+      case 'terminated': {
+        for (const m of this.members) {
+          if (!m.ref.equals(msg.ref) || m.gone || isTerminal(m.protocol, m.record.state)) continue;
+          if (msg.reason === 'stopped' || this.#graceMs === 0) this.#lose(m, `its Russula worker ${msg.reason === 'stopped' ? 'stopped' : 'node went down'}`);
+          else m.lostTimer ??= setTimeout(() => this.#lose(m, `its node went down and did not come back within ${this.#graceMs} ms`), this.#graceMs);
+        }
+        return;
+      }
+      case 'member': {
+        if (msg.status !== 'up') return;
+        for (const m of this.members) {
+          if (m.ref.node !== msg.node || m.lostTimer === undefined || m.gone) continue;
+          clearTimeout(m.lostTimer);
+          m.lostTimer = undefined;
+          if (msg.incarnation !== m.incarnation) {
+            this.#lose(m, `its node restarted (a new incarnation): what it ran is gone`);
+            continue;
+          }
+          // A reconnect: watch again, and ask for the current state (the worker answers a repeated assign with it).
+          this.#system.watch(this.ref, m.ref);
+          m.advanced = undefined;
+          this.#assignOne(m);
+        }
+        return;
+      }
+    }
+  }
+
+  #onState(m: Member, msg: RussulaState): void {
+    const r = m.record;
+    m.answered = true;
+    if (r.state !== msg.state || r.ready !== msg.ready) r.states.push({ state: msg.state, at: msg.at, ready: msg.ready });
+    r.state = msg.state;
+    r.ready = msg.ready;
+    if (msg.address !== undefined) r.address = msg.address;
+    if (msg.pid !== undefined) r.pid = msg.pid;
+    if (msg.exitCode !== undefined) r.exitCode = msg.exitCode;
+    if (msg.signal !== undefined) r.signal = msg.signal;
+    if (msg.durationMs !== undefined) r.durationMs = msg.durationMs;
+    if (msg.code !== undefined) r.code = msg.code;
+    if (msg.reason !== undefined) r.reason = msg.reason;
+    if (msg.stdoutTail !== undefined) r.stdoutTail = msg.stdoutTail;
+    if (msg.stderrTail !== undefined) r.stderrTail = msg.stderrTail;
+    if (msg.state === FAILED && !m.error) {
+      const code = (Object.values(ErrorCodes) as string[]).includes(msg.code ?? '') ? (msg.code as ErrorCode) : ErrorCodes.RUSSULA_PROCESS_FAILED;
+      m.error = new RussulaError(code, `${r.member} on ${r.worker}: ${msg.reason ?? 'failed'}`);
+    }
+    this.emit('state', r);
+    this.#recheck();
+  }
+
+  #lose(m: Member, why: string): void {
+    clearTimeout(m.lostTimer);
+    m.lostTimer = undefined;
+    if (m.gone) return;
+    m.gone = true;
+    m.record.code = ErrorCodes.RUSSULA_WORKER_LOST;
+    m.record.reason = `worker ${m.record.worker} lost in "${m.record.state}": ${why}`;
+    m.error ??= new RussulaError(ErrorCodes.RUSSULA_WORKER_LOST, `${m.record.member}: ${m.record.reason}`);
+    this.emit('state', m.record);
+    this.#recheck();
+  }
+}
+
+/** Chooses `count` matching workers per group, in file order, a worker in at most one group. */
+export function pick(groups: readonly GroupPlan[], entries: readonly ListingEntry[]): { groups: { plan: GroupPlan; entries: ListingEntry[] }[] } | { error: RussulaError } {
+  const taken = new Set<string>();
+  const sorted = [...entries].sort((a, b) => String(a.meta.name ?? a.ref.node).localeCompare(String(b.meta.name ?? b.ref.node), 'en', { numeric: true }));
+  const chosen: { plan: GroupPlan; entries: ListingEntry[] }[] = [];
+  const short: string[] = [];
+  for (const plan of groups) {
+    const selector = parseSelector(plan.selector);
+    const candidates = sorted.filter((e) => matches(selector, traits(e)));
+    const free = candidates.filter((e) => !taken.has(e.ref.toString()));
+    const picked = free.slice(0, plan.count);
+    for (const e of picked) taken.add(e.ref.toString());
+    chosen.push({ plan, entries: picked });
+    if (picked.length < plan.count) {
+      const names = candidates.map((e) => traits(e).name);
+      short.push(
+        `group ${plan.name} needs ${plan.count} worker${plan.count === 1 ? '' : 's'} matching "${plan.selector || '(any)'}", ${free.length} ${free.length === 1 ? 'is' : 'are'} free` +
+          ` (matching: ${names.length ? names.join(', ') : 'none'}; connected Russula workers: ${sorted.map((e) => traits(e).name).join(', ') || 'none'})`,
+      );
+    }
+  }
+  if (short.length > 0) return { error: new RussulaError(ErrorCodes.RUSSULA_TOO_FEW_WORKERS, `too few workers: ${short.join('; ')}`) };
+  return { groups: chosen };
+}
+
+function traits(e: ListingEntry): { name: string; tags: string[]; platform: string; arch: string } {
+  const meta = e.meta;
+  return {
+    name: typeof meta.name === 'string' ? meta.name : e.ref.node,
+    tags: Array.isArray(meta.tags) ? meta.tags.filter((t): t is string => typeof t === 'string') : [],
+    platform: typeof meta.platform === 'string' ? meta.platform : '',
+    arch: typeof meta.arch === 'string' ? meta.arch : '',
+  };
+}

@@ -1,0 +1,2 @@
+export * from './machines.js';
+export * from './messages.js';
