@@ -347,6 +347,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     this.#dialer?.stop();
     for (const link of this.#links.values()) link.flush();
     await this.#server?.close();
+    this.#deadLetters.close();
     this.membership.clear();
     nact.stop(this.#root);
   }
@@ -518,6 +519,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       previous.terminate('replaced');
     }
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
+    connection.on('oversize', this.#onOversize);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(peer.node) === connection) {
         this.#links.delete(peer.node);
@@ -564,6 +566,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     this.#hub = welcome.node;
     this.#links.set(welcome.node, connection);
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
+    connection.on('oversize', this.#onOversize);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(welcome.node) === connection) this.#links.delete(welcome.node);
       this.log.warn({ manager: welcome.node, code: info.code, cause: info.cause }, 'lost the manager; reconnecting');
@@ -619,12 +622,25 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         if (!verdict.ok && !(passing && verdict.code === ErrorCodes.UNKNOWN_MESSAGE)) {
           if (verdict.code === ErrorCodes.FORBIDDEN) this.log.warn({ peer: sender?.node ?? envelope.from, role: sender?.role, type: typeOf(envelope.msg) }, 'forbidden message refused');
           // A forwarded message is the original sender's doing, not the manager's: no strike on that link.
+          // The query fails first: a refusal may be the strike that closes this link.
+          if (envelope.q) this.#undeliverable(envelope.q, verdict.code, verdict.reason);
           if (forwarded) this.log.debug({ from: envelope.from, code: verdict.code, reason: verdict.reason }, 'refused a forwarded message');
           else from.refuse(verdict.code, verdict.reason);
-          if (envelope.q) this.#undeliverable(envelope.q, verdict.code, verdict.reason);
           return;
         }
-        if (envelope.to.node === this.node) return this.#deliverLocal(envelope.to.path, envelope.msg, envelope.q);
+        const origin = forwarded ? envelope.from! : peer.node;
+        const forged = this.#forgedClusterMessage(envelope.msg, origin);
+        if (forged) {
+          this.log.warn({ peer: origin, type: typeOf(envelope.msg) }, 'forged cluster message refused');
+          if (envelope.q) this.#undeliverable(envelope.q, ErrorCodes.FORBIDDEN, forged);
+          if (!forwarded) from.refuse(ErrorCodes.FORBIDDEN, forged);
+          return;
+        }
+        if (envelope.to.node === this.node) {
+          // The watch it answers is over: a later watch on the same actor is sent again (and fires at once).
+          if ((envelope.msg as { type?: unknown }).type === 'terminated') this.#watches.removeOutgoing(envelope.to, (envelope.msg as Terminated).ref);
+          return this.#deliverLocal(envelope.to.path, envelope.msg, envelope.q);
+        }
         return this.#forward({ ...envelope, from: peer.node }, envelope.to.node, from);
       }
       case 'undeliverable':
@@ -656,6 +672,31 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       }
     }
   }
+
+  /**
+   * The cluster's own messages state facts only some nodes know: that an actor stopped (its own
+   * node, or the manager for a node that went down), a receptionist listing and membership (the
+   * manager). The catalog checks their shape; this checks who states them. Returns why not, or
+   * undefined. (Without it a worker could tell the WorkerPool that another worker died.)
+   */
+  #forgedClusterMessage(msg: unknown, origin: string): string | undefined {
+    const type = (msg as { type?: unknown }).type;
+    if (origin === this.#hub) return undefined;
+    if (type === 'terminated') {
+      const ref = (msg as Terminated).ref;
+      return ref.node === origin ? undefined : `${origin} may not report the termination of ${ref}`;
+    }
+    if (type === 'listing' || type === 'member') return `only the manager may send "${type}"`;
+    return undefined;
+  }
+
+  /** An envelope over the frame size limit was dropped before it was sent: fail its query now. */
+  #onOversize = (envelope: Envelope, bytes: number): void => {
+    if (envelope.t !== 'send') return;
+    const reason = `a "${typeOf(envelope.msg)}" message to ${envelope.to} is ${bytes} bytes encoded, over the frame size limit of ${this.settings.transport.maxFrameBytes}`;
+    this.#deadLetters.record(envelope.to, envelope.msg, ErrorCodes.FRAME_TOO_LARGE);
+    if (envelope.q) this.#undeliverable(envelope.q, ErrorCodes.FRAME_TOO_LARGE, reason);
+  };
 
   /** A node may only act for its own actors; the manager forwards for everyone. */
   #mayActFor(ref: ActorRef, from: Connection): boolean {

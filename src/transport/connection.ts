@@ -10,7 +10,9 @@
  * timeout is terminated with reason `heartbeat-timeout`.
  * Bad input: every decoded envelope is checked; a bad frame or envelope is answered with an `error`
  * envelope and logged once per code; a peer that collects `maxStrikes` inside the strike window is
- * disconnected (1008). Frames over `maxFrameBytes` are closed by ws with 1009.
+ * disconnected (1008). Frames over `maxFrameBytes` are closed by ws with 1009. We never send one:
+ * an envelope that alone is over the limit is dropped and reported as `oversize` (the cluster fails
+ * the query it carried with TROUPE_E_FRAME_TOO_LARGE), and a batch over it is split.
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
@@ -167,7 +169,7 @@ export class Connection extends EventEmitter {
         // One envelope over the limit would cost us the connection: drop it instead.
         this.stats.dropped++;
         this.#log.warn({ type: batch[0]!.t, bytes: frame.length }, 'dropped an envelope over the frame size limit');
-        this.emit('oversize', batch[0]);
+        this.emit('oversize', batch[0], frame.length);
         return;
       }
       const half = batch.length >> 1;
