@@ -3,6 +3,7 @@
  * Log message types and ids, never payloads or command output.
  */
 import { pino, type Logger } from 'pino';
+import { settingError } from './errors.js';
 
 export type { Logger };
 
@@ -10,9 +11,16 @@ export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', '
 export type LogLevel = (typeof LOG_LEVELS)[number];
 export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 
-export function levelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
+/**
+ * The level TROUPE_LOG names (any case), or `fallback` when it is unset or empty. A value that names
+ * no level is a SettingError (TROUPE_E_SETTING), not a silent `info`: a person who asked for
+ * `TROUPE_LOG=verbose` must learn that it did nothing.
+ */
+export function levelFromEnv(env: NodeJS.ProcessEnv = process.env, fallback: LogLevel = DEFAULT_LOG_LEVEL): LogLevel {
   const given = env.TROUPE_LOG?.trim().toLowerCase();
-  return given && (LOG_LEVELS as readonly string[]).includes(given) ? (given as LogLevel) : DEFAULT_LOG_LEVEL;
+  if (!given) return fallback;
+  if (!(LOG_LEVELS as readonly string[]).includes(given)) throw settingError('TROUPE_LOG', env.TROUPE_LOG, `one of ${LOG_LEVELS.join(', ')}`);
+  return given as LogLevel;
 }
 
 export interface LoggerOptions {

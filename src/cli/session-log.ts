@@ -5,13 +5,12 @@
  * would say there (joined, left) the REPL already says in its own words.
  */
 import { pino } from 'pino';
-import { createLogger, LOG_LEVELS, prettyLine, type Logger, type LogLevel } from '../log.js';
+import { createLogger, levelFromEnv, prettyLine, type Logger, type LogLevel } from '../log.js';
 import type { Screen } from './screen.js';
 
-/** TROUPE_LOG when it names a level, else `fallback`. */
+/** TROUPE_LOG when set, else `fallback`; a value that names no level is TROUPE_E_SETTING. */
 export function logLevel(fallback: LogLevel, env: NodeJS.ProcessEnv = process.env): LogLevel {
-  const given = env.TROUPE_LOG?.trim().toLowerCase();
-  return given && (LOG_LEVELS as readonly string[]).includes(given) ? (given as LogLevel) : fallback;
+  return levelFromEnv(env, fallback);
 }
 
 export interface SessionLogOptions {

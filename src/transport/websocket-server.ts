@@ -13,7 +13,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Hello, Reject, Welcome } from '../../protocols/wire.js';
 import { peerIdentity } from '../../certs/index.js';
-import { ErrorCodes } from '../errors.js';
+import { ErrorCodes, TroupeError } from '../errors.js';
 import { encodeFrame } from './codec.js';
 import { CLOSE_GOING_AWAY, CLOSE_POLICY, Connection } from './connection.js';
 import { readHandshake } from './handshake.js';
@@ -108,7 +108,7 @@ export class TransportServer extends EventEmitter {
 
   listen(): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
+      const onError = (err: NodeJS.ErrnoException) => reject(listenError(err, this.#options.host, this.#options.port));
       this.#https.once('error', onError);
       this.#https.listen(this.#options.port, this.#options.host, () => {
         this.#https.off('error', onError);
@@ -172,4 +172,17 @@ export class TransportServer extends EventEmitter {
       this.emit('connection', connection);
     });
   }
+}
+
+/** Why a manager could not listen, in words, with the system error kept as the cause. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const why =
+    err.code === 'EADDRINUSE'
+      ? 'the address is in use (another manager? pass --port 0 for a free one)'
+      : err.code === 'EACCES'
+        ? 'permission denied (ports below 1024 need privileges)'
+        : err.code === 'EADDRNOTAVAIL' || err.code === 'ENOTFOUND'
+          ? 'no such local address'
+          : err.message;
+  return new TroupeError(ErrorCodes.LISTEN, `cannot listen on ${host}:${port}: ${why}`, { cause: err });
 }

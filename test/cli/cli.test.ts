@@ -94,7 +94,7 @@ describe('troupe command', function () {
     const certs = testPki().dir;
     const several = await CliProcess.run(['worker', '--certs', certs, '--join', '127.0.0.1:1']);
     expect(several.code).to.equal(1);
-    expect(several.stderr).to.contain(`troupe: TROUPE_E_SETTING: name: expected one of worker-1, worker-2, worker-3 (${certs} holds several worker certificates), got undefined`);
+    expect(several.stderr).to.contain(`troupe: TROUPE_E_SETTING: name: expected one of worker-1, worker-2, worker-3, worker-4 (${certs} holds several worker certificates), got undefined`);
   });
 
   it('a worker whose certificate the manager refuses stops with the TLS error instead of retrying forever', async () => {
@@ -117,6 +117,9 @@ describe('troupe command', function () {
     const workers = await CliProcess.run(['demo', '--workers', '-1'], { cwd: dir });
     expect(workers.code).to.equal(1);
     expect(workers.stderr).to.contain('troupe: TROUPE_E_SETTING: workers: expected a whole number from 0 to 1000, got -1');
+    const level = await CliProcess.run(['worker', '--join', '127.0.0.1:1', '--certs', testPki().dir, '--name', 'worker-1'], { env: { TROUPE_LOG: 'verbose' } });
+    expect(level.code).to.equal(1);
+    expect(level.stderr.trim()).to.equal('troupe: TROUPE_E_SETTING: TROUPE_LOG: expected one of trace, debug, info, warn, error, fatal, silent, got "verbose"');
   });
 
   it('a manager on a port in use: TROUPE_E_LISTEN naming the address', async () => {
