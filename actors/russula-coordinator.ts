@@ -25,6 +25,7 @@ import {
   protocolNamed,
   reached,
   RUSSULA_WORKER_KEY,
+  stateIndex,
   workerStates,
   type RussulaProtocol,
   type RussulaAdvance,
@@ -127,6 +128,7 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
   readonly #traffic: Traffic = { sentBytes: 0, receivedBytes: 0, sentMessages: 0, receivedMessages: 0 };
   #waiters = new Set<Waiter>();
   #closed = false;
+  #aborted: RussulaError | undefined;
 
   constructor(system: ClusterSystem, options: CoordinatorOptions) {
     super();
@@ -217,6 +219,25 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
   }
 
   /**
+   * Waits `ms` while the run holds still (a pause step); rejects at once with the first failure of
+   * any member meanwhile (a server that exits early, a lost worker).
+   */
+  hold(ms: number): Promise<void> {
+    let over = false;
+    const timer = setTimeout(() => {
+      over = true;
+      this.#recheck();
+    }, ms);
+    return this.#wait(`pause of ${ms} ms`, ms + STOP_CONFIRM_MS, () => over, () => []).finally(() => clearTimeout(timer));
+  }
+
+  /** Fails the wait in progress, and every later one, with `err` (the run was interrupted). */
+  abort(err: RussulaError): void {
+    this.#aborted ??= err;
+    this.#recheck();
+  }
+
+  /**
    * Stops every process of the run that is still going and waits (bounded) for the workers to
    * confirm. Never rejects. Members whose worker did not confirm keep their last known state.
    */
@@ -246,6 +267,10 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
     return members;
   }
 
+  /**
+   * The `russula` listing once enough workers match, or as it is after `waitMs`. The wait starts
+   * with the manager's first answer, so that `waitMs: 0` means "those connected now", not "none".
+   */
   async #enoughWorkers(waitMs: number): Promise<ListingEntry[]> {
     let latest: ListingEntry[] = [];
     await new Promise<void>((resolve) => {
@@ -259,11 +284,17 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
         setImmediate(() => stop?.());
         resolve();
       };
+      // No answer at all (the manager is gone): give up after the query timeout on top.
+      timer = setTimeout(finish, waitMs + this.#system.settings.queryTimeoutMs);
+      let first = true;
       stop = this.#system.receptionist.listing(RUSSULA_WORKER_KEY, (entries) => {
         latest = entries;
-        if (!('error' in pick(this.#groups, entries))) finish();
+        if (!('error' in pick(this.#groups, entries))) return finish();
+        if (!first) return;
+        first = false;
+        clearTimeout(timer);
+        timer = setTimeout(finish, waitMs);
       });
-      timer = setTimeout(finish, waitMs);
     });
     return latest;
   }
@@ -289,7 +320,9 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
         for (const m of members) {
           if (done(m)) continue;
           const def = m.protocol.worker.states[m.record.state];
-          if (def?.by === 'peer' && def.next !== undefined && m.advanced !== def.next && m.answered && !m.gone) {
+          // Only the transitions on the way: a member at the target (not yet ready) is left to get there.
+          const before = stateIndex(m.protocol, m.record.state) < stateIndex(m.protocol, target);
+          if (before && def?.by === 'peer' && def.next !== undefined && m.advanced !== def.next && m.answered && !m.gone) {
             m.advanced = def.next;
             this.#send(m.ref, { type: 'russulaAdvance', run: this.run, member: m.record.member, to: def.next, values: this.#valuesFor(m.plan) });
           }
@@ -337,6 +370,11 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
       const waiter: Waiter = {
         check: () => {
           if (failFast) {
+            if (this.#aborted) {
+              finish();
+              reject(this.#aborted);
+              return true;
+            }
             const failed = this.members.find((m) => m.error);
             if (failed) {
               finish();

@@ -40,6 +40,8 @@ export { RUSSULA_WORKER_KEY };
 
 /** How often a TCP readiness check tries to connect: every 50 ms. */
 export const DEFAULT_PROBE_INTERVAL_MS = 50;
+/** Run members one worker holds at once (live or finished, until their coordinator stops). */
+export const MAX_MEMBERS = 1000;
 /** A stdout line longer than this is cut for the readiness regex: 64 KiB. */
 const MAX_LINE_CHARS = 64 * 1024;
 
@@ -171,16 +173,21 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       return fail(m, ErrorCodes.RUSSULA_NO_VALUE, (err as Error).message);
     }
     const ready = m.step.ready;
-    m.process = runCommand({
-      command: m.step.command,
-      env: { ...env, TROUPE_WORKER: system.node, TROUPE_RUSSULA_RUN: m.run, TROUPE_RUSSULA_MEMBER: m.name },
-      killGraceMs: m.step.killGraceMs,
-      tmpRoot: options.tmpRoot,
-      onOutput: (stream, data) => {
-        m.tails[stream].push(data);
-        if (stream === 'stdout' && m.readyRegex && !m.ready) matchLines(m, data);
-      },
-    });
+    try {
+      m.process = runCommand({
+        command: m.step.command,
+        env: { ...env, TROUPE_WORKER: system.node, TROUPE_RUSSULA_RUN: m.run, TROUPE_RUSSULA_MEMBER: m.name },
+        killGraceMs: m.step.killGraceMs,
+        tmpRoot: options.tmpRoot,
+        onOutput: (stream, data) => {
+          m.tails[stream].push(data);
+          if (stream === 'stdout' && m.readyRegex && !m.ready) matchLines(m, data);
+        },
+      });
+    } catch (err) {
+      // runCommand refuses what it cannot run (an env name with "=", a NUL byte): the step is refused, not the worker.
+      return fail(m, ErrorCodes.RUSSULA_REFUSED, `cannot run the step: ${(err as Error).message}`);
+    }
     const key = m.key;
     void m.process.result.then((result) => system.dispatch(self, { type: 'russula.exited', key, result } satisfies Internal));
     if (!ready || (ready.stdout === undefined && ready.port === undefined)) {
@@ -282,8 +289,14 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
             push(known);
             break;
           }
+          if (members.size >= MAX_MEMBERS) {
+            // A coordinator (or many) that never ends its runs cannot grow this map without bound.
+            system.dispatch(msg.coordinator, { type: 'russulaState', run: msg.run, member: msg.member, state: FAILED, at: Date.now(), ready: false, code: ErrorCodes.RUSSULA_REFUSED, reason: `this worker already holds ${MAX_MEMBERS} run members` } satisfies RussulaState);
+            break;
+          }
           const protocol = protocolNamed(msg.step.protocol);
           const m = new Member(key, msg.run, msg.member, msg.step, protocol ?? FALLBACK, msg.coordinator);
+          m.ready = m.protocol.worker.states[m.state]?.process === undefined;
           members.set(key, m);
           system.watch(self, msg.coordinator);
           if (!protocol) {
@@ -366,6 +379,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
     tags: [...(options.tags ?? [])],
     platform: process.platform,
     arch: process.arch,
+    pid: process.pid,
   });
   return {
     ref: self,

@@ -5,6 +5,7 @@
  * certificate, a wrong role) ends the wait at once. Once joined, a lost connection is redialled as
  * usual; the manager counts as lost when it is down (DEFAULT_MEMBER_DOWN_AFTER_MS of silence).
  */
+import { COORDINATOR_RUSSULA_MESSAGES } from '../../protocols/russula/index.js';
 import { CLIENT_TASK_MESSAGES } from '../../protocols/tasks.js';
 import type { Identity } from '../../certs/index.js';
 import { ClusterSystem } from '../cluster/cluster-system.js';
@@ -31,7 +32,7 @@ export interface ClientNode {
 
 export async function connectClient(options: { identity: Identity; join: HostPort; connectTimeoutMs: number; log: Logger }): Promise<ClientNode> {
   const target = formatAddress(options.join.host, options.join.port);
-  const system = await ClusterSystem.start({ identity: options.identity, join: options.join, messages: CLIENT_TASK_MESSAGES, log: options.log });
+  const system = await ClusterSystem.start({ identity: options.identity, join: options.join, messages: [...CLIENT_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log: options.log });
   let last: TroupeError | undefined;
   system.on('failure', (err) => (last = err));
   let timer: NodeJS.Timeout | undefined;

@@ -21,6 +21,8 @@ export interface LocalWorkersOptions {
   certs: string;
   join: { host: string; port: number };
   log: Logger;
+  /** Tags per worker: the i-th entry for worker-i, the last one for the rest ("server,ssd"). */
+  tags?: readonly string[];
   /** Extra arguments for each `troupe worker` (e.g. --slots). */
   args?: readonly string[];
   /** Environment added to ours for each worker. */
@@ -44,8 +46,9 @@ export class LocalWorkers {
   static start(options: LocalWorkersOptions): LocalWorkers {
     const names = localWorkerNames(options.certs, options.count);
     const host = options.join.host.includes(':') ? `[${options.join.host}]` : options.join.host;
-    const children = names.map((name) => {
-      const child = fork(BIN, ['worker', '--join', `${host}:${options.join.port}`, '--name', name, '--certs', options.certs, '--exit-with-parent', ...(options.args ?? [])], {
+    const children = names.map((name, i) => {
+      const tags = options.tags?.length ? options.tags[Math.min(i, options.tags.length - 1)]! : '';
+      const child = fork(BIN, ['worker', '--join', `${host}:${options.join.port}`, '--name', name, '--certs', options.certs, '--exit-with-parent', ...(tags ? ['--tags', tags] : []), ...(options.args ?? [])], {
         stdio: ['ignore', 'ignore', options.stderr ? 'pipe' : 'inherit', 'ipc'],
         env: { ...process.env, ...options.env },
         detached: true,

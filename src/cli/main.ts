@@ -14,6 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from './client-node.js';
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from './nodes.js';
+import { runScenarioCommand } from './scenario-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
@@ -69,7 +70,10 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('port', { type: 'number', default: DEFAULT_PORT, describe: 'Port to listen on (0: a free one)' })
           .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only manager certificate there)' })
           .option('local-workers', { type: 'number', default: 0, describe: 'Also start N workers on this machine, joined over loopback' })
+          .option('local-worker-tags', localWorkerTagsOption)
+          .option('sessions', sessionsOption)
           .example('$0 manager --local-workers 4', 'a manager, four local workers, and the REPL')
+          .example('$0 manager --no-repl --sessions ./sessions', 'run every scenario file dropped into ./sessions (docs/russula.md)')
           .example("echo 'uname -a' | $0 manager --local-workers 1", 'from a script: the lines run in order, the exit status is the last one\'s')
           .example('$0 manager --no-repl', 'as a service (also when stdin is /dev/null)'),
       (args) => {
@@ -78,6 +82,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           name: args.name,
           listen: { host: args.host, port: checkPort('port', args.port) },
           localWorkers: count('local-workers', args['local-workers']),
+          localWorkerTags: localWorkerTags(args['local-worker-tags']),
+          sessions: args.sessions,
         };
         job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks }), io);
       },
@@ -185,15 +191,51 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       },
     )
     .command(
+      'scenario',
+      'Russula: coordinated multi-phase runs (servers, then clients, then stop) from scenario files',
+      (y) =>
+        y
+          .command(
+            'run <file> [manager]',
+            'Run a scenario file against a manager; print each step; write FILE.result.json beside it',
+            (z) =>
+              connectOptions(clientCertOptions(z).positional('file', { type: 'string', demandOption: true, describe: 'The scenario (YAML): groups and steps, see docs/russula.md' }).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+                .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+                .example('$0 scenario run examples/echo.yaml 10.0.0.5', 'servers, then clients that talk to them, then stop the servers')
+                .example('TROUPE_JOIN=127.0.0.1:7400 $0 scenario run examples/echo.yaml', 'the manager from the environment')
+                .epilog('Exit status: 0 when every step passed, 1 otherwise (one line: the error code and why). The result file (echo.yaml → echo.result.json) has every member\'s states with timestamps, exit codes, output tails, and the coordination traffic of each step.'),
+            (args) => {
+              const options = {
+                identity: identityFrom(args, 'client', 'troupe scenario run'),
+                join: managerAddress(args),
+                connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']),
+                logFile: args['log-file'],
+                file: args.file,
+                print: io.print,
+              };
+              job = () => runScenarioCommand(options);
+            },
+          )
+          .demandCommand(1, 'Name a scenario command: troupe scenario run FILE HOST:PORT'),
+    )
+    .command(
       'demo',
       'Development certificates (if none), a manager on 127.0.0.1, local workers and the REPL: what `npm start` runs',
       (y) =>
         replOptions(y)
           .option('workers', { type: 'number', default: DEFAULT_LOCAL_WORKERS, describe: 'Local workers to start' })
           .option('port', { type: 'number', describe: `Port to listen on (default ${DEFAULT_PORT}, or a free one if taken)` })
-          .option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Certificates directory (created if empty)' }),
+          .option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Certificates directory (created if empty)' })
+          .option('local-worker-tags', localWorkerTagsOption)
+          .option('sessions', sessionsOption),
       (args) => {
-        const options = { certs: args.certs, workers: count('workers', args.workers), port: args.port === undefined ? undefined : checkPort('port', args.port) };
+        const options = {
+          certs: args.certs,
+          workers: count('workers', args.workers),
+          port: args.port === undefined ? undefined : checkPort('port', args.port),
+          localWorkerTags: localWorkerTags(args['local-worker-tags']),
+          sessions: args.sessions,
+        };
         job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks }), io);
       },
     )
@@ -236,6 +278,22 @@ function withRepl(
     await node.stopped;
     return 0;
   };
+}
+
+const localWorkerTagsOption = {
+  type: 'string',
+  array: true,
+  describe: 'Tags of the local workers: the first value for worker-1, the next for worker-2…, the last for the rest (e.g. --local-worker-tags server --local-worker-tags client)',
+} as const;
+
+const sessionsOption = {
+  type: 'string',
+  describe: 'Run every scenario file (*.yaml) dropped into this directory, one at a time; results beside them (docs/russula.md)',
+} as const;
+
+function localWorkerTags(values: readonly string[] | undefined): string[] | undefined {
+  if (values === undefined) return undefined;
+  return values.map((v) => parseTags(v).join(','));
 }
 
 function certsOptions<T>(y: Argv<T>) {

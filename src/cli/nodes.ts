@@ -5,9 +5,11 @@
  * itself: see sessions.ts).
  */
 import { spawnController } from '../../actors/controller.js';
+import { spawnRussulaWorker } from '../../actors/russula-worker.js';
 import { WORKER_KEY } from '../../actors/worker-pool.js';
 import { spawnWorker } from '../../actors/worker.js';
 import { ensureDevCertificates } from '../../certs/index.js';
+import { COORDINATOR_RUSSULA_MESSAGES, WORKER_RUSSULA_MESSAGES } from '../../protocols/russula/index.js';
 import { MANAGER_TASK_MESSAGES, WORKER_TASK_MESSAGES } from '../../protocols/tasks.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { ClusterSystem } from '../cluster/cluster-system.js';
@@ -17,6 +19,7 @@ import { DEFAULT_PORT } from '../transport/settings.js';
 import { LocalWorkers } from './local-workers.js';
 import { memberLine, membershipTable } from './membership-view.js';
 import { machineMeta } from './node-meta.js';
+import { ScenarioWatcher } from './scenario-watcher.js';
 import { DEFAULT_CERTS_DIR, identityFrom, resolveIdentity, type CertificateOptions, type HostPort } from './options.js';
 
 export type Print = (line: string) => void;
@@ -33,6 +36,10 @@ export interface ManagerCommand {
   name?: string;
   listen: HostPort;
   localWorkers: number;
+  /** Tags of the local workers: the i-th entry for worker-i, the last one for the rest ("a,b"). */
+  localWorkerTags?: readonly string[];
+  /** Watch this directory and run every scenario file dropped there (see scenario-watcher.ts). */
+  sessions?: string;
   /** Passed to each local worker. */
   workerArgs?: readonly string[];
   /** Added to each local worker's environment. */
@@ -91,6 +98,7 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
       join: { host: loopbackFor(host), port },
       log,
       args: options.workerArgs,
+      tags: options.localWorkerTags,
       env: options.workerEnv,
       stderr: options.workerStderr,
     });
@@ -104,7 +112,18 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
       setImmediate(stopListing);
     });
   }
+  let watcher: ScenarioWatcher | undefined;
+  if (options.sessions !== undefined) {
+    try {
+      watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log });
+    } catch (err) {
+      await workers?.stop();
+      await system.shutdown();
+      throw err;
+    }
+  }
   const node = lifecycle(system, async () => {
+    await watcher?.stop();
     await workers?.stop();
   }, options.signals);
   return { ...node, stop: node.stop, workersJoined };
@@ -123,8 +142,10 @@ export interface WorkerCommand extends CertificateOptions {
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = identityFrom(options, 'worker');
   const log = createLogger({ node: identity.name, file: options.logFile });
-  const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: WORKER_TASK_MESSAGES, log });
+  const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
   spawnWorker(system, { slots: options.slots, tags: options.tags });
+  // Beside the Worker: the Russula worker, for coordinated runs (docs/russula.md).
+  spawnRussulaWorker(system, { tags: options.tags });
   const target = `${options.join.host}:${options.join.port}`;
   options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
 
@@ -149,7 +170,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   return running;
 }
 
-export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals'> {
+export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions'> {
   certs?: string;
   workers: number;
   port?: number;
@@ -175,7 +196,7 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
 
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger): Promise<ClusterSystem> {
   try {
-    return await ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: MANAGER_TASK_MESSAGES, log });
+    return await ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {

@@ -54,7 +54,7 @@ export function parseScenario(text: string, source = 'scenario'): Scenario {
   if (doc.errors.length > 0) {
     const first = doc.errors[0]!;
     const at = first.linePos?.[0] ? ` at line ${first.linePos[0].line}, column ${first.linePos[0].col}` : '';
-    throw new RussulaError(ErrorCodes.SCENARIO_SYNTAX, `${source}: not valid YAML${at}: ${first.message.split('\n')[0]}`);
+    throw new RussulaError(ErrorCodes.SCENARIO_SYNTAX, `${source}: not valid YAML${at}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   }
   const problems: string[] = [];
   const scenario = check(doc.toJS({ maxAliasCount: 100 }) as unknown, problems);
