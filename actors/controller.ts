@@ -244,17 +244,20 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   function result(r: WorkResult, from?: { worker: string; task: WorkSpec; subscribers: ActorRef[] }): void {
     let entry = table.get(r.id);
     const at = entry?.record.worker ?? from?.worker;
-    if (at) ackTo(at, r.id);
-    if (!entry) {
-      if (!from) return;
+    if (!entry && from) {
       // A result from before a manager restart, for a task this table never saw.
       entry = table.adopt(from.task, from.worker, r.startedAt);
       entry.subscribers.push(...from.subscribers);
     }
-    if (table.isFinished(entry)) return;
-    table.result(entry, r, Date.now());
-    notify(entry);
-    if (at) pool.release(at, r.id);
+    if (entry && !table.isFinished(entry)) {
+      table.result(entry, r, Date.now());
+      // The subscribers first: each send writes to its socket at once, and neither the freed slot
+      // (a queued task for that worker) nor the acknowledgement is on the submitter's path.
+      notify(entry);
+      if (at) pool.release(at, r.id);
+    }
+    // Every result is acknowledged, a repeated one too: the worker holds it until then.
+    if (at) ackTo(at, r.id);
   }
 
   function ackTo(worker: string, id: string): void {

@@ -22,8 +22,6 @@ interface TaskClientEvents {
   output: [TaskOutput];
 }
 
-let instances = 0;
-
 /** Finished tasks a client remembers, as the Controller does by default. */
 export const MAX_FINISHED = 1000;
 
@@ -48,16 +46,13 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
       const unfinished = [...this.tasks.values()].filter((t) => !FINISHED_STATUSES.has(t.status)).map((t) => t.id);
       if (unfinished.length > 0) this.follow(unfinished).catch(() => {});
     });
-    instances += 1;
-    this.subscriber = system.spawn<null, TaskUpdate | TaskOutput>(
-      (state, msg) => {
-        if (msg.type === 'taskUpdate') this.#update(msg.task);
-        else if (msg.type === 'taskOutput') this.emit('output', msg);
-        return state;
-      },
-      `task-client-${instances}`,
-      { initialState: null, onCrash: 'resume' },
-    );
+    // A receiver, not an actor: an update from another node is handled as its frame is read, not
+    // one event-loop turn later. It must not run inside the sender's turn, though: the Controller
+    // on this node (a client in the manager's process) is answered on the next microtask, in order.
+    this.subscriber = system.receiver((msg) => {
+      if (system.isManager) this.#local(msg as TaskUpdate | TaskOutput);
+      else this.#receive(msg as TaskUpdate | TaskOutput);
+    });
   }
 
   /** A client for the Controller on `manager` (default: this node if it is the manager, else "manager"). */
@@ -100,7 +95,30 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
   }
 
   stop(): void {
-    this.system.stop(this.subscriber);
+    this.system.dropReceiver(this.subscriber);
+  }
+
+  #localQueue: (TaskUpdate | TaskOutput)[] = [];
+
+  #local(msg: TaskUpdate | TaskOutput): void {
+    this.#localQueue.push(msg);
+    if (this.#localQueue.length === 1) queueMicrotask(() => this.#drainLocal());
+  }
+
+  #drainLocal(): void {
+    // A listener may cause more messages (a submit answered at once): they join the queue behind.
+    for (let i = 0; i < this.#localQueue.length; i++) this.#receive(this.#localQueue[i]!);
+    this.#localQueue = [];
+  }
+
+  /** A listener that throws is logged, as a crashing actor would be; the next message is handled. */
+  #receive(msg: TaskUpdate | TaskOutput): void {
+    try {
+      if (msg.type === 'taskUpdate') this.#update(msg.task);
+      else if (msg.type === 'taskOutput') this.emit('output', msg);
+    } catch (err) {
+      this.system.log.error({ type: msg.type, err }, 'a task client listener threw');
+    }
   }
 
   async #ask<R extends { type: string }>(msg: Record<string, unknown>): Promise<R> {
