@@ -528,9 +528,10 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         this.membership.unreachable(peer.node, peer.incarnation, this.#downAfterMs);
       }
     });
-    // The newcomer learns the table first, then everyone (the newcomer too) learns of it.
+    // The newcomer learns the table first, then everyone (the newcomer too) learns of it. The
+    // table has the down members too: a node back after a short loss may still hold them as up.
     for (const m of this.membership.list()) {
-      if (m.node !== this.node && m.node !== peer.node && m.status !== 'down') {
+      if (m.node !== this.node && m.node !== peer.node) {
         connection.send({ t: 'member', node: m.node, role: m.role, incarnation: m.incarnation, status: m.status, meta: m.meta });
       }
     }
