@@ -91,6 +91,8 @@ export interface ClusterOptions {
 interface LocalActor {
   nactRef: NactRef;
   actor: NactActor;
+  /** Its end is accounted for (watchers told, check-ins gone): once, whoever notices first. */
+  ended?: boolean;
 }
 
 interface Pending {
@@ -231,12 +233,13 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         return crash === 'stop' ? ctx.stop : ctx.resume;
       },
       afterStop: (state: S) => {
-        this.#actorStopped(ref);
+        this.#actorStopped(ref, entry);
         options.afterStop?.(state);
       },
     } as never) as NactRef;
     const actor = systemMap.find((nactRef as unknown as { system: { name: string } }).system.name, nactRef)!;
-    this.#actors.set(path, { nactRef, actor });
+    const entry: LocalActor = { nactRef, actor };
+    this.#actors.set(path, entry);
     return ref;
   }
 
@@ -244,7 +247,13 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   stop(ref: ActorRef): void {
     if (ref.node !== this.node) throw new TypeError(`${ref} is not a local actor`);
     const local = this.#actors.get(ref.path);
-    if (local) nact.stop(local.nactRef);
+    if (!local) return;
+    nact.stop(local.nactRef);
+    // nact calls afterStop a turn later; account for the end now, so that an actor spawned under
+    // the same name in this turn is neither shadowed nor told of its predecessor's end.
+    const prefix = `${ref.path}/`;
+    const ended = [...this.#actors].filter(([path]) => path === ref.path || path.startsWith(prefix));
+    for (const [path, entry] of ended) this.#actorStopped(new ActorRef(this.node, path), entry);
   }
 
   /** True when the ref names a live local actor. */
@@ -466,7 +475,10 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     }
   }
 
-  #actorStopped(ref: ActorRef): void {
+  #actorStopped(ref: ActorRef, entry: LocalActor): void {
+    if (entry.ended) return;
+    entry.ended = true;
+    if (this.#actors.get(ref.path) !== entry) return;
     this.#actors.delete(ref.path);
     for (const watcher of this.#watches.takeWatchers(ref.path)) this.dispatch(watcher, terminated(ref, 'stopped'));
     for (const pair of this.#watches.takeOutgoingOf(ref.path)) this.#linkTo(pair.target.node)?.send({ t: 'unwatch', ...pair });
