@@ -28,6 +28,11 @@ export interface IssueOptions {
   notBefore?: Date;
   /** Default: notBefore (or now, when notBefore is not given) plus `days`. */
   notAfter?: Date;
+  /**
+   * An RSA private key (PEM) to certify instead of making a new key pair: renewing a certificate
+   * keeps its key. Default: a new 2048-bit key.
+   */
+  key?: string;
 }
 
 export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
@@ -55,7 +60,7 @@ export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
     throw settingError('notAfter', notAfter.toISOString(), `a date after notBefore (${notBefore.toISOString()}) and before the CA expires (${signer.cert.validity.notAfter.toISOString()})`);
   }
 
-  const keys = newKeyPair();
+  const keys = opts.key === undefined ? newKeyPair() : keyPairOf(opts.key);
   const cert = forge.pki.createCertificate();
   cert.publicKey = keys.publicKey;
   cert.serialNumber = randomSerial();
@@ -73,4 +78,15 @@ export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
     ...(keyId !== undefined ? [{ name: 'authorityKeyIdentifier', keyIdentifier: keyId }] : []),
   ]);
   return signAndEncode(cert, signer.key, keys.privateKey);
+}
+
+function keyPairOf(pem: string): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {
+  let privateKey: forge.pki.rsa.PrivateKey;
+  try {
+    privateKey = forge.pki.privateKeyFromPem(pem) as forge.pki.rsa.PrivateKey;
+  } catch (err) {
+    throw settingError('key', '(a PEM key)', `an RSA private key in PEM: ${(err as Error).message}`);
+  }
+  if (!privateKey || privateKey.n === undefined) throw settingError('key', '(a PEM key)', 'an RSA private key in PEM');
+  return { privateKey, publicKey: forge.pki.setRsaPublicKey(privateKey.n, privateKey.e) };
 }

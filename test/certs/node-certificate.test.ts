@@ -1,4 +1,4 @@
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { expect } from 'chai';
 import forge from 'node-forge';
 import { createAuthority, issueCertificate, type Pem } from '../../certs/index.js';
@@ -119,6 +119,16 @@ describe('certs: authority and node certificates', () => {
       const x509 = new X509Certificate(issueCertificate(ca, { name: 'old', role: 'worker', notBefore, notAfter }).cert);
       expect(new Date(x509.validFrom).toISOString()).to.equal(notBefore.toISOString());
       expect(new Date(x509.validTo).toISOString()).to.equal(notAfter.toISOString());
+    });
+
+    it('certifies a given key instead of making one (a renewal keeps its key)', () => {
+      const renewed = issueCertificate(ca, { name: 'worker-1', role: 'worker', key: worker.key, days: 30 });
+      expect(renewed.key).to.equal(worker.key);
+      const [a, b] = [worker, renewed].map((p) => new X509Certificate(p.cert));
+      expect(b!.publicKey.export({ format: 'pem', type: 'spki' })).to.equal(a!.publicKey.export({ format: 'pem', type: 'spki' }));
+      expect(b!.serialNumber).to.not.equal(a!.serialNumber);
+      expect(b!.checkPrivateKey(createPrivateKey(worker.key))).to.equal(true);
+      expect(expectCode(() => issueCertificate(ca, { name: 'worker-1', role: 'worker', key: 'not a key' }), ErrorCodes.SETTING).message).to.match(/^key: expected an RSA private key in PEM/);
     });
 
     it('never outlives its CA', () => {
