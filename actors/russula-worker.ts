@@ -242,7 +242,8 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
     m.stopping = undefined;
     m.state = why.to;
     m.at = Date.now();
-    m.ready = false;
+    // A state without a process (done) is ready on entry; failed and stopped never are.
+    m.ready = why.to !== FAILED && why.to !== STOPPED;
     if (why.code !== undefined) m.code = why.code;
     if (why.reason !== undefined) m.reason = why.reason;
     push(m);
