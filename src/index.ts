@@ -41,3 +41,15 @@ export {
   type Identity,
   type IdentitySource,
 } from '../certs/index.js';
+export {
+  RussulaCoordinator,
+  pick as pickRussulaWorkers,
+  type CoordinatorOptions as RussulaCoordinatorOptions,
+  type GroupPlan,
+  type MemberRecord,
+  type Traffic as RussulaTraffic,
+} from '../actors/russula-coordinator.js';
+export { spawnRussulaWorker, type RussulaWorkerHandle, type RussulaWorkerOptions } from '../actors/russula-worker.js';
+export { PROTOCOLS as RUSSULA_PROTOCOLS, WORKER_RUSSULA_MESSAGES, COORDINATOR_RUSSULA_MESSAGES, type RussulaProtocol } from '../protocols/russula/index.js';
+export { parseScenario, type Scenario, type ScenarioStep } from './cli/scenario-file.js';
+export { runScenario, runScenarioFile, resultFileFor, type ScenarioResult } from './cli/scenario-runner.js';
