@@ -39,6 +39,11 @@ import { ErrorCodes, RussulaError, type ErrorCode } from '../src/errors.js';
 import { encodeFrame } from '../src/transport/codec.js';
 import { matches, parseSelector } from './selector.js';
 
+/** One address a group reports: a host (name, IPv4, or [IPv6]) and a port. */
+const HOST_PORT = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/;
+/** The longest value russulaAdvance carries (its schema's limit). */
+const MAX_VALUE_CHARS = 16 * 1024;
+
 /** How long a member's node may be gone before the member counts as lost: 1 second. */
 export const DEFAULT_RECONNECT_GRACE_MS = 1000;
 /** How long to wait for every assigned worker to answer its assign: 10 seconds. */
@@ -350,11 +355,20 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
           );
         }
         const list = addresses as string[];
+        // What the workers' schema takes (ADDRESS_LIST, 16 KiB): refused there, the advance would be lost and the step time out.
+        const odd = list.find((a) => !HOST_PORT.test(a));
+        if (odd !== undefined) {
+          throw new RussulaError(ErrorCodes.RUSSULA_NO_VALUE, `group ${plan.name} needs \${${g}.${field}}, but ${g} reported the address ${JSON.stringify(odd.slice(0, 80))}, not HOST:PORT (check its ready.stdout groups host and port)`);
+        }
         const split = list.map((a) => {
           const i = a.lastIndexOf(':');
           return { host: a.slice(0, i), port: a.slice(i + 1) };
         });
-        values[`${g}.${field}`] = field === 'hosts' ? split.map((s) => s.host).join(',') : field === 'ports' ? split.map((s) => s.port).join(',') : list.join(',');
+        const value = field === 'hosts' ? split.map((s) => s.host).join(',') : field === 'ports' ? split.map((s) => s.port).join(',') : list.join(',');
+        if (value.length > MAX_VALUE_CHARS) {
+          throw new RussulaError(ErrorCodes.RUSSULA_NO_VALUE, `group ${plan.name} needs \${${g}.${field}}: ${value.length} characters, over the limit of ${MAX_VALUE_CHARS}`);
+        }
+        values[`${g}.${field}`] = value;
       }
     }
     return values;

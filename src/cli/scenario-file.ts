@@ -76,7 +76,7 @@ function check(doc: unknown, problems: string[]): Scenario | undefined {
 
   const groups: GroupPlan[] = [];
   if (!isMap(doc.groups) || Object.keys(doc.groups).length === 0) {
-    problems.push(`groups: expected a map of group names to groups (at least one), got ${kind(doc.groups)}`);
+    problems.push(`groups: expected a map of group names to groups (at least one), got ${isMap(doc.groups) ? 'an empty map' : kind(doc.groups)}`);
   } else {
     for (const [gname, g] of Object.entries(doc.groups)) {
       const plan = checkGroup(gname, g, problems);
@@ -87,7 +87,7 @@ function check(doc: unknown, problems: string[]): Scenario | undefined {
 
   const steps: ScenarioStep[] = [];
   if (!Array.isArray(doc.steps) || doc.steps.length === 0) {
-    problems.push(`steps: expected a list of steps (at least one), got ${kind(doc.steps)}`);
+    problems.push(`steps: expected a list of steps (at least one), got ${Array.isArray(doc.steps) ? 'an empty list' : kind(doc.steps)}`);
   } else {
     doc.steps.forEach((s, i) => {
       const step = checkStep(s, `steps[${i}]`, groups, isMap(doc.groups) ? doc.groups : {}, problems);

@@ -273,7 +273,7 @@ steps:
     expect(bad.error).to.deep.equal({
       code: 'TROUPE_E_SCENARIO_INVALID',
       message:
-        'broken.yaml: 4 problems: groups.servers.count: expected a whole number from 1 to 1000, got "two"; groups.servers.protocol: expected one of server, client, got "teapot"; groups.servers.command: expected a shell command, got nothing; steps: expected a list of steps (at least one), got a list',
+        'broken.yaml: 4 problems: groups.servers.count: expected a whole number from 1 to 1000, got "two"; groups.servers.protocol: expected one of server, client, got "teapot"; groups.servers.command: expected a shell command, got nothing; steps: expected a list of steps (at least one), got an empty list',
     });
 
     // The watcher goes on.
