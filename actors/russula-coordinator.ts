@@ -85,6 +85,10 @@ export interface MemberRecord {
   reason?: string;
   stdoutTail?: string;
   stderrTail?: string;
+  /** Russula messages (and their bytes) the coordinator received from this member. */
+  received: { messages: number; bytes: number };
+  /** What the worker says it sent for this member, as of its last message: equal to `received` when nothing was lost. */
+  workerSent?: { messages: number; bytes: number };
 }
 
 export interface Traffic {
@@ -185,7 +189,7 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
           plan,
           answered: false,
           gone: false,
-          record: { member: `${plan.name}/${index}`, group: plan.name, index, worker: name, state: 'assigned', ready: false, states: [] },
+          record: { member: `${plan.name}/${index}`, group: plan.name, index, worker: name, state: 'assigned', ready: false, states: [], received: { messages: 0, bytes: 0 } },
         };
         this.members.push(member);
         this.#system.watch(this.ref, entry.ref);
@@ -439,11 +443,15 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
   #onMessage(msg: CoordinatorMessage): void {
     switch (msg.type) {
       case 'russulaState': {
-        this.#traffic.receivedBytes += encodeFrame([{ t: 'send', to: this.ref, msg }]).length;
+        const bytes = encodeFrame([{ t: 'send', to: this.ref, msg }]).length;
+        this.#traffic.receivedBytes += bytes;
         this.#traffic.receivedMessages += 1;
         if (msg.run !== this.run) return;
         const m = this.members.find((x) => x.record.member === msg.member);
         if (!m) return;
+        m.record.received.messages += 1;
+        m.record.received.bytes += bytes;
+        if (msg.sent) m.record.workerSent = { messages: msg.sent.messages, bytes: msg.sent.bytesBefore + bytes };
         this.#onState(m, msg);
         return;
       }

@@ -69,6 +69,9 @@ class Member {
   process?: RunningCommand;
   exit?: CommandResult;
   values: Record<string, string> = {};
+  /** What this member pushed to its coordinator so far. */
+  sentMessages = 0;
+  sentBytes = 0;
   /** Why the process is being stopped: the protocol's stop state, or the run's end. */
   stopping?: { to: string; code?: string; reason?: string };
   code?: string;
@@ -135,7 +138,11 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       msg.stdoutTail = m.tails.stdout.text();
       msg.stderrTail = m.tails.stderr.text();
     }
-    bytesSent += encodeFrame([{ t: 'send', to: m.coordinator, msg }]).length;
+    m.sentMessages += 1;
+    msg.sent = { messages: m.sentMessages, bytesBefore: m.sentBytes };
+    const bytes = encodeFrame([{ t: 'send', to: m.coordinator, msg }]).length;
+    m.sentBytes += bytes;
+    bytesSent += bytes;
     system.dispatch(m.coordinator, msg);
   };
 

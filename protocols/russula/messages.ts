@@ -83,6 +83,12 @@ export const RussulaState = defineMessage(
     /** In a terminal state: the last TAIL_BYTES of each stream. */
     stdoutTail: Type.Optional(Type.String({ maxLength: TAIL_BYTES * 4 })),
     stderrTail: Type.Optional(Type.String({ maxLength: TAIL_BYTES * 4 })),
+    /**
+     * The worker's own count for this member: messages pushed so far (this one included), and the
+     * bytes of those before this one. The coordinator compares it with what it received, so that
+     * "no traffic" is measured on both ends.
+     */
+    sent: Type.Optional(Type.Object({ messages: Type.Integer({ minimum: 1 }), bytesBefore: Type.Integer({ minimum: 0 }) })),
   },
   { allow: ['worker'] },
 );

@@ -152,6 +152,9 @@ steps:
     // Starting the clients: one advance to each, one state from each (running, ready at once).
     const start = result.steps.find((s) => s.step === 'clients until running')!;
     expect([start.traffic.sentMessages, start.traffic.receivedMessages]).to.deep.equal([3, 3]);
+    // Measured on both ends: each worker's own count of what it sent equals what the coordinator got.
+    for (const m of result.members) expect(m.workerSent, m.member).to.deep.equal(m.received);
+    expect(result.members.reduce((n, m) => n + m.received.bytes, 0)).to.equal(result.traffic.receivedBytes);
     // The clients ran through the pause: they were running before it started and done after it ended.
     for (const c of result.members.filter((m) => m.group === 'clients')) {
       const running = Date.parse(c.states.find((s) => s.state === 'running')!.at);
