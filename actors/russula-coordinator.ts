@@ -87,6 +87,8 @@ export interface MemberRecord {
   stderrTail?: string;
   /** Russula messages (and their bytes) the coordinator received from this member. */
   received: { messages: number; bytes: number };
+  /** Times its worker came back (same process) after being down, and was asked for its state again. */
+  reconnects: number;
   /** What the worker says it sent for this member, as of its last message: equal to `received` when nothing was lost. */
   workerSent?: { messages: number; bytes: number };
 }
@@ -189,7 +191,7 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
           plan,
           answered: false,
           gone: false,
-          record: { member: `${plan.name}/${index}`, group: plan.name, index, worker: name, state: 'assigned', ready: false, states: [], received: { messages: 0, bytes: 0 } },
+          record: { member: `${plan.name}/${index}`, group: plan.name, index, worker: name, state: 'assigned', ready: false, states: [], received: { messages: 0, bytes: 0 }, reconnects: 0 },
         };
         this.members.push(member);
         this.#system.watch(this.ref, entry.ref);
@@ -476,6 +478,7 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
           // A reconnect: watch again, and ask for the current state (the worker answers a repeated assign with it).
           this.#system.watch(this.ref, m.ref);
           m.advanced = undefined;
+          m.record.reconnects += 1;
           this.#assignOne(m);
         }
         return;

@@ -286,6 +286,39 @@ steps:
     expect(manager.since(from).filter((l) => /^sessions: running /.test(l))).to.deep.equal(['sessions: running new.yaml', 'sessions: running broken.yaml', 'sessions: running after.yml']);
   });
 
+  it('a worker that drops off and comes back (same process) within reconnectGrace: the run goes on', async () => {
+    const go = path.join(work, 'reconnect.go');
+    const file = scenarioFile(
+      'reconnect.yaml',
+      `name: reconnect
+reconnectGrace: 15s
+groups:
+  victims: { select: tag=victim, protocol: server, ready: { stdout: '^up$' }, command: "echo up; exec sleep 60" }
+  clients: { select: tag=client, protocol: client, command: "while [ ! -e ${go} ]; do sleep 0.05; done; echo went" }
+steps:
+  - { group: victims, until: ready }
+  - { group: clients, until: done }
+  - { group: victims, until: done }
+`,
+    );
+    const run = CliProcess.start(['scenario', 'run', file, `127.0.0.1:${port}`, '--certs', certs]);
+    await run.waitForLine(/victims ready/);
+    const from = manager.stdout.length;
+    // Frozen, it misses its heartbeats: the manager cuts it and marks it down; thawed, it redials.
+    victim.child.kill('SIGSTOP');
+    await manager.waitForLine(/^- victim-1 down/, 'stdout', 15_000, from);
+    victim.child.kill('SIGCONT');
+    await manager.waitForLine(/^\+ victim-1 up/, 'stdout', 15_000, from);
+    fs.writeFileSync(go, '');
+    const { code } = await run.exited;
+    expect(code, run.stderr.join('\n')).to.equal(0);
+    const result = readResult(file);
+    const member = result.members.find((m) => m.group === 'victims')!;
+    expect(member).to.include({ worker: 'victim-1', state: 'done', reconnects: 1 });
+    expect(member.states.map((x) => x.state)).to.deep.equal(['ready', 'running', 'running', 'stopping', 'done']);
+    expect(alive(member.pid!)).to.equal(false);
+  });
+
   // Last: it takes a worker away for good.
   it('a worker killed during the run: the run fails with TROUPE_E_RUSSULA_WORKER_LOST and stops the rest', async () => {
     const file = scenarioFile(
