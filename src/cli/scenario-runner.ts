@@ -129,6 +129,13 @@ export async function runScenario(options: { system: ClusterSystem; scenario: Sc
       if (!ok) break;
       ok = await step(s.text, () => runStep(coordinator, s));
     }
+    const open = coordinator.records().filter((m) => !['done', 'failed', 'stopped', 'assigned'].includes(m.state));
+    if (ok && open.length > 0) {
+      // The steps are over and some members still run (no "until: done" for them): the run ends them.
+      const s0 = performance.now();
+      await coordinator.stopAll('the scenario ended');
+      print(`${at()} the scenario ended: stopped ${open.map((m) => m.member).join(', ')} (${seconds(Math.round(performance.now() - s0))})`);
+    }
     if (!ok) {
       print(`${at()} stopping everything the run started…`);
       const s0 = performance.now();

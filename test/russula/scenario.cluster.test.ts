@@ -279,10 +279,14 @@ steps:
         'broken.yaml: 4 problems: groups.servers.count: expected a whole number from 1 to 1000, got "two"; groups.servers.protocol: expected one of server, client, got "teapot"; groups.servers.command: expected a shell command, got nothing; steps: expected a list of steps (at least one), got an empty list',
     });
 
-    // The watcher goes on.
-    fs.writeFileSync(path.join(sessions, 'after.yml'), oneServerOneClient('after'));
+    // The watcher goes on. This one leaves its server running after the last step: the run's end stops it.
+    fs.writeFileSync(path.join(sessions, 'after.yml'), oneServerOneClient('after').replace('  - { group: servers, until: done }\n', ''));
     await manager.waitForLine(/^sessions: scenario after: ok/, 'stdout', 15_000, from);
-    expect(readResult(path.join(sessions, 'after.yml')).ok).to.equal(true);
+    const after = readResult(path.join(sessions, 'after.yml'));
+    expect(after.ok).to.equal(true);
+    expect(after.members.map((m) => [m.member, m.state])).to.deep.equal([['servers/0', 'stopped'], ['clients/0', 'done']]);
+    expect(alive(after.members[0]!.pid!)).to.equal(false);
+    expect(manager.since(from).some((l) => /^sessions: \[ +\d+\.\d\d s\] the scenario ended: stopped servers\/0 \(/.test(l))).to.equal(true);
     expect(manager.since(from).filter((l) => /^sessions: running /.test(l))).to.deep.equal(['sessions: running new.yaml', 'sessions: running broken.yaml', 'sessions: running after.yml']);
   });
 
