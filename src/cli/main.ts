@@ -352,6 +352,7 @@ function parseTags(text: string | undefined): string[] {
 }
 
 function describe(err: unknown): string {
-  if (err instanceof TroupeError) return `troupe: ${err.code}: ${err.message}`;
+  const debug = ['debug', 'trace'].includes(process.env.TROUPE_LOG?.trim().toLowerCase() ?? '');
+  if (err instanceof TroupeError) return `troupe: ${err.code}: ${err.message}${debug && err.stack ? `\n${err.stack}` : ''}`;
   return `troupe: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
 }

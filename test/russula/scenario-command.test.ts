@@ -48,6 +48,17 @@ describe('troupe scenario run, before any run starts', function () {
     expect(result.error.code).to.equal('TROUPE_E_SCENARIO_INVALID');
   });
 
+  it('TROUPE_LOG=debug adds the stack trace under the line', async () => {
+    const file = path.join(tmp, 'debug.yaml');
+    fs.writeFileSync(file, 'steps: 1\n');
+    const { code, stderr } = await CliProcess.run(['scenario', 'run', file, `127.0.0.1:${closedPort}`, '--certs', testPki().dir], { env: { TROUPE_LOG: 'debug' } });
+    expect(code).to.equal(1);
+    const lines = stderr.split('\n');
+    expect(lines[0]).to.match(/^troupe: TROUPE_E_SCENARIO_INVALID: debug\.yaml: 2 problems: /);
+    expect(lines[1]).to.match(/^RussulaError: /);
+    expect(lines.slice(2).some((l) => /^\s+at .*scenario-command/.test(l))).to.equal(true);
+  });
+
   it('a manager that cannot be reached: TROUPE_E_CONNECTION, in the result too', async () => {
     const file = path.join(tmp, 'fine.yaml');
     fs.writeFileSync(file, 'groups:\n  g: { protocol: client, command: "true" }\nsteps:\n  - { group: g, until: done }\n');
