@@ -11,6 +11,9 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { addCertificate } from '../../certs/index.js';
+import { COORDINATOR_RUSSULA_MESSAGES, RUSSULA_WORKER_KEY, type RussulaState } from '../../protocols/russula/index.js';
+import { ClusterSystem } from '../../src/cluster/cluster-system.js';
+import { silentLogger } from '../../src/log.js';
 import type { ScenarioResult } from '../../src/cli/scenario-runner.js';
 import { CliProcess, killAllCli } from '../fixtures/cli-process.js';
 import { testPki } from '../fixtures/pki.js';
@@ -251,6 +254,50 @@ steps:
     expect(result.members).to.deep.equal([]);
     expect(result.traffic).to.deep.equal({ sentBytes: 0, receivedBytes: 0, sentMessages: 0, receivedMessages: 0 });
     expect(fs.existsSync(path.join(work, 'too-few.started'))).to.equal(false);
+  });
+
+  it('a step a worker cannot run is refused with a reason, and the worker goes on', async () => {
+    const client = await ClusterSystem.start({ identity: testPki().identity('client-1'), join: { host: '127.0.0.1', port }, messages: COORDINATOR_RUSSULA_MESSAGES, log: silentLogger() });
+    try {
+      await client.ready();
+      const worker = (await client.receptionist.lookup(RUSSULA_WORKER_KEY)).find((e) => e.meta.name === 'worker-3')!;
+      const seen: RussulaState[] = [];
+      const waiters: { match: (m: RussulaState) => boolean; resolve: (m: RussulaState) => void }[] = [];
+      const probe = client.spawn<null, RussulaState>(
+        (state, msg) => {
+          seen.push(msg);
+          for (const w of waiters.splice(0)) if (w.match(msg)) w.resolve(msg);
+          else waiters.push(w);
+          return state;
+        },
+        'probe',
+        { initialState: null },
+      );
+      const next = (member: string, state: string) =>
+        new Promise<RussulaState>((resolve) => {
+          const found = seen.find((m) => m.member === member && m.state === state);
+          if (found) return resolve(found);
+          waiters.push({ match: (m) => m.member === member && m.state === state, resolve });
+        });
+      const run = 'probe-run-1';
+      const step = { protocol: 'client', command: 'true', env: {}, killGraceMs: 0 };
+      const assign = (member: string, over: object) => client.dispatch(worker.ref, { type: 'russulaAssign', run, member, step: { ...step, ...over }, coordinator: probe });
+      assign('a/0', { protocol: 'teapot' });
+      assign('b/0', { ready: { stdout: '(' } });
+      assign('c/0', { env: { 'A=B': 'x' } });
+      expect(await next('a/0', 'failed')).to.include({ code: 'TROUPE_E_RUSSULA_REFUSED', reason: 'unknown protocol "teapot"' });
+      expect((await next('b/0', 'failed')).reason).to.match(/^ready\.stdout is not a regular expression: /);
+      await next('c/0', 'ready');
+      client.dispatch(worker.ref, { type: 'russulaAdvance', run, member: 'c/0', to: 'running' });
+      const refused = await next('c/0', 'failed');
+      expect(refused.code).to.equal('TROUPE_E_RUSSULA_REFUSED');
+      expect(refused.reason).to.match(/^cannot run the step: env: expected variable names that are non-empty, without "=" or NUL, got "A=B"$/);
+    } finally {
+      await client.shutdown();
+    }
+    // The worker still plays: the next run uses it (worker-3 is clients/0 there).
+    const { code, stderr } = await runScenario(scenarioFile('after-refusals.yaml', oneServerOneClient('after-refusals')));
+    expect(code, stderr).to.equal(0);
   });
 
   it('the sessions directory runs a new file, gives a malformed one an error result, and goes on', async () => {
