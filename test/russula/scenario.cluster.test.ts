@@ -5,7 +5,9 @@
  * and by the manager's sessions directory. Step processes run real bash and node; servers listen
  * on ports the OS picks. Processes are checked by pid through /proc.
  */
+import { once } from 'node:events';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -165,6 +167,41 @@ steps:
       expect(running).to.be.at.most(steady.startedAt);
       expect(done).to.be.at.least(steady.startedAt + steady.durationMs - 50);
     }
+  });
+
+  it('a TCP port readiness check: ready when the port accepts, and that is the address the clients get', async () => {
+    const probe = net.createServer().listen(0, '127.0.0.1');
+    await once(probe, 'listening');
+    const free = (probe.address() as net.AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const file = scenarioFile(
+      'port.yaml',
+      `name: port
+groups:
+  servers:
+    select: tag=server
+    protocol: server
+    ready: { port: ${free} }
+    command: sleep 0.3; exec node -e 'require("net").createServer((c) => c.end("hi\\n")).listen(${free}, "127.0.0.1")'
+  clients:
+    select: tag=client
+    protocol: client
+    env: { TO: "\${servers.ports}" }
+    command: exec node -e 'require("net").connect(+process.env.TO, "127.0.0.1").on("data", (d) => process.stdout.write("got " + d))'
+steps:
+  - { group: servers, until: ready }
+  - { group: clients, until: done }
+  - { group: servers, until: done }
+`,
+    );
+    const { code, stderr } = await runScenario(file);
+    expect(code, stderr).to.equal(0);
+    const [server, client] = readResult(file).members;
+    expect(server!.address).to.equal(`127.0.0.1:${free}`);
+    const running = Date.parse(server!.states.find((s) => s.state === 'running' && !s.ready)!.at);
+    const ready = Date.parse(server!.states.find((s) => s.state === 'running' && s.ready)!.at);
+    expect(ready - running).to.be.at.least(300);
+    expect(client).to.include({ state: 'done', stdoutTail: 'got hi\n' });
   });
 
   it('a server that never becomes ready: timeout, and everything it started is stopped', async () => {
