@@ -15,6 +15,9 @@
  *   killed (SIGKILL): a background job that was not waited for does not outlive its command. `result`
  *   resolves once both pipes have reached end-of-file and everything read has been delivered (so a
  *   paused consumer holds `result` back until it resumes), and after the directory is removed.
+ * - With `dirs` (a TaskDirs, see task-dirs.ts), the directory is one made ahead of time, and when the
+ *   command is over it is renamed out of its path before `result` resolves, its contents deleted in
+ *   the background: the same guarantees at the task's path, with neither step on the task's way.
  * - Timeout and cancel: SIGTERM to the group, SIGKILL to the group `killGraceMs` later unless the
  *   command is over before that. A process that left the group (setsid) and still holds the pipes
  *   cannot be killed by us; after `drainTimeoutMs` of unpaused waiting its pipes are abandoned
@@ -33,6 +36,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { settingError } from '../src/errors.js';
+import type { TaskDirs } from './task-dirs.js';
 
 /** SIGTERM → SIGKILL grace on timeout or cancel: 2 seconds. */
 export const DEFAULT_KILL_GRACE_MS = 2000;
@@ -63,8 +67,10 @@ export interface RunCommandOptions {
   killGraceMs?: number;
   /** See DEFAULT_DRAIN_TIMEOUT_MS. Default: DEFAULT_DRAIN_TIMEOUT_MS. */
   drainTimeoutMs?: number;
-  /** Where the per-task directory is made. Default: os.tmpdir(). */
+  /** Where the per-task directory is made. Default: os.tmpdir(). Not used with `dirs`. */
   tmpRoot?: string;
+  /** Where the per-task directory comes from and goes to instead (made ahead, deleted behind). Default: none. */
+  dirs?: TaskDirs;
   /** Each chunk read, in order; `seq` counts 0, 1, 2… across both streams. */
   onOutput(stream: OutputStream, data: Buffer, seq: number): void;
 }
@@ -110,6 +116,7 @@ interface Settings {
   killGraceMs: number;
   drainTimeoutMs: number;
   tmpRoot: string;
+  dirs: TaskDirs | undefined;
   onOutput: RunCommandOptions['onOutput'];
 }
 
@@ -181,17 +188,21 @@ class CommandRun implements RunningCommand {
   }
 
   #start(): void {
-    const { tmpRoot } = this.#s;
+    const { dirs } = this.#s;
+    const tmpRoot = dirs?.root ?? this.#s.tmpRoot;
     try {
-      this.#cwd = fs.mkdtempSync(path.join(tmpRoot, TASK_DIR_PREFIX));
+      // A TaskDirs root is a real path already.
+      this.#cwd = dirs ? dirs.take() : fs.mkdtempSync(path.join(tmpRoot, TASK_DIR_PREFIX));
     } catch (err) {
       this.#failToStart(`cannot make the task directory under ${tmpRoot}: ${messageOf(err)}`);
       return;
     }
-    try {
-      this.#cwd = fs.realpathSync(this.#cwd); // what `pwd` will print
-    } catch {
-      // keep the path as made
+    if (!dirs) {
+      try {
+        this.#cwd = fs.realpathSync(this.#cwd); // what `pwd` will print
+      } catch {
+        // keep the path as made
+      }
     }
     let child: ChildProcess;
     try {
@@ -364,7 +375,7 @@ class CommandRun implements RunningCommand {
   }
 
   async #finish(end: Pick<CommandResult, 'exitCode' | 'signal' | 'outcome' | 'error' | 'durationMs' | 'outputAbandoned'>): Promise<void> {
-    const cleanupError = this.#cwd === '' ? undefined : await removeTaskDir(this.#cwd);
+    const cleanupError = this.#cwd === '' ? undefined : this.#s.dirs ? await this.#s.dirs.discard(this.#cwd) : await removeTaskDir(this.#cwd);
     this.#resolve({
       ...end,
       startedAt: this.#startedAt,
@@ -376,11 +387,15 @@ class CommandRun implements RunningCommand {
   }
 }
 
-/** Removes the task directory; returns why it could not, or undefined. Never throws. */
-async function removeTaskDir(dir: string): Promise<string | undefined> {
-  // Most commands leave their directory empty: one rmdir, without a thread-pool round trip.
+/**
+ * Removes a task directory; returns why it could not, or undefined. Never throws. `sync: false`:
+ * without blocking the event loop even for the first rmdir (for removals off a task's path).
+ */
+export async function removeTaskDir(dir: string, { sync = true } = {}): Promise<string | undefined> {
+  // Most commands leave their directory empty: one rmdir (on a task's path: without a thread-pool round trip).
   try {
-    fs.rmdirSync(dir);
+    if (sync) fs.rmdirSync(dir);
+    else await fs.promises.rmdir(dir);
     return undefined;
   } catch {
     // not empty (or gone): the full removal below
@@ -420,6 +435,9 @@ function validate(options: RunCommandOptions): Settings {
   if (tmpRoot !== undefined && (typeof tmpRoot !== 'string' || tmpRoot === '' || tmpRoot.includes('\0'))) {
     throw settingError('tmpRoot', tmpRoot, 'a directory path');
   }
+  if (options.dirs !== undefined && (options.dirs === null || typeof options.dirs !== 'object' || typeof options.dirs.take !== 'function')) {
+    throw settingError('dirs', options.dirs, 'a TaskDirs');
+  }
   return {
     command,
     env: taskEnv(env),
@@ -427,6 +445,7 @@ function validate(options: RunCommandOptions): Settings {
     killGraceMs: milliseconds('killGraceMs', options.killGraceMs, DEFAULT_KILL_GRACE_MS),
     drainTimeoutMs: milliseconds('drainTimeoutMs', options.drainTimeoutMs, DEFAULT_DRAIN_TIMEOUT_MS),
     tmpRoot: tmpRoot ?? os.tmpdir(),
+    dirs: options.dirs,
     onOutput,
   };
 }

@@ -19,6 +19,7 @@ import type { CancelWork, PoolHello, ResultAck, Throttle, Usage, Work, WorkResul
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes } from '../src/errors.js';
 import { runCommand, type CommandResult, type RunningCommand } from './run-command.js';
+import { TaskDirs } from './task-dirs.js';
 import { WORKER_KEY } from './worker-pool.js';
 
 export interface WorkerOptions {
@@ -98,6 +99,14 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   let attached: Attachment | undefined;
   const target = () => attached?.reportTo;
   const sampler = new UsageSampler();
+  // Task directories made ahead (one per slot) and deleted behind, off the tasks' path. A root that
+  // cannot be used now is left to each task to report (runCommand makes its own directory then).
+  let dirs: TaskDirs | undefined;
+  try {
+    dirs = new TaskDirs(options.tmpRoot ?? os.tmpdir(), { ahead: Math.max(1, slots) });
+  } catch {
+    dirs = undefined;
+  }
 
   const ref = system.spawn<null, WorkerMessage>(
     (state, msg, ctx) => {
@@ -147,6 +156,8 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
         clearInterval(usageTimer);
         process.off('exit', killAll);
         for (const e of running.values()) e.run.cancel();
+        // Spares and trash go now; a cancelled task's directory, when it ends, the usual way.
+        dirs?.close();
       },
     },
   );
@@ -167,6 +178,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       timeoutMs: task.timeoutMs,
       killGraceMs: options.killGraceMs,
       tmpRoot: options.tmpRoot,
+      dirs,
       onOutput: (stream, data, seq) => execution.onOutput(stream, data, seq),
     });
     // The Executor: one child actor per task, alive while its command runs.
@@ -198,6 +210,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
         // the group is already gone
       }
     }
+    dirs?.close();
   };
   process.on('exit', killAll);
 
