@@ -4,10 +4,10 @@
  * N `true` commands, run three ways in one run, at concurrency 1 and at the worker's slots:
  *   - spawn: `/bin/bash -c true` spawned by this process (stdin ignored, see plainSpawn) and
  *     awaited to 'close' (the issue's baseline, what the targets are measured against);
- *   - isolated: the same, but set up as the worker runs a task (actors/run-command.ts): a fresh
- *     mkdtemp directory as cwd, its own session and process group (detached), a minimal
- *     environment, stdin ignored, the group SIGKILLed after the exit, the directory removed. The
- *     plain spawn does none of that, so `troupe − isolated` is the cost of troupe's messaging and
+ *   - isolated: the same, but set up as the worker runs a task (actors/run-command.ts with the
+ *     worker's TaskDirs): a fresh directory (made ahead) as cwd, its own session and process group
+ *     (detached), a minimal environment, stdin ignored, the group SIGKILLed after the exit, the
+ *     directory moved off its path (deleted behind). The plain spawn does none of that, so `troupe − isolated` is the cost of troupe's messaging and
  *     actors alone, and `isolated − spawn` the cost of the task's isolation;
  *   - troupe: through a real cluster on loopback with mTLS: a manager and worker-1 as `troupe`
  *     processes (the CLI), and this process as client-1 submitting through a TaskClient. Latency is
@@ -31,7 +31,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { INHERITED_ENV_KEYS, TASK_DIR_PREFIX } from '../actors/run-command.js';
+import { INHERITED_ENV_KEYS } from '../actors/run-command.js';
+import { TaskDirs } from '../actors/task-dirs.js';
 import { WORKER_KEY } from '../actors/worker-pool.js';
 import { generateCertificates, loadIdentity } from '../certs/index.js';
 import { CLIENT_TASK_MESSAGES } from '../protocols/tasks.js';
@@ -124,10 +125,12 @@ const plainSpawn: RunOne = () => exited(spawn(SHELL, ['-c', COMMAND], { env: PLA
 /** The task environment the worker gives a command: INHERITED_ENV_KEYS from ours. */
 const TASK_ENV: Record<string, string> = Object.fromEntries(INHERITED_ENV_KEYS.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])));
 
-/** As actors/run-command.ts sets a task up and tears it down, without any messaging. */
+/** Task directories as the worker has them (actors/task-dirs.ts): made ahead, deleted behind. */
+const TASK_DIRS = new TaskDirs(os.tmpdir(), { ahead: SLOTS });
+
+/** As the worker sets a task up and tears it down (actors/run-command.ts with `dirs`), without any messaging. */
 const isolatedSpawn: RunOne = async () => {
-  const made = fs.mkdtempSync(path.join(os.tmpdir(), TASK_DIR_PREFIX));
-  const cwd = fs.realpathSync(made);
+  const cwd = TASK_DIRS.take();
   try {
     const child = spawn(SHELL, ['-c', COMMAND], { cwd, env: TASK_ENV, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     await exited(child);
@@ -137,7 +140,7 @@ const isolatedSpawn: RunOne = async () => {
       // ESRCH: the group is already empty, as it is for `true`.
     }
   } finally {
-    await fs.promises.rm(cwd, { recursive: true, force: true });
+    await TASK_DIRS.discard(cwd);
   }
 };
 
@@ -404,6 +407,7 @@ async function main(): Promise<void> {
     // The worker first, so that it does not spend the manager's grace reconnecting.
     for (const node of [...nodes].reverse()) await node.stop().catch(() => node.kill());
     fs.rmSync(dir, { recursive: true, force: true });
+    TASK_DIRS.close();
   }
 }
 
