@@ -168,6 +168,7 @@ export class TransportServer extends EventEmitter {
         { node: hello.node, role: hello.role, incarnation: hello.incarnation, meta: hello.meta, address },
         settings,
         log,
+        'listener',
       );
       this.emit('connection', connection);
     });
