@@ -195,16 +195,8 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
 }
 
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger): Promise<ClusterSystem> {
-  try {
-    return await ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-      const why = code === 'EADDRINUSE' ? 'the address is in use (another manager? pass --port 0 for a free one)' : code === 'EACCES' ? 'permission denied (ports below 1024 need privileges)' : 'no such local address';
-      throw new TroupeError(ErrorCodes.LISTEN, `cannot listen on ${at.host}:${at.port}: ${why}`, { cause: err });
-    }
-    throw err;
-  }
+  // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
+  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log });
 }
 
 function loopbackFor(host: string): string {
