@@ -50,6 +50,9 @@ export class TaskDirs {
   #deleting = false;
   #closed = false;
   #seq = 0;
+  /** Background operations in flight (spares being made, trash being emptied), and who waits for none. */
+  #inFlight = 0;
+  #onDrained: (() => void)[] = [];
 
   /** Throws as fs.realpathSync does when `root` does not exist. */
   constructor(root: string, options: TaskDirsOptions = {}) {
@@ -102,6 +105,22 @@ export class TaskDirs {
     this.#doomed.length = 0;
   }
 
+  /**
+   * Resolves when no background work is in flight. After close(), a spare whose making was under
+   * way is removed when it arrives: this is when that is over.
+   */
+  drained(): Promise<void> {
+    return this.#inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.#onDrained.push(resolve));
+  }
+
+  #begin(): void {
+    this.#inFlight++;
+  }
+
+  #end(): void {
+    if (--this.#inFlight === 0) for (const resolve of this.#onDrained.splice(0)) resolve();
+  }
+
   #trashDir(): string {
     this.#trash ??= fs.mkdtempSync(path.join(this.root, TRASH_DIR_PREFIX));
     return this.#trash;
@@ -111,11 +130,16 @@ export class TaskDirs {
     if (this.#closed) return;
     while (this.#spares.length + this.#making < this.#ahead) {
       this.#making++;
+      this.#begin();
       fs.mkdtemp(path.join(this.root, TASK_DIR_PREFIX), (err, dir) => {
         this.#making--;
-        if (err) return; // take() makes one itself, and reports the error if it fails there too
-        if (this.#closed) fs.rmdir(dir, () => {});
-        else this.#spares.push({ dir, madeAt: Date.now() });
+        // On an error take() makes one itself, and reports the error if it fails there too.
+        if (err) return this.#end();
+        if (!this.#closed) {
+          this.#spares.push({ dir, madeAt: Date.now() });
+          return this.#end();
+        }
+        fs.rmdir(dir, () => this.#end());
       });
     }
   }
@@ -123,12 +147,14 @@ export class TaskDirs {
   #deleteNext(): void {
     if (this.#deleting || this.#doomed.length === 0) return;
     this.#deleting = true;
+    this.#begin();
     const doomed = this.#doomed[0]!;
     void removeTaskDir(doomed, { sync: false }).then(() => {
       // A failure leaves the entry in the trash; close() tries it once more.
       if (this.#doomed[0] === doomed) this.#doomed.shift();
       this.#deleting = false;
       this.#deleteNext();
+      this.#end();
     });
   }
 }
