@@ -71,6 +71,26 @@ async function until(condition: () => boolean, what: string, withinMs = 5000): P
   }
 }
 
+/**
+ * A fifo the test writes acknowledgements into without ever blocking: held open read-write (which
+ * Linux opens at once, with no other end), so a write only fills the pipe's buffer, and bash's
+ * `read <fifo` takes one line of it whenever it opens. A write through `fs.writeFile` would open the
+ * fifo for writing and wait for a reader in a thread-pool thread, for ever if bash never reads
+ * again, and keep the test process from exiting.
+ */
+function ackFifo(file: string): { ack: () => void; close: () => void } {
+  execFileSync('mkfifo', [file]);
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  let open = true;
+  return {
+    ack: () => void fs.writeSync(fd, 'go\n'),
+    close: () => {
+      if (open) fs.closeSync(fd);
+      open = false;
+    },
+  };
+}
+
 describe('actors: runCommand', function () {
   this.timeout(20_000);
 
@@ -152,15 +172,15 @@ describe('actors: runCommand', function () {
       // Each write waits until the previous one has arrived (an acknowledgement through a fifo),
       // so the order across the two pipes is fixed and the test is deterministic.
       const ack = path.join(scratch, 'ack');
-      execFileSync('mkfifo', [ack]);
-      // Three acknowledgements for the three reads; a fourth would block on the fifo for ever.
+      const fifo = ackFifo(ack);
+      // Three acknowledgements for the three reads.
       let acks = 0;
       const run = start({ command: `echo $$; read <"$ACK"; echo a; read <"$ACK"; echo b >&2; read <"$ACK"; echo c`, env: { ACK: ack } }, (chunk) => {
-        if (/\n$/.test(chunk.text) && acks++ < 3) void fs.promises.writeFile(ack, 'go\n');
+        if (/\n$/.test(chunk.text) && acks++ < 3) fifo.ack();
       });
       const [, pid] = await run.waitFor(/^(\d+)\n/);
       pids.push(Number(pid));
-      const result = await run.running.result;
+      const result = await run.running.result.finally(fifo.close);
       expect(result).to.include({ outcome: 'exited', exitCode: 0, signal: null, stdoutBytes: run.stdout().length, stderrBytes: 2 });
       expect(run.chunks.map((c) => [c.stream, c.text])).to.deep.equal([
         ['stdout', `${pid}\n`],
@@ -189,7 +209,7 @@ describe('actors: runCommand', function () {
 
     it('holds output back while paused, also across the shell exiting, then delivers it in order', async () => {
       const ack = path.join(scratch, 'ack');
-      execFileSync('mkfifo', [ack]);
+      const fifo = ackFifo(ack);
       let paused = false;
       let deliveredWhilePaused = 0;
       let first = true;
@@ -200,7 +220,7 @@ describe('actors: runCommand', function () {
           // the first chunk: pause, then let the shell write the rest and exit
           paused = true;
           running.pause();
-          void fs.promises.writeFile(ack, 'go\n');
+          fifo.ack();
         }
       });
       const [, pid] = await run.waitFor(/^(\d+)\n/);
@@ -212,7 +232,7 @@ describe('actors: runCommand', function () {
       expect(run.chunks).to.have.length(1);
       paused = false;
       run.running.resume();
-      const result = await run.running.result;
+      const result = await run.running.result.finally(fifo.close);
       expect(result).to.include({ outcome: 'exited', exitCode: 0 });
       expect(run.stdout()).to.equal(`${pid}\nB\n`);
       expect(run.stderr()).to.equal('C\n');
