@@ -22,6 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { createAuthority, issueCertificate, loadIdentity } from '../certs/index.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
+import { envInt, median, progressTo, roundTo, sleep } from './bench-util.js';
 
 const WORKERS = envInt('BENCH_IDLE_WORKERS', 1000);
 const PROCS = envInt('BENCH_IDLE_PROCS', 2);
@@ -35,26 +36,8 @@ const JOIN_TIMEOUT_MS = 180_000;
 const SELF = fileURLToPath(import.meta.url);
 const BIN = path.join(path.dirname(SELF), '..', 'bin', 'troupe.js');
 
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function progress(...parts: unknown[]): void {
-  process.stderr.write(`[bench:idle] ${parts.join(' ')}\n`);
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const round = (x: number, digits = 2): number => Math.round(x * 10 ** digits) / 10 ** digits;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
+const progress = progressTo('bench:idle');
+const round = (x: number, digits = 2): number => roundTo(x, digits);
 
 /** User + system CPU seconds of a process so far, and its RSS in MiB. */
 function cpuOf(pid: number): { cpuS: number; rssMiB: number } {

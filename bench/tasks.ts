@@ -39,6 +39,7 @@ import { CLIENT_TASK_MESSAGES } from '../protocols/tasks.js';
 import { TaskClient } from '../src/client/task-client.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
+import { distribution, envInt, median, progressTo, roundTo, sleep } from './bench-util.js';
 
 const N = envInt('BENCH_TASKS_N', 2_000);
 const SLOTS = envInt('BENCH_SLOTS', os.availableParallelism());
@@ -60,27 +61,10 @@ const MANAGER = 'manager';
 const WORKER = 'worker-1';
 const CLIENT = 'client-1';
 
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function progress(...parts: unknown[]): void {
-  process.stderr.write(`[bench:tasks] ${parts.join(' ')}\n`);
-}
+const progress = progressTo('bench:tasks');
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
-const round = (x: number, digits = 3): number => Math.round(x * 10 ** digits) / 10 ** digits;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
+const round = (x: number, digits = 3): number => roundTo(x, digits);
 
 interface Summary {
   p50_ms: number;
@@ -91,10 +75,8 @@ interface Summary {
 }
 
 function summarize(latencies: readonly number[], wallMs: number): Summary {
-  const s = Float64Array.from(latencies).sort();
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  return { p50_ms: round(at(0.5)), p99_ms: round(at(0.99)), mean_ms: round(mean), tasks_per_s: round((s.length * 1000) / wallMs, 1), n: s.length };
+  const d = distribution(latencies);
+  return { p50_ms: round(d.at(0.5)), p99_ms: round(d.at(0.99)), mean_ms: round(d.mean), tasks_per_s: round((d.n * 1000) / wallMs, 1), n: d.n };
 }
 
 // ── the ways of running one task ───────────────────────────────────────────────────────────────

@@ -29,6 +29,7 @@ import { generateCertificates, loadIdentity, type Identity } from '../certs/inde
 import { ActorRef } from '../protocols/actor-ref.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { BENCH_MESSAGES } from './bench-protocol.js';
+import { distribution, envInt, median, progressTo, roundTo } from './bench-util.js';
 
 const QUERY_N = envInt('BENCH_QUERY_N', 10_000);
 const QUERY_BLOCKS = envInt('BENCH_QUERY_BLOCKS', 5);
@@ -50,28 +51,12 @@ const RUN_TIMEOUT_MS = 40_000;
 const MANAGER = 'manager';
 const WORKER = 'worker-1';
 
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
-  return n;
-}
-
-function progress(...parts: unknown[]): void {
-  process.stderr.write(`[bench:transport ${process.argv[2] === 'child' ? 'child' : 'parent'}] ${parts.join(' ')}\n`);
-}
+const progress = progressTo(`bench:transport ${process.argv[2] === 'child' ? 'child' : 'parent'}`);
 
 const now = (): bigint => process.hrtime.bigint();
 const nsToUs = (ns: bigint): number => Number(ns) / 1_000;
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-const round = (x: number, digits = 1): number => Math.round(x * 10 ** digits) / 10 ** digits;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
+const round = (x: number, digits = 1): number => roundTo(x, digits);
 
 interface Summary {
   p50: number;
@@ -81,10 +66,8 @@ interface Summary {
 }
 
 function summarize(samples: readonly number[]): Summary {
-  const s = Float64Array.from(samples).sort();
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  const mean = s.reduce((a, b) => a + b, 0) / s.length;
-  return { p50: round(at(0.5)), p99: round(at(0.99)), mean: round(mean), n: s.length };
+  const d = distribution(samples);
+  return { p50: round(d.at(0.5)), p99: round(d.at(0.99)), mean: round(d.mean), n: d.n };
 }
 
 // ── raw ws + mTLS + msgpackr pieces (both baselines) ───────────────────────────────────────────
