@@ -537,7 +537,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         this.#links.delete(peer.node);
         this.log.info({ peer: peer.node, code: info.code, cause: info.cause }, 'node disconnected');
         this.emit('disconnected', peer.node, info);
-        this.membership.unreachable(peer.node, peer.incarnation, this.#downAfterMs);
+        if (!this.#shutdown) this.membership.unreachable(peer.node, peer.incarnation, this.#downAfterMs);
       }
     });
     // The newcomer learns the table first, then everyone (the newcomer too) learns of it. The
@@ -582,8 +582,10 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     connection.on('oversize', this.#onOversize);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(welcome.node) === connection) this.#links.delete(welcome.node);
-      this.log.warn({ manager: welcome.node, code: info.code, cause: info.cause }, 'lost the manager; reconnecting');
       this.emit('disconnected', welcome.node, info);
+      // After shutdown a closing link changes nothing: no down timer outlives the node.
+      if (this.#shutdown) return;
+      this.log.warn({ manager: welcome.node, code: info.code, cause: info.cause }, 'lost the manager; reconnecting');
       this.membership.unreachable(welcome.node, welcome.incarnation, this.#downAfterMs);
     });
     this.log.info({ manager: welcome.node, address: connection.peer.address }, 'joined the manager');

@@ -69,12 +69,13 @@ export class Membership extends EventEmitter {
       return;
     }
     this.#set(current, 'unreachable');
+    // Unref: a pending down is no reason to keep a process alive (its sockets and servers are).
     this.#downTimers.set(
       node,
       setTimeout(() => {
         this.#downTimers.delete(node);
         this.down(node, incarnation);
-      }, downAfterMs),
+      }, downAfterMs).unref(),
     );
   }
 
