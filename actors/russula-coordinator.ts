@@ -255,12 +255,21 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
    * confirm. Never rejects. Members whose worker did not confirm keep their last known state.
    */
   async stopAll(reason: string): Promise<void> {
-    const open = () => this.members.filter((m) => !m.gone && !isTerminal(m.protocol, m.record.state) && m.record.state !== 'assigned');
+    const open = () => this.#unfinished().filter((m) => !m.gone);
     const workers = new Map<string, ActorRef>();
     for (const m of open()) workers.set(m.ref.toString(), m.ref);
     for (const ref of workers.values()) this.#send(ref, { type: 'russulaStop', run: this.run, reason });
     const grace = Math.max(0, ...this.#groups.map((g) => g.step.killGraceMs));
     await this.#wait('stop', grace + STOP_CONFIRM_MS, () => open().length === 0, () => [], false).catch(() => {});
+  }
+
+  /** Members that answered their assign and are not in a terminal state of their protocol (lost ones too). */
+  unfinished(): MemberRecord[] {
+    return this.#unfinished().map((m) => m.record);
+  }
+
+  #unfinished(): Member[] {
+    return this.members.filter((m) => !isTerminal(m.protocol, m.record.state) && m.record.state !== 'assigned');
   }
 
   /** Stops the coordinator actor: the workers see it stop and drop what they kept for this run. */

@@ -129,7 +129,7 @@ export async function runScenario(options: { system: ClusterSystem; scenario: Sc
       if (!ok) break;
       ok = await step(s.text, () => runStep(coordinator, s));
     }
-    const open = coordinator.records().filter((m) => !['done', 'failed', 'stopped', 'assigned'].includes(m.state));
+    const open = coordinator.unfinished();
     if (ok && open.length > 0) {
       // The steps are over and some members still run (no "until: done" for them): the run ends them.
       const s0 = performance.now();
@@ -140,7 +140,7 @@ export async function runScenario(options: { system: ClusterSystem; scenario: Sc
       print(`${at()} stopping everything the run started…`);
       const s0 = performance.now();
       await coordinator.stopAll(`the run failed: ${error?.code ?? 'unknown'}`);
-      const left = coordinator.records().filter((m) => m.pid !== undefined && !['done', 'failed', 'stopped'].includes(m.state));
+      const left = coordinator.unfinished().filter((m) => m.pid !== undefined);
       print(`${at()} stopped (${seconds(Math.round(performance.now() - s0))})${left.length ? `; not confirmed: ${left.map((m) => `${m.member} on ${m.worker}`).join(', ')}` : ''}`);
     }
   } finally {
