@@ -8,7 +8,7 @@ import yargs, { type Argv } from 'yargs';
 import { runGenerateCommand } from '../../certs/index.js';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { createLogger, levelFromEnv } from '../log.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from './client-node.js';
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
@@ -352,7 +352,16 @@ function parseTags(text: string | undefined): string[] {
 }
 
 function describe(err: unknown): string {
-  const debug = ['debug', 'trace'].includes(process.env.TROUPE_LOG?.trim().toLowerCase() ?? '');
+  const debug = debugging();
   if (err instanceof TroupeError) return `troupe: ${err.code}: ${err.message}${debug && err.stack ? `\n${err.stack}` : ''}`;
   return `troupe: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
+}
+
+/** TROUPE_LOG at debug or trace. An invalid value is not debugging (and is itself the error being described). */
+function debugging(): boolean {
+  try {
+    return ['debug', 'trace'].includes(levelFromEnv());
+  } catch {
+    return false;
+  }
 }
