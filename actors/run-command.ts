@@ -18,6 +18,10 @@
  * - With `dirs` (a TaskDirs, see task-dirs.ts), the directory is one made ahead of time, and when the
  *   command is over it is renamed out of its path before `result` resolves, its contents deleted in
  *   the background: the same guarantees at the task's path, with neither step on the task's way.
+ * - With `spawner` (see spawner.ts), bash is started by that small process instead of this one, and
+ *   its output relayed: the same guarantees, with `pid` known only once it has started (a cancel or
+ *   timeout before then takes effect when it starts). If the spawner dies under the command, the
+ *   command's group is killed and the result says so in `error`.
  * - Timeout and cancel: SIGTERM to the group, SIGKILL to the group `killGraceMs` later unless the
  *   command is over before that. A process that left the group (setsid) and still holds the pipes
  *   cannot be killed by us; after `drainTimeoutMs` of unpaused waiting its pipes are abandoned
@@ -29,13 +33,12 @@
  * When `result` resolves, the group has been sent SIGKILL and every process that held the output
  * pipes has exited (it may still be a zombie until its parent or init reaps it).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
 import { settingError } from '../src/errors.js';
+import { spawnDirect, type ChildEvents, type ChildHandle, type OutputStream, type Spawner } from './spawner.js';
 import type { TaskDirs } from './task-dirs.js';
 
 /** SIGTERM → SIGKILL grace on timeout or cancel: 2 seconds. */
@@ -50,11 +53,10 @@ export const DEFAULT_DRAIN_TIMEOUT_MS = 1000;
 export const INHERITED_ENV_KEYS: readonly string[] = Object.freeze(['PATH', 'HOME', 'LANG', 'USER', 'SHELL', 'TMPDIR']);
 /** The per-task directory's name prefix under tmpRoot. */
 export const TASK_DIR_PREFIX = 'troupe-task-';
-const SHELL = '/bin/bash';
 /** setTimeout's largest delay; a larger one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-export type OutputStream = 'stdout' | 'stderr';
+export type { OutputStream };
 
 export interface RunCommandOptions {
   /** Run as `/bin/bash -c COMMAND`. */
@@ -71,6 +73,8 @@ export interface RunCommandOptions {
   tmpRoot?: string;
   /** Where the per-task directory comes from and goes to instead (made ahead, deleted behind). Default: none. */
   dirs?: TaskDirs;
+  /** Start bash through this spawner process rather than from this one. Default: none (directly). */
+  spawner?: Spawner;
   /** Each chunk read, in order; `seq` counts 0, 1, 2… across both streams. */
   onOutput(stream: OutputStream, data: Buffer, seq: number): void;
 }
@@ -96,7 +100,7 @@ export interface CommandResult {
 }
 
 export interface RunningCommand {
-  /** bash's pid, which is also the process group id; undefined if it did not start. */
+  /** bash's pid, which is also the process group id; undefined if it did not start (or not yet, through a spawner). */
   readonly pid: number | undefined;
   readonly cwd: string;
   /** Never rejects. */
@@ -117,6 +121,7 @@ interface Settings {
   drainTimeoutMs: number;
   tmpRoot: string;
   dirs: TaskDirs | undefined;
+  spawner: Spawner | undefined;
   onOutput: RunCommandOptions['onOutput'];
 }
 
@@ -134,7 +139,7 @@ class CommandRun implements RunningCommand {
   #resolve!: (result: CommandResult) => void;
   readonly #startedAt = Date.now();
   readonly #t0 = performance.now();
-  #pipes: [OutputStream, Readable][] = [];
+  #child: ChildHandle | undefined;
   #open = 0;
   #seq = 0;
   readonly #bytes = { stdout: 0, stderr: 0 };
@@ -175,7 +180,7 @@ class CommandRun implements RunningCommand {
   pause(): void {
     if (this.#done || this.#paused) return;
     this.#paused = true;
-    for (const [, pipe] of this.#pipes) pipe.pause();
+    this.#child?.pause();
     this.#suspendDrainTimer();
   }
 
@@ -204,50 +209,32 @@ class CommandRun implements RunningCommand {
         // keep the path as made
       }
     }
-    let child: ChildProcess;
-    try {
-      child = spawn(SHELL, ['-c', this.#s.command], {
-        cwd: this.#cwd,
-        env: this.#s.env,
-        detached: true, // setsid(): its own session and process group, whose id is its pid
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-    } catch (err) {
-      // E2BIG, EINVAL and the like are thrown; ENOENT, EACCES, EAGAIN come as an 'error' event.
-      this.#failToStart(`cannot start ${SHELL}: ${messageOf(err)}`);
-      return;
-    }
-    this.#pid = child.pid;
-    child.on('error', (err) => {
-      if (this.#pid === undefined) this.#failToStart(`cannot start ${SHELL}: ${messageOf(err)}`);
-      // Otherwise a failed kill or send, which we do not use: nothing to do.
-    });
-    if (this.#pid === undefined) {
-      child.stdout?.destroy();
-      child.stderr?.destroy();
-      return; // the 'error' event follows
-    }
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const pipe = child[stream]!;
-      this.#pipes.push([stream, pipe]);
-      this.#open++;
-      pipe.on('data', (data: Buffer) => this.#onData(stream, pipe, data));
-      pipe.on('error', () => {}); // a read error ends the pipe; 'close' follows
-      pipe.on('close', () => {
+    const events: ChildEvents = {
+      started: (pid) => this.#onStarted(pid),
+      failed: (error) => this.#failToStart(error),
+      data: (stream, data) => this.#onData(stream, data),
+      closed: () => {
         this.#open--;
         this.#maybeFinish();
-      });
-    }
-    child.on('exit', (code, signal) => this.#onExit(code, signal));
-    if (this.#s.timeoutMs > 0) this.#timeoutTimer = setTimeout(() => this.#stop('timed-out'), this.#s.timeoutMs);
+      },
+      exit: (code, signal) => this.#onExit(code, signal),
+      lost: (error) => (this.#error ??= error),
+    };
+    this.#open = 2; // both pipes: each ends with one `closed`, unless it fails to start
+    const launch = { command: this.#s.command, cwd: this.#cwd, env: this.#s.env };
+    this.#child = this.#s.spawner ? this.#s.spawner.launch(launch, events) : spawnDirect(launch, events);
+    if (this.#s.timeoutMs > 0 && !this.#done) this.#timeoutTimer = setTimeout(() => this.#stop('timed-out'), this.#s.timeoutMs);
   }
 
-  #onData(stream: OutputStream, pipe: Readable, data: Buffer): void {
+  #onStarted(pid: number): void {
+    this.#pid = pid;
+    // Stopped before it started (through a spawner): the stop takes effect now.
+    if (this.#stopping) this.#signalGroup(this.#groupKilled ? 'SIGKILL' : 'SIGTERM');
+  }
+
+  #onData(stream: OutputStream, data: Buffer): void {
     if (this.#paused || this.#held.length > 0) {
       this.#held.push({ stream, data });
-      // Node resumes a child's pipes by itself when the child exits (flushStdio in
-      // child_process.js), undoing our pause: pause again, so at most one chunk slips in.
-      if (this.#paused) pipe.pause();
       return;
     }
     this.#deliver(stream, data);
@@ -279,7 +266,7 @@ class CommandRun implements RunningCommand {
       this.#deliver(stream, data);
     }
     if (this.#paused || this.#done) return;
-    for (const [, pipe] of this.#pipes) if (!pipe.destroyed) pipe.resume();
+    this.#child?.resume();
     this.#resumeDrainTimer();
     this.#maybeFinish();
   }
@@ -295,7 +282,7 @@ class CommandRun implements RunningCommand {
   }
 
   #stop(outcome: 'timed-out' | 'cancelled'): void {
-    if (this.#done || this.#exit || this.#stopping || this.#pid === undefined) return;
+    if (this.#done || this.#exit || this.#stopping) return;
     this.#stopping = outcome;
     clearTimeout(this.#timeoutTimer);
     this.#signalGroup('SIGTERM');
@@ -312,6 +299,7 @@ class CommandRun implements RunningCommand {
   }
 
   #signalGroup(signal: NodeJS.Signals): void {
+    if (this.#pid === undefined) return; // not started yet: #onStarted signals it
     // The group id is bash's pid. Once bash is reaped that number cannot be reused while any member
     // of the group lives; when none does, the kill fails with ESRCH, which is what we want.
     try {
@@ -345,7 +333,7 @@ class CommandRun implements RunningCommand {
     this.#drainTimer = undefined;
     if (this.#open === 0) return;
     this.#abandoned = true;
-    for (const [, pipe] of this.#pipes) pipe.destroy(); // 'close' follows
+    this.#child?.abandon(); // each pipe's `closed` follows
   }
 
   #maybeFinish(): void {
@@ -371,6 +359,8 @@ class CommandRun implements RunningCommand {
   #failToStart(error: string): void {
     if (this.#done) return;
     this.#done = true;
+    clearTimeout(this.#timeoutTimer);
+    clearTimeout(this.#graceTimer);
     void this.#finish({ exitCode: null, signal: null, outcome: 'failed-to-start', error, durationMs: performance.now() - this.#t0 });
   }
 
@@ -438,6 +428,9 @@ function validate(options: RunCommandOptions): Settings {
   if (options.dirs !== undefined && (options.dirs === null || typeof options.dirs !== 'object' || typeof options.dirs.take !== 'function')) {
     throw settingError('dirs', options.dirs, 'a TaskDirs');
   }
+  if (options.spawner !== undefined && (options.spawner === null || typeof options.spawner !== 'object' || typeof options.spawner.launch !== 'function')) {
+    throw settingError('spawner', options.spawner, 'a Spawner');
+  }
   return {
     command,
     env: taskEnv(env),
@@ -446,6 +439,7 @@ function validate(options: RunCommandOptions): Settings {
     drainTimeoutMs: milliseconds('drainTimeoutMs', options.drainTimeoutMs, DEFAULT_DRAIN_TIMEOUT_MS),
     tmpRoot: tmpRoot ?? os.tmpdir(),
     dirs: options.dirs,
+    spawner: options.spawner,
     onOutput,
   };
 }

@@ -19,6 +19,7 @@ import type { CancelWork, PoolHello, ResultAck, Throttle, Usage, Work, WorkResul
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes } from '../src/errors.js';
 import { runCommand, type CommandResult, type RunningCommand } from './run-command.js';
+import { Spawner } from './spawner.js';
 import { TaskDirs } from './task-dirs.js';
 import { WORKER_KEY } from './worker-pool.js';
 
@@ -31,6 +32,11 @@ export interface WorkerOptions {
   usageIntervalMs?: number;
   /** Where each task's temporary directory is made; default: the OS's. */
   tmpRoot?: string;
+  /**
+   * Start commands through a spawner process (actors/spawner.ts): a fork from it costs less than
+   * one from the worker, and it kills the worker's commands if the worker is SIGKILLed. Default: true.
+   */
+  spawner?: boolean;
 }
 
 export const DEFAULT_USAGE_INTERVAL_MS = 1000;
@@ -107,6 +113,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   } catch {
     dirs = undefined;
   }
+  const spawner = options.spawner === false ? undefined : new Spawner();
 
   const ref = system.spawn<null, WorkerMessage>(
     (state, msg, ctx) => {
@@ -158,6 +165,8 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
         for (const e of running.values()) e.run.cancel();
         // Spares and trash go now; a cancelled task's directory, when it ends, the usual way.
         dirs?.close();
+        // The spawner kills what it still runs (the cancels above have not had their grace) and exits.
+        spawner?.close();
       },
     },
   );
@@ -179,6 +188,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       killGraceMs: options.killGraceMs,
       tmpRoot: options.tmpRoot,
       dirs,
+      spawner,
       onOutput: (stream, data, seq) => execution.onOutput(stream, data, seq),
     });
     // The Executor: one child actor per task, alive while its command runs.
@@ -201,7 +211,8 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   }
 
   // A worker process that exits (even without stopping this actor) takes its tasks with it: no
-  // command outlives the worker that ran it, unless the worker itself is SIGKILLed.
+  // command outlives the worker that ran it. Even a SIGKILLed worker does not leave them running:
+  // its spawner sees the IPC channel close and kills them.
   const killAll = () => {
     for (const e of running.values()) {
       try {

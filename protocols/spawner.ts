@@ -1,0 +1,120 @@
+/**
+ * The messages between a worker and its spawner process (actors/spawner.ts, actors/spawner-process.ts),
+ * over the Node IPC channel of `child_process.fork` with `serialization: 'advanced'` (so a chunk of
+ * output travels as bytes, not as JSON).
+ *
+ *   worker ──spawn, ack, abandon──▶ spawner ──started | failed, out…, eof ×2, exit──▶ worker
+ *
+ * Per task the spawner sends, in this order: `started` (or `failed`, and nothing else), then the
+ * output as `out` chunks in the order read with an `eof` per stream when its pipe closes, and `exit`
+ * when bash exits: `exit` may come before, between or after the `eof`s. The IPC channel keeps order.
+ *
+ * Flow control: the spawner has at most SPAWNER_WINDOW `out` chunks of a task unacknowledged; at the
+ * window it stops reading that task's pipes (the command then blocks on a full pipe) until `ack`s
+ * come. The worker acknowledges a chunk once it has delivered it, so a worker that pauses a task holds
+ * at most the window.
+ *
+ * This module imports nothing: the spawner process loads it, and must stay small (see spawner.ts).
+ * Both sides check what they receive with the guards below; neither trusts the other's shapes.
+ */
+
+/** Unacknowledged `out` chunks per task (each at most one pipe read, 64 KiB): 4. */
+export const SPAWNER_WINDOW = 4;
+
+export type SpawnerStream = 0 | 1; // 0 stdout, 1 stderr
+
+// ── worker → spawner ────────────────────────────────────────────────────────────────────────────
+
+export interface SpawnRequest {
+  t: 'spawn';
+  id: number;
+  command: string;
+  cwd: string;
+  env: Record<string, string>;
+}
+/** Chunks delivered, per task: [id, count] pairs. */
+export interface AckRequest {
+  t: 'ack';
+  acks: [number, number][];
+}
+/** Stop reading the task's pipes and close them (what still holds them writes nowhere). */
+export interface AbandonRequest {
+  t: 'abandon';
+  id: number;
+}
+export type ToSpawner = SpawnRequest | AckRequest | AbandonRequest;
+
+// ── spawner → worker ────────────────────────────────────────────────────────────────────────────
+
+export interface Started {
+  t: 'started';
+  id: number;
+  pid: number;
+}
+export interface Failed {
+  t: 'failed';
+  id: number;
+  error: string;
+}
+export interface Out {
+  t: 'out';
+  id: number;
+  s: SpawnerStream;
+  d: Uint8Array;
+}
+export interface Eof {
+  t: 'eof';
+  id: number;
+  s: SpawnerStream;
+}
+export interface Exit {
+  t: 'exit';
+  id: number;
+  code: number | null;
+  signal: string | null;
+}
+export type FromSpawner = Started | Failed | Out | Eof | Exit;
+
+// ── guards ──────────────────────────────────────────────────────────────────────────────────────
+
+const isId = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) > 0;
+const isStream = (v: unknown): v is SpawnerStream => v === 0 || v === 1;
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function isToSpawner(m: unknown): m is ToSpawner {
+  if (!isRecord(m)) return false;
+  switch (m.t) {
+    case 'spawn':
+      return (
+        isId(m.id) &&
+        typeof m.command === 'string' &&
+        typeof m.cwd === 'string' &&
+        isRecord(m.env) &&
+        Object.values(m.env).every((v) => typeof v === 'string')
+      );
+    case 'ack':
+      return Array.isArray(m.acks) && m.acks.every((a) => Array.isArray(a) && a.length === 2 && isId(a[0]) && isId(a[1]));
+    case 'abandon':
+      return isId(m.id);
+    default:
+      return false;
+  }
+}
+
+export function isFromSpawner(m: unknown): m is FromSpawner {
+  if (!isRecord(m) || !isId(m.id)) return false;
+  switch (m.t) {
+    case 'started':
+      return isId(m.pid);
+    case 'failed':
+      return typeof m.error === 'string';
+    case 'out':
+      return isStream(m.s) && m.d instanceof Uint8Array;
+    case 'eof':
+      return isStream(m.s);
+    case 'exit':
+      return (m.code === null || Number.isInteger(m.code)) && (m.signal === null || typeof m.signal === 'string');
+    default:
+      return false;
+  }
+}
