@@ -22,6 +22,7 @@ import {
 import { Spawner } from '../../actors/spawner.js';
 import { ErrorCodes, SettingError } from '../../src/errors.js';
 import { expectCode } from '../certs/expect-code.js';
+import { isGone, until } from '../fixtures/processes.js';
 
 interface Chunk {
   stream: OutputStream;
@@ -37,39 +38,6 @@ interface Run {
   stderr(): string;
   /** Resolves with the match once the stdout read so far matches `pattern`. */
   waitFor(pattern: RegExp): Promise<RegExpMatchArray>;
-}
-
-/**
- * True when `pid` has exited. kill(pid, 0) fails with ESRCH once a process is reaped; but PID 1 of
- * some sandboxes (this one included) never reaps orphans, so a killed grandchild whose parent died
- * first stays a zombie there, and kill(pid, 0) still succeeds on it. A zombie has exited.
- */
-function isGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ESRCH') return true;
-    throw err;
-  }
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state === 'Z' || state === 'X';
-  } catch {
-    return true; // gone between the two looks
-  }
-}
-
-/**
- * Resolves once `condition()` holds, looking every 2 ms, for states no event announces (a process
- * reparented to init being gone). Rejects after `withinMs`.
- */
-async function until(condition: () => boolean, what: string, withinMs = 5000): Promise<void> {
-  const deadline = performance.now() + withinMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`still waiting after ${withinMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
 }
 
 /**
