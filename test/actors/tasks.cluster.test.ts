@@ -9,6 +9,7 @@ import { TaskClient } from '../../src/client/task-client.js';
 import { silentLogger } from '../../src/log.js';
 import { CLIENT_TASK_MESSAGES, type TaskRecord } from '../../protocols/tasks.js';
 import { testPki } from '../fixtures/pki.js';
+import { isGone, until } from '../fixtures/processes.js';
 import { alive, memoryOf, TaskCluster } from '../fixtures/task-cluster.js';
 
 async function expectTaskError(promise: Promise<unknown>, code: string): Promise<Error> {
@@ -189,12 +190,15 @@ describe('tasks when workers and managers fail (real processes)', function () {
     cluster = await TaskCluster.start([{ name: 'worker-1', slots: 1 }, { name: 'worker-2', slots: 1, tags: ['pool'] }, { name: 'worker-3', slots: 1, tags: ['pool'] }]);
     const [once] = await cluster.tasks.submit({ command: 'echo $$; echo started; sleep 100', selector: 'name=worker-1' });
     await cluster.outputLine(once!.id, /^started$/);
-    cluster.orphanGroups.add(Number(cluster.text(once!.id, 'stdout').split('\n')[0]));
+    const bash = Number(cluster.text(once!.id, 'stdout').split('\n')[0]);
+    cluster.orphanGroups.add(bash);
     const killedAt = Date.now();
     cluster.workers.get('worker-1')!.child.kill('SIGKILL');
     const lost = await cluster.tasks.finished(once!.id);
     expect(Date.now() - killedAt).to.be.below(1000);
     expect(lost).to.include({ status: 'lost', error: 'worker worker-1 its node went down', attempts: 1 });
+    // The dead worker's spawner ends the command rather than leave it running, orphaned.
+    await until(() => isGone(bash), "the task's bash to be killed by the dead worker's spawner");
 
     // Both pool workers idle: the tie goes to worker-2 by name.
     const [moving] = await cluster.tasks.submit({ command: 'echo "attempt on $TROUPE_MARK"; echo $$ >&2; sleep 100', env: { TROUPE_MARK: 'x' }, selector: 'tag=pool', retries: 1 });
