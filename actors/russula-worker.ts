@@ -35,6 +35,7 @@ import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes } from '../src/errors.js';
 import { encodeFrame } from '../src/transport/codec.js';
 import { runCommand, type CommandResult, type RunningCommand } from './run-command.js';
+import type { Spawner } from './spawner.js';
 
 export { RUSSULA_WORKER_KEY };
 
@@ -51,6 +52,11 @@ export interface RussulaWorkerOptions {
   advertiseHost?: string;
   /** Where each process's temporary directory is made; default: the OS's. */
   tmpRoot?: string;
+  /**
+   * Start processes through this spawner (actors/spawner.ts), which kills them if the worker is
+   * SIGKILLed; their pid is then known once started. Default: none, forked from this process.
+   */
+  spawner?: Spawner;
   probeIntervalMs?: number;
 }
 
@@ -67,6 +73,8 @@ class Member {
   ready = false;
   address?: string;
   process?: RunningCommand;
+  /** The process's pid, kept past its end (through a spawner it is known only once started). */
+  pid?: number;
   exit?: CommandResult;
   values: Record<string, string> = {};
   /** What this member pushed to its coordinator so far. */
@@ -126,7 +134,8 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   const push = (m: Member, extra: Partial<RussulaState> = {}) => {
     const msg: RussulaState = { type: 'russulaState', run: m.run, member: m.name, state: m.state, at: m.at, ready: m.ready, ...extra };
     if (m.address !== undefined) msg.address = m.address;
-    if (m.process?.pid !== undefined) msg.pid = m.process.pid;
+    const pid = m.process?.pid ?? m.pid;
+    if (pid !== undefined) msg.pid = pid;
     if (m.exit) {
       msg.exitCode = m.exit.exitCode;
       msg.signal = m.exit.signal;
@@ -186,6 +195,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
         env: { ...env, TROUPE_WORKER: system.node, TROUPE_RUSSULA_RUN: m.run, TROUPE_RUSSULA_MEMBER: m.name },
         killGraceMs: m.step.killGraceMs,
         tmpRoot: options.tmpRoot,
+        spawner: options.spawner,
         onOutput: (stream, data) => {
           m.tails[stream].push(data);
           if (stream === 'stdout' && m.readyRegex && !m.ready) matchLines(m, data);
@@ -257,6 +267,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   };
 
   const onExited = (m: Member, result: CommandResult) => {
+    m.pid = m.process?.pid ?? m.pid;
     m.process = undefined;
     m.exit = result;
     clearTimeout(m.probeTimer);

@@ -34,9 +34,11 @@ export interface WorkerOptions {
   tmpRoot?: string;
   /**
    * Start commands through a spawner process (actors/spawner.ts): a fork from it costs less than
-   * one from the worker, and it kills the worker's commands if the worker is SIGKILLed. Default: true.
+   * one from the worker, and it kills the worker's commands if the worker is SIGKILLed. Default: one
+   * of the Worker's own, closed when it stops; a Spawner given here is shared and left open; false:
+   * fork from this process.
    */
-  spawner?: boolean;
+  spawner?: Spawner | false;
 }
 
 export const DEFAULT_USAGE_INTERVAL_MS = 1000;
@@ -113,7 +115,8 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   } catch {
     dirs = undefined;
   }
-  const spawner = options.spawner === false ? undefined : new Spawner();
+  const ownSpawner = options.spawner === undefined;
+  const spawner = options.spawner === false ? undefined : (options.spawner ?? new Spawner());
 
   const ref = system.spawn<null, WorkerMessage>(
     (state, msg, ctx) => {
@@ -166,7 +169,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
         // Spares and trash go now; a cancelled task's directory, when it ends, the usual way.
         dirs?.close();
         // The spawner kills what it still runs (the cancels above have not had their grace) and exits.
-        spawner?.close();
+        if (ownSpawner) spawner?.close();
       },
     },
   );

@@ -7,6 +7,7 @@
 import { spawnController } from '../../actors/controller.js';
 import { spawnRussulaWorker } from '../../actors/russula-worker.js';
 import { WORKER_KEY } from '../../actors/worker-pool.js';
+import { Spawner } from '../../actors/spawner.js';
 import { spawnWorker } from '../../actors/worker.js';
 import { ensureDevCertificates } from '../../certs/index.js';
 import { COORDINATOR_RUSSULA_MESSAGES, WORKER_RUSSULA_MESSAGES } from '../../protocols/russula/index.js';
@@ -143,9 +144,12 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = identityFrom(options, 'worker');
   const log = createLogger({ node: identity.name, file: options.logFile });
   const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
-  spawnWorker(system, { slots: options.slots, tags: options.tags });
+  // One spawner for both: a small process that forks each command, and kills them all if this
+  // worker is SIGKILLed (actors/spawner.ts).
+  const spawner = new Spawner();
+  spawnWorker(system, { slots: options.slots, tags: options.tags, spawner });
   // Beside the Worker: the Russula worker, for coordinated runs (docs/russula.md).
-  spawnRussulaWorker(system, { tags: options.tags });
+  spawnRussulaWorker(system, { tags: options.tags, spawner });
   const target = `${options.join.host}:${options.join.port}`;
   options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
 
@@ -164,6 +168,8 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   system.on('disconnected', (node: string) => options.print(`lost "${node}"; reconnecting…`));
 
   const running = lifecycle(system, async () => {});
+  // After the actors have stopped (the Worker cancels its tasks first); what is left is killed.
+  running.stopped.finally(() => spawner.close()).catch(() => {});
   if (options.exitWithParent) process.once('disconnect', () => void running.stop());
   // A fatal dial failure (refused certificate, wrong role…) ends the node with that error.
   system.ready().catch((err: unknown) => running.fail(err));

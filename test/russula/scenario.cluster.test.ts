@@ -19,6 +19,7 @@ import { silentLogger } from '../../src/log.js';
 import type { ScenarioResult } from '../../src/cli/scenario-runner.js';
 import { CliProcess, killAllCli } from '../fixtures/cli-process.js';
 import { testPki } from '../fixtures/pki.js';
+import { isGone, until } from '../fixtures/processes.js';
 import { alive } from '../fixtures/task-cluster.js';
 
 const EXAMPLES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'examples');
@@ -434,6 +435,8 @@ steps:
     expect(result.error!.code).to.equal('TROUPE_E_RUSSULA_WORKER_LOST');
     expect(result.steps.map((s) => [s.step, s.ok])).to.deep.equal([['assign', true], ['servers ready', true], ['victims ready', true], ['pause 60 s', false]]);
     expect(lost).to.include({ worker: 'victim-1', code: 'TROUPE_E_RUSSULA_WORKER_LOST' });
+    // The dead worker's spawner ended its process rather than leave it running, orphaned.
+    await until(() => isGone(lost.pid!), "the killed worker's server to be killed by its spawner");
     for (const s of result.members.filter((m) => m.group === 'servers')) {
       expect(s).to.include({ state: 'stopped', code: 'TROUPE_E_RUSSULA_STOPPED' });
       expect(alive(s.pid!)).to.equal(false);
