@@ -1,70 +1,82 @@
 /**
  * Task benchmark: `npm run bench:tasks`, or `node dist/bench/tasks.js`.
  *
- * N `true` commands, run three ways in one run, at concurrency 1 and at the worker's slots:
- *   - spawn: `/bin/bash -c true` spawned by this process (stdin ignored, see plainSpawn) and
- *     awaited to 'close' (the issue's baseline, what the targets are measured against);
+ * N `true` commands, run four ways in one run, at concurrency 1 and at the worker's slots:
+ *   - spawn: `/bin/bash -c true` spawned by a small Node process (stdin ignored, see the spawn
+ *     driver) and awaited to 'close' (the issue's baseline, what the targets are measured against);
  *   - isolated: the same, but set up as the worker runs a task (actors/run-command.ts with the
  *     worker's TaskDirs): a fresh directory (made ahead) as cwd, its own session and process group
  *     (detached), a minimal environment, stdin ignored, the group SIGKILLed after the exit, the
- *     directory moved off its path (deleted behind). The plain spawn does none of that, so `troupe − isolated` is the cost of troupe's messaging and
- *     actors alone, and `isolated − spawn` the cost of the task's isolation;
- *   - troupe: through a real cluster on loopback with mTLS: a manager and worker-1 as `troupe`
- *     processes (the CLI), and this process as client-1 submitting through a TaskClient. Latency is
- *     submit → finished as the client sees it.
- * Closed loop: `c` lanes, each starting its next task when its last one has finished. The three
- * are alternated in blocks (in a rotating order) so the machine's noise falls on all alike.
- * Prints one JSON object on stdout; progress goes to stderr.
+ *     directory moved off its path (deleted behind). The plain spawn does none of that, so
+ *     `troupe − isolated` is the cost of troupe's messaging and actors alone, and
+ *     `isolated − spawn` the cost of the task's isolation;
+ *   - troupe: submitted on the manager itself, as a person typing into the manager's REPL does (the
+ *     main use case): a TaskClient in the manager's process, tasks run by worker-1;
+ *   - troupe_client: submitted by client-1, a client node that joined the manager (as
+ *     `troupe attach` does), tasks run by worker-1.
+ * A troupe task's latency is submit → finished as its submitter sees it.
  *
- * Targets (per concurrency): median overhead (troupe p50 − spawn p50) ≤ 0.3 ms; throughput ≥ 90 %
- * of the plain spawn's.
+ * The processes: this one is the manager (runManager, as `troupe manager` starts it: listening on
+ * loopback with mTLS, the Controller beside it) and submits the `troupe` way. worker-1 is a
+ * `troupe worker` CLI process. Two small drivers (tasks-driver.ts, forked) run the other ways: the
+ * `spawn` driver the two baselines, the `client` driver the `troupe_client` way; each times its
+ * own tasks. Why the baselines are not run here: fork() cost grows with the parent's resident
+ * anonymous memory, and a process that carries a cluster forks `bash -c true` about twice as slowly
+ * (p50 3.8 ms vs 1.9 ms from a bare node, measured). The worker forks from a small spawner process,
+ * so the honest baseline forks from a small process too; the JSON gives both processes' memory.
+ *
+ * Closed loop: `c` lanes, each starting its next task when its last one has finished. The four are
+ * alternated in blocks (in a rotating order) so the machine's noise falls on all alike.
+ * Prints one JSON object on stdout; progress goes to stderr. About a minute with the defaults on 2 cores.
+ *
+ * Targets (per concurrency, for `troupe` and for `troupe_client`): median overhead (p50 − spawn
+ * p50) ≤ 0.3 ms; throughput ≥ 90 % of the plain spawn's.
  *
  * Knobs (environment): BENCH_TASKS_N (tasks measured per way and concurrency, default 2000),
  * BENCH_SLOTS (the worker's slots and the second concurrency, default os.availableParallelism()),
  * BENCH_TASKS_BLOCKS (4), BENCH_TASKS_WARMUP (tasks per way and concurrency before measuring, 100).
- * BENCH_CPU_PROF_DIR: run the manager and the worker with `--cpu-prof` into that directory (they are
- * stopped with SIGTERM, so they write their profiles; Node refuses --cpu-prof in NODE_OPTIONS). For
- * this process's own profile: `node --cpu-prof dist/bench/tasks.js`.
+ * BENCH_CPU_PROF_DIR: run the worker and the two drivers with `--cpu-prof` into that directory (they
+ * are stopped with SIGTERM or asked to leave, so they write their profiles; Node refuses --cpu-prof
+ * in NODE_OPTIONS). For this process's own profile (the manager's): `node --cpu-prof dist/bench/tasks.js`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { INHERITED_ENV_KEYS } from '../actors/run-command.js';
-import { TaskDirs } from '../actors/task-dirs.js';
 import { WORKER_KEY } from '../actors/worker-pool.js';
-import { generateCertificates, loadIdentity } from '../certs/index.js';
-import { CLIENT_TASK_MESSAGES } from '../protocols/tasks.js';
+import { generateCertificates } from '../certs/index.js';
 import { TaskClient } from '../src/client/task-client.js';
-import { ClusterSystem } from '../src/cluster/cluster-system.js';
-import { silentLogger } from '../src/log.js';
-import { distribution, envInt, median, progressTo, roundTo, sleep } from './bench-util.js';
+import { runManager, type ManagerNode } from '../src/cli/nodes.js';
+import type { ClusterSystem } from '../src/cluster/cluster-system.js';
+import { createLogger } from '../src/log.js';
+import { distribution, envInt, measure, median, progressTo, residentMiB, roundTo, sleep } from './bench-util.js';
+import { COMMAND, troupeTask, type DriverWay, type FromDriver, type Memory, type RunReply, type TroupeParts } from './tasks-driver.js';
 
 const N = envInt('BENCH_TASKS_N', 2_000);
 const SLOTS = envInt('BENCH_SLOTS', os.availableParallelism());
 const BLOCKS = envInt('BENCH_TASKS_BLOCKS', 4);
 const WARMUP = envInt('BENCH_TASKS_WARMUP', 100);
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF_DIR ?? '';
-const COMMAND = 'true';
-const SHELL = '/bin/bash';
 /** Targets from the issue: ms over the plain spawn's p50, and a share of its tasks/s. */
 const OVERHEAD_TARGET_MS = 0.3;
 const THROUGHPUT_TARGET_RATIO = 0.9;
 const START_TIMEOUT_MS = 15_000;
-/** SIGTERM → SIGKILL grace for the manager and the worker at the end: 5 seconds. */
+/** SIGTERM → SIGKILL grace for the worker and the drivers at the end: 5 seconds. */
 const STOP_GRACE_MS = 5_000;
+/** SIGTERM → SIGKILL grace for every child on a signal or the watchdog: 2 seconds. */
+const ABORT_GRACE_MS = 2_000;
 const WATCHDOG_MS = 180_000;
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'troupe.js');
-const MANAGER = 'manager';
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.join(HERE, '..', 'bin', 'troupe.js');
+const DRIVER = path.join(HERE, 'tasks-driver.js');
 const WORKER = 'worker-1';
-const CLIENT = 'client-1';
 
 const progress = progressTo('bench:tasks');
 
-const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 const round = (x: number, digits = 3): number => roundTo(x, digits);
+const cpuProfArgs = (name: string): string[] => (CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]);
 
 interface Summary {
   p50_ms: number;
@@ -79,89 +91,83 @@ function summarize(latencies: readonly number[], wallMs: number): Summary {
   return { p50_ms: round(d.at(0.5)), p99_ms: round(d.at(0.99)), mean_ms: round(d.mean), tasks_per_s: round((d.n * 1000) / wallMs, 1), n: d.n };
 }
 
-// ── the ways of running one task ───────────────────────────────────────────────────────────────
+// ── the drivers: the ways that run in a child process ──────────────────────────────────────────
 
-type RunOne = () => Promise<void>;
+/** A forked tasks-driver.js: one request at a time (see its protocol). */
+class Driver {
+  readonly child: ChildProcess;
+  readonly ready: Promise<Memory>;
+  readonly exited: Promise<void>;
+  /** Its resident memory, as of its last reply. */
+  memory: Memory | undefined;
+  #pending: { resolve: (reply: RunReply) => void; reject: (err: Error) => void } | undefined;
 
-function exited(child: ChildProcess): Promise<void> {
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${SHELL} -c ${COMMAND} ended with ${code ?? signal}`))));
-  });
-}
-
-/**
- * Our environment, less what would make bash read ~/.bashrc (below): SSH_CLIENT and SSH2_CLIENT.
- * The worker gives a command a minimal environment, so it never has them.
- */
-const PLAIN_ENV: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SSH_CLIENT' && k !== 'SSH2_CLIENT'));
-
-/**
- * The issue's baseline: a plain spawn, awaited to 'close'. With stdin ignored, as the worker runs a
- * command: Node's default stdin is a socketpair, which bash takes for a remote shell's connection,
- * and a bash started below SHLVL 2 (our SHLVL can be 0 or unset, depending on who started us) then
- * sources /etc/bash.bashrc and ~/.bashrc, which made this "baseline" cost ~100 ms a task here.
- */
-const plainSpawn: RunOne = () => exited(spawn(SHELL, ['-c', COMMAND], { env: PLAIN_ENV, stdio: ['ignore', 'pipe', 'pipe'] }));
-
-/** The task environment the worker gives a command: INHERITED_ENV_KEYS from ours. */
-const TASK_ENV: Record<string, string> = Object.fromEntries(INHERITED_ENV_KEYS.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])));
-
-/** Task directories as the worker has them (actors/task-dirs.ts): made ahead, deleted behind. */
-const TASK_DIRS = new TaskDirs(os.tmpdir(), { ahead: SLOTS });
-
-/** As the worker sets a task up and tears it down (actors/run-command.ts with `dirs`), without any messaging. */
-const isolatedSpawn: RunOne = async () => {
-  const cwd = TASK_DIRS.take();
-  try {
-    const child = spawn(SHELL, ['-c', COMMAND], { cwd, env: TASK_ENV, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    await exited(child);
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // ESRCH: the group is already empty, as it is for `true`.
-    }
-  } finally {
-    await TASK_DIRS.discard(cwd);
+  constructor(
+    readonly role: 'spawn' | 'client',
+    args: readonly string[],
+  ) {
+    // execArgv [] : none of our own flags (--cpu-prof, --inspect…) unless asked for.
+    this.child = fork(DRIVER, [role, ...args], { execArgv: cpuProfArgs(`${role}-driver`), serialization: 'advanced', stdio: ['ignore', 2, 'inherit', 'ipc'] });
+    let settleReady!: { resolve: (m: Memory) => void; reject: (err: Error) => void };
+    this.ready = new Promise((resolve, reject) => (settleReady = { resolve, reject }));
+    const timer = setTimeout(() => settleReady.reject(new Error(`the ${role} driver was not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+    this.ready.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    // Not started, or not killable: its 'exit' (or the ready timeout) says the rest.
+    this.child.on('error', (err) => progress(`${role} driver: ${err.message}`));
+    this.child.on('message', (msg: FromDriver) => {
+      if ('ready' in msg) {
+        this.memory = msg.memory;
+        return settleReady.resolve(msg.memory);
+      }
+      const pending = this.#pending;
+      this.#pending = undefined;
+      if ('error' in msg) return pending?.reject(new Error(`${role} driver: ${msg.error}`));
+      this.memory = msg.memory;
+      pending?.resolve(msg);
+    });
+    this.child.once('exit', (code, signal) => {
+      const err = new Error(`the ${role} driver exited (${code ?? signal})`);
+      settleReady.reject(err);
+      this.#pending?.reject(err);
+      this.#pending = undefined;
+    });
   }
-};
 
-/** Where a troupe task's time goes: the submit round trip, and the run as the worker timed it. */
-interface TroupeParts {
-  submitMs: number[];
-  workerCommandMs: number[];
+  run(way: DriverWay, n: number, c: number): Promise<RunReply> {
+    if (this.#pending) return Promise.reject(new Error(`the ${this.role} driver is busy`));
+    return new Promise((resolve, reject) => {
+      this.#pending = { resolve, reject };
+      this.child.send({ way, n, c }, (err) => {
+        if (err && this.#pending) {
+          this.#pending = undefined;
+          reject(new Error(`the ${this.role} driver cannot be reached: ${err.message}`));
+        }
+      });
+    });
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Asks it to leave (it cleans up, and writes any --cpu-prof profile), SIGKILL if it lingers. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    // Its channel may be closing under us (it is leaving already): then SIGTERM.
+    if (this.child.connected) this.child.send({ stop: true }, (err) => err && this.child.kill('SIGTERM'));
+    else this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.kill(), STOP_GRACE_MS);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  kill(): void {
+    if (this.running) this.child.kill('SIGKILL');
+  }
 }
 
-function troupeTask(tasks: TaskClient, parts: TroupeParts): RunOne {
-  return async () => {
-    const t0 = nowMs();
-    const [task] = await tasks.submit({ command: COMMAND });
-    const submitMs = nowMs() - t0;
-    const done = await tasks.finished(task!.id);
-    if (done.status !== 'succeeded') throw new Error(`task ${done.id} ${done.status} (exit ${done.exitCode}, ${done.error ?? 'no error'})`);
-    parts.submitMs.push(submitMs);
-    parts.workerCommandMs.push(done.durationMs ?? NaN);
-  };
-}
-
-/** `n` tasks over `c` closed-loop lanes; each task's latency in ms, and the wall time. */
-async function measure(run: RunOne, n: number, c: number): Promise<{ latencies: number[]; wallMs: number }> {
-  const latencies: number[] = [];
-  let next = 0;
-  const lane = async () => {
-    while (next < n) {
-      next++;
-      const t0 = nowMs();
-      await run();
-      latencies.push(nowMs() - t0);
-    }
-  };
-  const t0 = nowMs();
-  await Promise.all(Array.from({ length: Math.min(c, n) }, lane));
-  return { latencies, wallMs: nowMs() - t0 };
-}
-
-// ── the cluster: manager and worker-1 as CLI processes ────────────────────────────────────────
+// ── worker-1 as a CLI process ──────────────────────────────────────────────────────────────────
 
 class NodeProcess {
   readonly child: ChildProcess;
@@ -173,8 +179,7 @@ class NodeProcess {
     readonly name: string,
     args: readonly string[],
   ) {
-    const profile = CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.cpuprofile`];
-    this.child = spawn(process.execPath, [...profile, BIN, ...args], { env: { ...process.env, TROUPE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...cpuProfArgs(name), BIN, ...args], { env: { ...process.env, TROUPE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     let partial = '';
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -228,11 +233,13 @@ class NodeProcess {
 /** Until the Controller lists worker-1 among its executors (the receptionist listing comes first). */
 async function waitForWorker(system: ClusterSystem, tasks: TaskClient): Promise<void> {
   await new Promise<void>((resolve) => {
+    let listed = false;
+    // On the manager the first listing comes before listing() returns: stop after it has.
     const stop = system.receptionist.listing(WORKER_KEY, (entries) => {
-      if (entries.some((e) => e.ref.node === WORKER)) {
-        stop();
-        resolve();
-      }
+      if (listed || !entries.some((e) => e.ref.node === WORKER)) return;
+      listed = true;
+      setImmediate(() => stop());
+      resolve();
     });
   });
   const deadline = Date.now() + START_TIMEOUT_MS;
@@ -250,124 +257,187 @@ async function waitForWorker(system: ClusterSystem, tasks: TaskClient): Promise<
 
 // ── the run ────────────────────────────────────────────────────────────────────────────────────
 
-const WAYS = ['spawn', 'isolated', 'troupe'] as const;
+const WAYS = ['spawn', 'isolated', 'troupe', 'troupe_client'] as const;
 type Way = (typeof WAYS)[number];
+/** `n` tasks of one way over `c` lanes, timed where they run. */
+type Runner = (n: number, c: number) => Promise<{ latencies: number[]; wallMs: number; parts?: TroupeParts }>;
 
 interface Sides {
   latencies: Record<Way, number[]>;
   wallMs: Record<Way, number>;
   blockP50: Record<Way, number[]>;
+  parts: Record<'troupe' | 'troupe_client', TroupeParts>;
 }
 
-async function atConcurrency(c: number, runs: Record<Way, RunOne>, parts: TroupeParts): Promise<Record<string, unknown>> {
+const byWay = <T>(make: () => T): Record<Way, T> => Object.fromEntries(WAYS.map((w) => [w, make()])) as Record<Way, T>;
+
+/** Against the plain spawn: the p50 difference, per block too, and the share of its tasks/s. */
+function versusSpawn(way: Summary, spawnS: Summary, blockP50: readonly number[], spawnBlockP50: readonly number[]) {
+  const overhead = round(way.p50_ms - spawnS.p50_ms);
+  const ratio = round(way.tasks_per_s / spawnS.tasks_per_s);
+  const perBlock = blockP50.map((t, i) => round(t - spawnBlockP50[i]!));
+  return { overhead, ratio, perBlock, medianOfBlocks: round(median(perBlock)) };
+}
+
+async function atConcurrency(c: number, runs: Record<Way, Runner>): Promise<Record<string, unknown>> {
   progress(`concurrency ${c}: warmup ${WARMUP} each, then ${BLOCKS} blocks, ${N} tasks each way`);
-  for (const way of WAYS) await measure(runs[way], WARMUP, c);
-  parts.submitMs.length = 0;
-  parts.workerCommandMs.length = 0;
+  for (const way of WAYS) await runs[way](WARMUP, c);
   const sides: Sides = {
-    latencies: { spawn: [], isolated: [], troupe: [] },
-    wallMs: { spawn: 0, isolated: 0, troupe: 0 },
-    blockP50: { spawn: [], isolated: [], troupe: [] },
+    latencies: byWay(() => []),
+    wallMs: byWay(() => 0),
+    blockP50: byWay(() => []),
+    parts: { troupe: { submitMs: [], workerCommandMs: [] }, troupe_client: { submitMs: [], workerCommandMs: [] } },
   };
   const per = Math.ceil(N / BLOCKS);
   for (let b = 0; b < BLOCKS; b++) {
     const n = Math.min(per, N - b * per);
     if (n <= 0) break;
-    // Rotate the order, so that none of the three always follows the same one.
+    // Rotate the order, so that none of the four always follows the same one.
     const order = WAYS.map((_, i) => WAYS[(i + b) % WAYS.length]!);
     const line: string[] = [];
     for (const way of order) {
-      const { latencies, wallMs } = await measure(runs[way], n, c);
+      const { latencies, wallMs, parts } = await runs[way](n, c);
       sides.latencies[way].push(...latencies);
       sides.wallMs[way] += wallMs;
+      if (parts && (way === 'troupe' || way === 'troupe_client')) {
+        sides.parts[way].submitMs.push(...parts.submitMs);
+        sides.parts[way].workerCommandMs.push(...parts.workerCommandMs);
+      }
       const s = summarize(latencies, wallMs);
       sides.blockP50[way].push(s.p50_ms);
       line.push(`${way} p50 ${s.p50_ms} ms ${s.tasks_per_s}/s`);
     }
     progress(`  block ${b + 1}: ${line.join('; ')}`);
   }
-  const spawnS = summarize(sides.latencies.spawn, sides.wallMs.spawn);
-  const isolatedS = summarize(sides.latencies.isolated, sides.wallMs.isolated);
-  const troupeS = summarize(sides.latencies.troupe, sides.wallMs.troupe);
-  const overhead = round(troupeS.p50_ms - spawnS.p50_ms);
-  const ratio = round(troupeS.tasks_per_s / spawnS.tasks_per_s);
-  const perBlockOverhead = sides.blockP50.troupe.map((t, i) => round(t - sides.blockP50.spawn[i]!));
-  progress(`concurrency ${c}: spawn p50 ${spawnS.p50_ms} ms, isolated ${isolatedS.p50_ms} ms, troupe ${troupeS.p50_ms} ms; troupe/spawn tasks/s ${ratio}`);
+  const s = byWay((): Summary | undefined => undefined);
+  for (const way of WAYS) s[way] = summarize(sides.latencies[way], sides.wallMs[way]);
+  const { spawn: spawnS, isolated: isolatedS, troupe: troupeS, troupe_client: clientS } = s as Record<Way, Summary>;
+  const local = versusSpawn(troupeS, spawnS, sides.blockP50.troupe, sides.blockP50.spawn);
+  const client = versusSpawn(clientS, spawnS, sides.blockP50.troupe_client, sides.blockP50.spawn);
+  progress(
+    `concurrency ${c}: p50 spawn ${spawnS.p50_ms} ms, isolated ${isolatedS.p50_ms} ms, troupe ${troupeS.p50_ms} ms, troupe_client ${clientS.p50_ms} ms; ` +
+      `tasks/s over spawn's: troupe ${local.ratio}, troupe_client ${client.ratio}`,
+  );
   return {
     concurrency: c,
     baseline_spawn: spawnS,
     baseline_isolated: isolatedS,
     troupe: troupeS,
-    median_overhead_ms: overhead,
-    median_overhead_ms_per_block: perBlockOverhead,
-    median_overhead_ms_median_of_blocks: round(median(perBlockOverhead)),
-    throughput_ratio: ratio,
-    overhead_meets_target: overhead <= OVERHEAD_TARGET_MS,
-    throughput_meets_target: ratio >= THROUGHPUT_TARGET_RATIO,
+    troupe_client: clientS,
+    // Submitted on the manager (the main use case):
+    median_overhead_ms: local.overhead,
+    median_overhead_ms_per_block: local.perBlock,
+    median_overhead_ms_median_of_blocks: local.medianOfBlocks,
+    throughput_ratio: local.ratio,
+    overhead_meets_target: local.overhead <= OVERHEAD_TARGET_MS,
+    throughput_meets_target: local.ratio >= THROUGHPUT_TARGET_RATIO,
+    // Submitted by a client node (one more hop each way, client ↔ manager):
+    client_median_overhead_ms: client.overhead,
+    client_median_overhead_ms_per_block: client.perBlock,
+    client_median_overhead_ms_median_of_blocks: client.medianOfBlocks,
+    client_throughput_ratio: client.ratio,
+    client_overhead_meets_target: client.overhead <= OVERHEAD_TARGET_MS,
+    client_throughput_meets_target: client.ratio >= THROUGHPUT_TARGET_RATIO,
     // troupe's messaging and actors alone, beside a spawn set up as the worker does it:
     messaging_overhead_ms: round(troupeS.p50_ms - isolatedS.p50_ms),
     messaging_throughput_ratio: round(troupeS.tasks_per_s / isolatedS.tasks_per_s),
+    client_messaging_overhead_ms: round(clientS.p50_ms - isolatedS.p50_ms),
     // what the task's isolation (temp dir, own process group, cleanup) costs by itself:
     isolation_overhead_ms: round(isolatedS.p50_ms - spawnS.p50_ms),
-    // of troupe's latency: the submit round trip (client → Controller → client), and the task's
-    // run as the worker timed it (durationMs: from making its directory to bash's exit, so without
-    // the directory's removal; compare with baseline_isolated):
-    troupe_submit_reply_p50_ms: round(median(parts.submitMs)),
-    troupe_worker_command_p50_ms: round(median(parts.workerCommandMs)),
+    // Of each troupe way's latency: the submit round trip (submitter → Controller → submitter), and
+    // the task's run as the worker timed it (durationMs: from making its directory to bash's exit,
+    // so without the directory's removal, and started through the worker's spawner process;
+    // compare with baseline_isolated):
+    troupe_submit_reply_p50_ms: round(median(sides.parts.troupe.submitMs)),
+    troupe_worker_command_p50_ms: round(median(sides.parts.troupe.workerCommandMs)),
+    troupe_client_submit_reply_p50_ms: round(median(sides.parts.troupe_client.submitMs)),
+    troupe_client_worker_command_p50_ms: round(median(sides.parts.troupe_client.workerCommandMs)),
   };
 }
+
+/** Set on a signal or the watchdog: from then on abort() in main() owns the way out. */
+let aborting = false;
 
 async function main(): Promise<void> {
   const started = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-tasks-'));
   const nodes: NodeProcess[] = [];
-  let client: ClusterSystem | undefined;
-  const killAll = () => {
-    for (const node of nodes) node.kill();
+  const drivers: Driver[] = [];
+  let manager: ManagerNode | undefined;
+  let tasks: TaskClient | undefined;
+  // On a signal or the watchdog: SIGTERM to every child, on which each cleans up (the worker and
+  // the spawn driver delete their task directories), SIGKILL to what is left after the grace.
+  const abort = async (code: number) => {
+    if (aborting) return;
+    aborting = true;
+    const children = [...nodes, ...drivers].filter((p) => p.running);
+    for (const p of children) p.child.kill('SIGTERM');
+    await Promise.race([Promise.all(children.map((p) => p.exited)), sleep(ABORT_GRACE_MS)]);
+    for (const p of children) p.kill();
     fs.rmSync(dir, { recursive: true, force: true });
+    process.exit(code);
   };
   const watchdog = setTimeout(() => {
     progress(`watchdog: the benchmark took over ${WATCHDOG_MS / 1000} s; giving up`);
-    killAll();
-    process.exit(2);
+    void abort(2);
   }, WATCHDOG_MS);
   watchdog.unref();
   const onSignal = (signal: NodeJS.Signals) => {
     progress(`${signal}: stopping`);
-    killAll();
-    process.exit(130);
+    void abort(130);
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   // A last resort for any way out that skips the finally below (process.exit elsewhere).
   process.once('exit', () => {
     for (const node of nodes) node.kill();
+    for (const driver of drivers) driver.kill();
   });
   try {
     progress('generating a throwaway PKI in', dir);
     generateCertificates({ out: dir, workers: 1, clients: 1 });
+    const spawnDriver = new Driver('spawn', [String(SLOTS)]);
+    drivers.push(spawnDriver);
 
-    const manager = new NodeProcess(MANAGER, ['manager', '--no-repl', '--certs', dir, '--host', '127.0.0.1', '--port', '0']);
-    nodes.push(manager);
-    const listening = await manager.waitForLine(/listening on wss:\/\/127\.0\.0\.1:\d+ /);
-    const port = Number(/:(\d+) \(certificates/.exec(listening)![1]);
+    manager = await runManager({
+      certs: dir,
+      listen: { host: '127.0.0.1', port: 0 },
+      localWorkers: 0,
+      print: (line) => progress(`manager: ${line}`),
+      log: (node) => createLogger({ node, level: 'warn' }),
+      signals: [],
+    });
+    const { port } = manager.system.address!;
     const worker = new NodeProcess(WORKER, ['worker', '--certs', dir, '--name', WORKER, '--join', `127.0.0.1:${port}`, '--slots', String(SLOTS)]);
     nodes.push(worker);
     await worker.waitForLine(/^joined the cluster through "manager"/);
-    progress(`manager on port ${port} (pid ${manager.child.pid}), ${WORKER} with ${SLOTS} slots (pid ${worker.child.pid})`);
-
-    client = await ClusterSystem.start({ identity: loadIdentity({ dir, name: CLIENT }), join: { host: '127.0.0.1', port }, messages: CLIENT_TASK_MESSAGES, log: silentLogger() });
-    await client.ready();
-    const tasks = TaskClient.start(client);
-    await waitForWorker(client, tasks);
+    progress(`manager in this process (pid ${process.pid}) on port ${port}, ${WORKER} with ${SLOTS} slots (pid ${worker.child.pid})`);
+    // On the manager, as its REPL does (src/cli/sessions.ts).
+    tasks = TaskClient.start(manager.system);
+    await waitForWorker(manager.system, tasks);
     progress(`${WORKER} is known to the Controller`);
 
-    const parts: TroupeParts = { submitMs: [], workerCommandMs: [] };
-    const runs: Record<Way, RunOne> = { spawn: plainSpawn, isolated: isolatedSpawn, troupe: troupeTask(tasks, parts) };
+    const clientDriver = new Driver('client', [dir, `127.0.0.1:${port}`]);
+    drivers.push(clientDriver);
+    const [spawnMemoryAtStart] = await Promise.all([spawnDriver.ready, clientDriver.ready]);
+    progress(`drivers ready: spawn (pid ${spawnDriver.child.pid}), client-1 (pid ${clientDriver.child.pid})`);
+
+    const onManager = tasks;
+    const runs: Record<Way, Runner> = {
+      spawn: (n, c) => spawnDriver.run('spawn', n, c),
+      isolated: (n, c) => spawnDriver.run('isolated', n, c),
+      troupe: async (n, c) => {
+        const parts: TroupeParts = { submitMs: [], workerCommandMs: [] };
+        return { ...(await measure(troupeTask(onManager, parts), n, c)), parts };
+      },
+      troupe_client: (n, c) => clientDriver.run('troupe_client', n, c),
+    };
     const concurrencies = [...new Set([1, SLOTS])];
     const results: Record<string, unknown>[] = [];
-    for (const c of concurrencies) results.push(await atConcurrency(c, runs, parts));
+    for (const c of concurrencies) results.push(await atConcurrency(c, runs));
 
+    // What the forks come from: the baselines' small process, and the cluster's processes.
+    const bench = residentMiB();
     const result = {
       bench: 'tasks',
       node: process.version,
@@ -378,18 +448,30 @@ async function main(): Promise<void> {
       blocks: BLOCKS,
       warmup: WARMUP,
       targets: { median_overhead_ms: OVERHEAD_TARGET_MS, throughput_ratio: THROUGHPUT_TARGET_RATIO, baseline: 'spawn' },
+      bench_process_rss_mib: bench.rss_mib,
+      bench_process_rss_anon_mib: bench.rss_anon_mib,
+      spawn_driver_rss_mib: spawnDriver.memory?.rss_mib ?? null,
+      spawn_driver_rss_anon_mib: spawnDriver.memory?.rss_anon_mib ?? null,
+      // Before its first spawn: its heap grows with the garbage that spawning makes.
+      spawn_driver_rss_anon_mib_at_start: spawnMemoryAtStart.rss_anon_mib,
+      client_driver_rss_mib: clientDriver.memory?.rss_mib ?? null,
       by_concurrency: results,
       meets_targets: results.every((r) => r.overhead_meets_target === true && r.throughput_meets_target === true),
+      client_meets_targets: results.every((r) => r.client_overhead_meets_target === true && r.client_throughput_meets_target === true),
       duration_s: round((Date.now() - started) / 1000, 1),
     };
     process.stdout.write(`${JSON.stringify(result)}\n`);
   } finally {
     clearTimeout(watchdog);
-    await client?.shutdown().catch(() => {});
-    // The worker first, so that it does not spend the manager's grace reconnecting.
-    for (const node of [...nodes].reverse()) await node.stop().catch(() => node.kill());
+    // Aborting: abort() stops everything and exits; the failures its SIGTERMs caused end here.
+    if (aborting) await new Promise(() => {});
+    // The drivers first (client-1 leaves while the manager is there), then the worker, so that it
+    // does not spend the manager's grace reconnecting, then the manager.
+    await Promise.all(drivers.map((driver) => driver.stop().catch(() => driver.kill())));
+    tasks?.stop();
+    for (const node of nodes) await node.stop().catch(() => node.kill());
+    await manager?.stop().catch(() => {});
     fs.rmSync(dir, { recursive: true, force: true });
-    TASK_DIRS.close();
   }
 }
 
