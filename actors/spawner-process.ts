@@ -14,6 +14,10 @@ import type { Readable } from 'node:stream';
 import { isToSpawner, SPAWNER_WINDOW, type FromSpawner, type SpawnRequest } from '../protocols/spawner.js';
 
 const SHELL = '/bin/bash';
+/** A full GC, while nothing runs, after this many commands (see SPAWNER_ARGV in spawner.ts): 256. */
+const GC_EVERY = 256;
+const collect = (globalThis as { gc?: () => void }).gc;
+let sinceGc = 0;
 
 interface Task {
   child: ChildProcess;
@@ -73,7 +77,14 @@ function start(m: SpawnRequest): void {
 }
 
 function forgetIfDone(id: number, task: Task): void {
-  if (task.exited && task.open === 0) tasks.delete(id);
+  if (!task.exited || task.open > 0) return;
+  tasks.delete(id);
+  // Old-generation garbage would otherwise grow until V8 sees fit to collect it, and each fork
+  // copies the page tables of all of it. A few ms of our CPU every GC_EVERY commands, when idle.
+  if (++sinceGc >= GC_EVERY && tasks.size === 0 && collect) {
+    sinceGc = 0;
+    collect();
+  }
 }
 
 process.on('message', (m: unknown) => {

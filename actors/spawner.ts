@@ -106,6 +106,13 @@ export function spawnDirect({ command, cwd, env }: LaunchOptions, events: ChildE
 }
 
 const SPAWNER_SCRIPT = fileURLToPath(new URL('./spawner-process.js', import.meta.url));
+/**
+ * The spawner's heap stays small, and with it the cost of each fork: a 1 MiB young generation
+ * (Node's default grows to 16 MiB, all of it touched), GC on the main thread only, and `gc()`
+ * exposed so that it collects the old generation while idle (spawner-process.ts). Measured over
+ * 3000 spawns: 11 MiB of anonymous memory at the end instead of 29–41 MiB.
+ */
+const SPAWNER_ARGV: readonly string[] = ['--expose-gc', '--max-semi-space-size=1', '--single-threaded-gc'];
 
 /** One command started through the spawner, as the parent sees it. */
 class Relayed implements ChildHandle {
@@ -199,8 +206,10 @@ export class Spawner {
     let proc: ChildProcess;
     try {
       proc = fork(SPAWNER_SCRIPT, [], {
-        execArgv: [], // not the worker's --inspect, --cpu-prof or loaders
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, // not NODE_OPTIONS; each command gets its own env
+        // Not the worker's --inspect, --cpu-prof or loaders, nor its NODE_OPTIONS (each command
+        // gets its own env). A small heap, since every fork copies its page tables (SPAWNER_ARGV).
+        execArgv: [...SPAWNER_ARGV],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MALLOC_ARENA_MAX: '1' },
         serialization: 'advanced',
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
