@@ -12,6 +12,7 @@
  * until the Controller acknowledges them, and a new pool (after a manager restart) is told which
  * tasks are still running and which results it has not seen, so nothing finished is lost.
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import type { ActorRef } from '../protocols/actor-ref.js';
 import type { MemberEvent } from '../protocols/cluster-messages.js';
@@ -222,6 +223,12 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
         if (e.run.pid !== undefined) process.kill(-e.run.pid, 'SIGKILL');
       } catch {
         // the group is already gone
+      }
+      // Its removal, the usual way, would come after the process has gone: now, synchronously.
+      try {
+        if (e.run.cwd !== '') fs.rmSync(e.run.cwd, { recursive: true, force: true });
+      } catch {
+        // entries the command made unwritable: left behind, as after a SIGKILL
       }
     }
     dirs?.close();

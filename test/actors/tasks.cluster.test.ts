@@ -216,6 +216,19 @@ describe('tasks when workers and managers fail (real processes)', function () {
     expect(end).to.include({ status: 'cancelled', worker: 'worker-3', attempts: 2 });
   });
 
+  it('a worker stopped (SIGTERM) mid-task: the command is killed and no directory is left behind', async () => {
+    cluster = await TaskCluster.start([{ name: 'worker-1', slots: 1 }]);
+    const [task] = await cluster.tasks.submit({ command: 'echo $$; pwd; touch made-here; sleep 100' });
+    const [bash, cwd] = (await cluster.stdoutWhere(task!.id, (out) => out.split('\n').length === 3)).split('\n') as [string, string];
+    expect(fs.existsSync(`${cwd}/made-here`)).to.equal(true);
+    const worker = cluster.workers.get('worker-1')!;
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+    await until(() => isGone(Number(bash)), "the task's bash to be killed");
+    expect(fs.existsSync(cwd)).to.equal(false);
+    expect(fs.readdirSync(cluster.tmp)).to.deep.equal([]);
+  });
+
   it('a manager restarted mid-task: the worker reports the task, and its result and output still arrive', async () => {
     cluster = await TaskCluster.start([{ name: 'worker-1', slots: 1 }]);
     const gate = `${testPki().dir}/restart-gate-${Date.now()}`;
