@@ -155,6 +155,7 @@ export class Spawner {
   readonly #acks = new Map<number, number>();
   #ackQueued = false;
   #closed = false;
+  #startError = '';
 
   constructor() {
     this.#start();
@@ -171,6 +172,10 @@ export class Spawner {
       return { pause() {}, resume() {}, abandon() {} };
     }
     if (!this.#proc) this.#start();
+    if (!this.#proc) {
+      events.failed(`cannot start the spawner process: ${this.#startError}`);
+      return { pause() {}, resume() {}, abandon() {} };
+    }
     const child = new Relayed(this.#next++, events, this);
     this.#children.set(child.id, child);
     this.#ref();
@@ -213,18 +218,25 @@ export class Spawner {
         serialization: 'advanced',
         stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
       });
-    } catch {
-      return; // the next launch tries again; its command is failed below, on 'exit'
+    } catch (err) {
+      this.#startError = messageOf(err); // E2BIG and the like; the launch that asked fails with it
+      return;
     }
     this.#proc = proc;
     proc.on('message', (m: unknown) => {
       if (isFromSpawner(m)) this.#onMessage(m);
     });
-    proc.on('error', () => {}); // a failed fork or send: 'exit' (or nothing more) follows
-    proc.once('exit', (code, signal) => {
-      if (this.#proc === proc) this.#proc = undefined;
-      this.#lostAll(this.#closed ? 'the worker stopped' : `the spawner process ended (${signal ?? `exit code ${code}`})`);
+    const gone = (why: string) => {
+      if (this.#proc !== proc) return;
+      this.#proc = undefined;
+      this.#lostAll(this.#closed ? 'the worker stopped' : why);
+    };
+    // A fork that fails (EAGAIN, ENOMEM) says so with 'error' and never emits 'exit'; after a
+    // start, 'error' is a failed send, and 'exit' follows if the process is gone.
+    proc.on('error', (err) => {
+      if (proc.pid === undefined) gone(`cannot start the spawner process: ${messageOf(err)}`);
     });
+    proc.once('exit', (code, signal) => gone(`the spawner process ended (${signal ?? `exit code ${code}`})`));
     this.#unref();
   }
 

@@ -84,6 +84,16 @@ describe('actors: Spawner', function () {
     expect(parent).to.not.equal(first);
   });
 
+  it('a spawner killed before it started a command: the command fails to start, and says why', async () => {
+    spawner = new Spawner();
+    process.kill(spawner.pid!, 'SIGKILL'); // before the request below can reach it
+    const { run } = start(spawner, tmpRoot, 'echo never');
+    const result = await run.result;
+    expect(result).to.include({ outcome: 'failed-to-start', error: 'cannot start /bin/bash: the spawner process ended (SIGKILL)' });
+    expect(run.pid).to.equal(undefined);
+    expect(fs.existsSync(result.cwd)).to.equal(false);
+  });
+
   it('close() ends the spawner and what it still runs; a command after it fails to start', async () => {
     spawner = new Spawner();
     const pid = spawner.pid!;
