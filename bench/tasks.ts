@@ -233,12 +233,9 @@ class NodeProcess {
 /** Until the Controller lists worker-1 among its executors (the receptionist listing comes first). */
 async function waitForWorker(system: ClusterSystem, tasks: TaskClient): Promise<void> {
   await new Promise<void>((resolve) => {
-    let listed = false;
-    // On the manager the first listing comes before listing() returns: stop after it has.
     const stop = system.receptionist.listing(WORKER_KEY, (entries) => {
-      if (listed || !entries.some((e) => e.ref.node === WORKER)) return;
-      listed = true;
-      setImmediate(() => stop());
+      if (!entries.some((e) => e.ref.node === WORKER)) return;
+      stop();
       resolve();
     });
   });

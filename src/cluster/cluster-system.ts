@@ -761,11 +761,29 @@ export class Receptionist {
     this.system.toRegistry({ t: 'unsubscribe', key, subscriber });
   }
 
-  /** Calls `onListing` with the current listing, then after every change. Returns the unsubscribe. */
+  /**
+   * Calls `onListing` with the current listing, then after every change, never before this returns
+   * (so the callback may call the returned unsubscribe, on the manager too, where the registry is
+   * local and answers at once), and never after the unsubscribe has been called.
+   */
   listing(key: string, onListing: (entries: ListingEntry[]) => void): () => void {
-    const ref = this.system.receiver((msg) => onListing((msg as { entries: ListingEntry[] }).entries));
+    let stopped = false;
+    // Listings that arrive before we return (on the manager: at once) wait for a microtask, and
+    // any after them queue behind them, so the order stays the registry's.
+    let early: ListingEntry[][] | undefined = [];
+    const ref = this.system.receiver((msg) => {
+      const entries = (msg as { entries: ListingEntry[] }).entries;
+      if (early) early.push(entries);
+      else if (!stopped) onListing(entries);
+    });
     this.subscribe(key, ref);
+    queueMicrotask(() => {
+      for (const entries of early!) if (!stopped) onListing(entries);
+      early = undefined;
+    });
     return () => {
+      if (stopped) return;
+      stopped = true;
       this.unsubscribe(key, ref);
       this.system.dropReceiver(ref);
     };
