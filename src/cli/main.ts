@@ -5,7 +5,7 @@
  * with the status of what they ran. Options can also come from the environment (env-options.ts).
  */
 import yargs, { type Argv } from 'yargs';
-import { runGenerateCommand } from '../../certs/index.js';
+import { runGenerateCommand, type Identity } from '../../certs/index.js';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
 import { createLogger, levelFromEnv } from '../log.js';
@@ -15,7 +15,7 @@ import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-c
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from './nodes.js';
 import { runScenarioCommand } from './scenario-command.js';
-import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type HostPort } from './options.js';
+import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
 const DEFAULT_LOCAL_WORKERS = 2;
@@ -130,7 +130,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
           .example('$0 attach manager.example.com --certs ~/troupe-certs', 'a REPL on the cluster from a laptop'),
       (args) => {
-        const options = { identity: identityFrom(args, 'client', 'troupe attach'), join: managerAddress(args), connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']), logFile: args['log-file'] };
+        const options = clientConnection(args, 'troupe attach');
         job = () => attachSession(options);
       },
     )
@@ -155,10 +155,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         const command = words.join(' ');
         if (command.trim() === '') throw settingError('command', command, "a shell command after --, e.g. troupe run HOST:PORT -- 'uname -a'");
         const options = {
-          identity: identityFrom(args, 'client', 'troupe run'),
-          join: managerAddress(args),
-          connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']),
-          logFile: args['log-file'],
+          ...clientConnection(args, 'troupe run'),
           command,
           selector: args.on,
           all: args.all,
@@ -180,10 +177,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 status 10.0.0.5 --json | jq ".workers[].worker"', 'for scripts'),
       (args) => {
         const options = {
-          identity: identityFrom(args, 'client', 'troupe status'),
-          join: managerAddress(args),
-          connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']),
-          logFile: args['log-file'],
+          ...clientConnection(args, 'troupe status'),
           json: args.json,
           print: io.print,
         };
@@ -206,10 +200,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
                 .epilog('Exit status: 0 when every step passed, 1 otherwise (one line: the error code and why). The result file (echo.yaml → echo.result.json) has every member\'s states with timestamps, exit codes, output tails, and the coordination traffic of each step.'),
             (args) => {
               const options = {
-                identity: identityFrom(args, 'client', 'troupe scenario run'),
-                join: managerAddress(args),
-                connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']),
-                logFile: args['log-file'],
+                ...clientConnection(args, 'troupe scenario run'),
                 file: args.file,
                 print: io.print,
               };
@@ -318,6 +309,14 @@ function replOptions<T>(y: Argv<T>) {
   return y
     .option('repl', { type: 'boolean', default: true, describe: 'Read commands from stdin (--no-repl: only run the node, as a service)' })
     .option('log-file', { type: 'string', describe: 'Append logs (JSON lines, also the local workers\') to this file instead of stderr' });
+}
+
+/** How a client command (attach, run, status, scenario run) reaches the manager, from its options. */
+function clientConnection(
+  args: CertificateOptions & { manager?: string; join?: string; 'connect-timeout': number; 'log-file'?: string },
+  command: string,
+): { identity: Identity; join: HostPort; connectTimeoutMs: number; logFile: string | undefined } {
+  return { identity: identityFrom(args, 'client', command), join: managerAddress(args), connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']), logFile: args['log-file'] };
 }
 
 function managerAddress(args: { manager?: string; join?: string }): HostPort {
