@@ -6,12 +6,13 @@
  * It lives as long as its IPC channel: when the worker disconnects or dies, it SIGKILLs the process
  * group of every command it started that is still running, and exits. It ignores SIGINT, SIGTERM and
  * SIGHUP (a Ctrl-C at the terminal reaches the worker's whole process group): the worker decides
- * when it ends. Keep its imports to node:child_process and the protocol: every module loaded here
- * makes each fork dearer.
+ * when it ends. Keep its imports to node:child_process, the protocol and src/errors.ts (which
+ * import nothing): every module loaded here makes each fork dearer.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { isToSpawner, SPAWNER_WINDOW, type FromSpawner, type SpawnRequest } from '../protocols/spawner.js';
+import { messageOf } from '../src/errors.js';
 
 const SHELL = '/bin/bash';
 /** A full GC, while nothing runs, after this many commands (see SPAWNER_ARGV in spawner.ts): 256. */
@@ -31,10 +32,6 @@ const tasks = new Map<number, Task>();
 
 function send(msg: FromSpawner): void {
   if (process.connected) process.send!(msg);
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function start(m: SpawnRequest): void {

@@ -21,6 +21,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { isFromSpawner, type FromSpawner, type ToSpawner } from '../protocols/spawner.js';
+import { messageOf } from '../src/errors.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
@@ -48,6 +49,8 @@ export interface LaunchOptions {
 }
 
 const SHELL = '/bin/bash';
+/** The handle of a command that did not start: nothing to pause, resume or abandon. */
+const NOT_STARTED: ChildHandle = Object.freeze({ pause() {}, resume() {}, abandon() {} });
 const STREAMS: readonly OutputStream[] = ['stdout', 'stderr'];
 
 /** Starts bash from this process. `started` or `failed` may be called before this returns. */
@@ -63,7 +66,7 @@ export function spawnDirect({ command, cwd, env }: LaunchOptions, events: ChildE
   } catch (err) {
     // E2BIG, EINVAL and the like are thrown; ENOENT, EACCES, EAGAIN come as an 'error' event.
     events.failed(`cannot start ${SHELL}: ${messageOf(err)}`);
-    return { pause() {}, resume() {}, abandon() {} };
+    return NOT_STARTED;
   }
   const pid = child.pid;
   child.on('error', (err) => {
@@ -73,7 +76,7 @@ export function spawnDirect({ command, cwd, env }: LaunchOptions, events: ChildE
   if (pid === undefined) {
     child.stdout?.destroy();
     child.stderr?.destroy();
-    return { pause() {}, resume() {}, abandon() {} }; // the 'error' event follows
+    return NOT_STARTED; // the 'error' event follows
   }
   events.started(pid);
   const pipes: Readable[] = [child.stdout!, child.stderr!];
@@ -169,12 +172,12 @@ export class Spawner {
   launch({ command, cwd, env }: LaunchOptions, events: ChildEvents): ChildHandle {
     if (this.#closed) {
       events.failed('the worker is stopping');
-      return { pause() {}, resume() {}, abandon() {} };
+      return NOT_STARTED;
     }
     if (!this.#proc) this.#start();
     if (!this.#proc) {
       events.failed(`cannot start the spawner process: ${this.#startError}`);
-      return { pause() {}, resume() {}, abandon() {} };
+      return NOT_STARTED;
     }
     const child = new Relayed(this.#next++, events, this);
     this.#children.set(child.id, child);
@@ -306,8 +309,4 @@ export class Spawner {
     this.#proc?.unref();
     this.#proc?.channel?.unref();
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -114,6 +114,11 @@ export function settingError(option: string, value: unknown, expected: string): 
   return new SettingError(ErrorCodes.SETTING, `${option}: expected ${expected}, got ${shown}`);
 }
 
+/** The message of whatever was thrown, for one line of text. */
+export function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** True for a troupe error with the given code. */
 export function hasCode(err: unknown, code: ErrorCode): boolean {
   return err instanceof TroupeError && err.code === code;

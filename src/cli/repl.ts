@@ -15,7 +15,7 @@ import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { ClusterSystem } from '../cluster/cluster-system.js';
 import type { TaskClient } from '../client/task-client.js';
-import { TroupeError } from '../errors.js';
+import { messageOf, TroupeError } from '../errors.js';
 import { workersTable, workerViews, usageTable, tasksTable } from './cluster-views.js';
 import { exitStatusOf, statusLine } from './format.js';
 import { complete, helpText, parseLine, type TableName } from './repl-commands.js';
@@ -333,7 +333,7 @@ export class Repl {
     if (err instanceof TroupeError) this.screen.error(`troupe: ${err.code}: ${err.message}`);
     else {
       this.#options.system.log.error({ err }, 'unexpected error in the REPL');
-      this.screen.error(`troupe: unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+      this.screen.error(`troupe: unexpected error: ${messageOf(err)}`);
     }
   }
 

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { RussulaCoordinator, type MemberRecord, type Traffic } from '../../actors/russula-coordinator.js';
 import type { ClusterSystem } from '../cluster/cluster-system.js';
-import { ErrorCodes, RussulaError, TroupeError } from '../errors.js';
+import { ErrorCodes, messageOf, RussulaError, TroupeError } from '../errors.js';
 import { formatMs, MAX_SCENARIO_BYTES, parseScenario, type Scenario, type ScenarioStep } from './scenario-file.js';
 
 export type Print = (line: string) => void;
@@ -219,7 +219,7 @@ export function failedResult(file: string, err: unknown): ScenarioResult {
 
 function asTroupeError(err: unknown): TroupeError {
   if (err instanceof TroupeError) return err;
-  return new RussulaError(ErrorCodes.RUSSULA_PROCESS_FAILED, `unexpected: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+  return new RussulaError(ErrorCodes.RUSSULA_PROCESS_FAILED, `unexpected: ${messageOf(err)}`, { cause: err });
 }
 
 /** Unguessable, so that no other worker can push states into this run by naming it. */
