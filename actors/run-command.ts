@@ -30,6 +30,10 @@
  *   with outcome `failed-to-start`; an `onOutput` that throws cancels the command (its message in
  *   `error`).
  *
+ * - The process exits: a process that exits while commands run (process.exit, a signal handled by
+ *   exiting) first SIGKILLs their groups and removes their directories, synchronously. Only a
+ *   SIGKILL of this process skips that (a spawner still kills the commands then; spawner.ts).
+ *
  * When `result` resolves, the group has been sent SIGKILL and every process that held the output
  * pipes has exited (it may still be a zombie until its parent or init reaps it).
  */
@@ -37,7 +41,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { settingError } from '../src/errors.js';
+import { messageOf, settingError } from '../src/errors.js';
 import { spawnDirect, type ChildEvents, type ChildHandle, type OutputStream, type Spawner } from './spawner.js';
 import type { TaskDirs } from './task-dirs.js';
 
@@ -130,6 +134,10 @@ export function runCommand(options: RunCommandOptions): RunningCommand {
   return new CommandRun(validate(options));
 }
 
+/** Every command whose result has not resolved: what a process that exits must end (see above). */
+const unfinished = new Set<CommandRun>();
+let exitHookInstalled = false;
+
 class CommandRun implements RunningCommand {
   readonly result: Promise<CommandResult>;
   #pid: number | undefined;
@@ -162,7 +170,24 @@ class CommandRun implements RunningCommand {
   constructor(settings: Settings) {
     this.#s = settings;
     this.result = new Promise((resolve) => (this.#resolve = resolve));
+    unfinished.add(this);
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on('exit', () => {
+        for (const run of unfinished) run.endAtExit();
+      });
+    }
     this.#start();
+  }
+
+  /** The process is exiting: end the command's group and remove its directory, now. */
+  endAtExit(): void {
+    this.#killGroup();
+    try {
+      if (this.#cwd !== '') fs.rmSync(this.#cwd, { recursive: true, force: true });
+    } catch {
+      // entries the command made unwritable: left behind, as after a SIGKILL
+    }
   }
 
   get pid(): number | undefined {
@@ -366,6 +391,7 @@ class CommandRun implements RunningCommand {
 
   async #finish(end: Pick<CommandResult, 'exitCode' | 'signal' | 'outcome' | 'error' | 'durationMs' | 'outputAbandoned'>): Promise<void> {
     const cleanupError = this.#cwd === '' ? undefined : this.#s.dirs ? await this.#s.dirs.discard(this.#cwd) : await removeTaskDir(this.#cwd);
+    unfinished.delete(this);
     this.#resolve({
       ...end,
       startedAt: this.#startedAt,
@@ -410,10 +436,6 @@ async function makeOwnerWritable(dir: string): Promise<void> {
   for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) await makeOwnerWritable(path.join(dir, entry.name));
   }
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function validate(options: RunCommandOptions): Settings {

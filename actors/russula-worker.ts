@@ -372,7 +372,6 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       initialState: null,
       onCrash: 'resume',
       afterStop: () => {
-        process.off('exit', killAll);
         for (const m of members.values()) {
           clearTimeout(m.probeTimer);
           m.process?.cancel();
@@ -381,17 +380,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
     },
   );
 
-  // A worker process that exits takes the processes of its runs with it.
-  const killAll = () => {
-    for (const m of members.values()) {
-      try {
-        if (m.process?.pid !== undefined) process.kill(-m.process.pid, 'SIGKILL');
-      } catch {
-        // the group is already gone
-      }
-    }
-  };
-  process.on('exit', killAll);
+  // A worker process that exits takes the processes of its runs with it: runCommand sees to that.
 
   system.receptionist.checkIn(RUSSULA_WORKER_KEY, self, {
     name: system.node,

@@ -12,7 +12,6 @@
  * until the Controller acknowledges them, and a new pool (after a manager restart) is told which
  * tasks are still running and which results it has not seen, so nothing finished is lost.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import type { ActorRef } from '../protocols/actor-ref.js';
 import type { MemberEvent } from '../protocols/cluster-messages.js';
@@ -165,7 +164,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       onCrash: 'resume',
       afterStop: () => {
         clearInterval(usageTimer);
-        process.off('exit', killAll);
+        process.off('exit', closeDirs);
         for (const e of running.values()) e.run.cancel();
         // Spares and trash go now; a cancelled task's directory, when it ends, the usual way.
         dirs?.close();
@@ -214,26 +213,11 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
     });
   }
 
-  // A worker process that exits (even without stopping this actor) takes its tasks with it: no
-  // command outlives the worker that ran it. Even a SIGKILLed worker does not leave them running:
-  // its spawner sees the IPC channel close and kills them.
-  const killAll = () => {
-    for (const e of running.values()) {
-      try {
-        if (e.run.pid !== undefined) process.kill(-e.run.pid, 'SIGKILL');
-      } catch {
-        // the group is already gone
-      }
-      // Its removal, the usual way, would come after the process has gone: now, synchronously.
-      try {
-        if (e.run.cwd !== '') fs.rmSync(e.run.cwd, { recursive: true, force: true });
-      } catch {
-        // entries the command made unwritable: left behind, as after a SIGKILL
-      }
-    }
-    dirs?.close();
-  };
-  process.on('exit', killAll);
+  // A worker process that exits (even without stopping this actor) takes its tasks with it:
+  // runCommand kills them and removes their directories; the spares and the trash go here. Even a
+  // SIGKILLed worker does not leave its commands running: its spawner sees the IPC channel close.
+  const closeDirs = () => dirs?.close();
+  process.on('exit', closeDirs);
 
   const usageTimer = setInterval(() => {
     const usage = sampler.sample(system.node, running.size, slots);

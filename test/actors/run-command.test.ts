@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import {
   DEFAULT_KILL_GRACE_MS,
@@ -23,6 +24,8 @@ import { Spawner } from '../../actors/spawner.js';
 import { ErrorCodes, SettingError } from '../../src/errors.js';
 import { expectCode } from '../certs/expect-code.js';
 import { isGone, until } from '../fixtures/processes.js';
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 interface Chunk {
   stream: OutputStream;
@@ -377,6 +380,25 @@ for (const via of ['directly', 'through a spawner'] as const) {
         // It escaped our group, so killing it is up to us here.
         process.kill(Number(escaped), 'SIGKILL');
         await until(() => isGone(Number(escaped)), 'the escaped process to die');
+      });
+    });
+
+    describe('the process exiting', () => {
+      it('kills the command and removes its directory before the process exits', async () => {
+        // A process that exits under a running command (here by process.exit, as a worker stopped
+        // by SIGTERM does) cannot wait for the usual end: it is done synchronously, at 'exit'.
+        const script = `
+          const { runCommand } = await import(${JSON.stringify(path.join(DIST, 'actors', 'run-command.js'))});
+          const { Spawner } = await import(${JSON.stringify(path.join(DIST, 'actors', 'spawner.js'))});
+          const spawner = ${via === 'through a spawner' ? 'new Spawner()' : 'undefined'};
+          runCommand({ command: 'sleep 100 & echo $! "$PWD"; wait', spawner, tmpRoot: ${JSON.stringify(tmpRoot)},
+            onOutput: (stream, data) => { process.stdout.write(data); process.exit(0); } });`;
+        const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+        const [sleep, cwd] = out.trim().split(' ') as [string, string];
+        pids.push(Number(sleep));
+        expect(path.dirname(cwd)).to.equal(fs.realpathSync(tmpRoot));
+        expect(fs.existsSync(cwd)).to.equal(false);
+        await until(() => isGone(Number(sleep)), 'the sleep to be killed with its group');
       });
     });
 
