@@ -21,7 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { INHERITED_ENV_KEYS } from '../actors/run-command.js';
+import { runCommand } from '../actors/run-command.js';
 import { TaskDirs } from '../actors/task-dirs.js';
 import type { TaskClient } from '../src/client/task-client.js';
 import { measure, nowMs, residentMiB } from './bench-util.js';
@@ -76,9 +76,6 @@ function exited(child: ChildProcess): Promise<void> {
  */
 const plainEnv = (): NodeJS.ProcessEnv => Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SSH_CLIENT' && k !== 'SSH2_CLIENT'));
 
-/** The task environment the worker gives a command: INHERITED_ENV_KEYS from ours. */
-const taskEnv = (): Record<string, string> => Object.fromEntries(INHERITED_ENV_KEYS.flatMap((k) => (process.env[k] === undefined ? [] : [[k, process.env[k]!]])));
-
 function spawnWays(slots: number): { runs: Partial<Record<DriverWay, RunOne>>; close(): void } {
   const env = plainEnv();
   /**
@@ -90,33 +87,18 @@ function spawnWays(slots: number): { runs: Partial<Record<DriverWay, RunOne>>; c
    */
   const plain: RunOne = () => exited(spawn(SHELL, ['-c', COMMAND], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 
-  const isolatedEnv = taskEnv();
   /** Task directories as the worker has them (actors/task-dirs.ts): made ahead, deleted behind. */
   const dirs = new TaskDirs(os.tmpdir(), { ahead: slots });
-  /** As the worker sets a task up and tears it down (actors/run-command.ts with `dirs`), without any messaging. */
-  /** Taken and not yet discarded: what close() must remove itself if it ends us mid-run. */
-  const inUse = new Set<string>();
+  /**
+   * As the worker runs a task, without any messaging: runCommand with the worker's TaskDirs, forking
+   * from this small process (as the worker's spawner does). A task in flight when we exit is ended,
+   * and its directory removed, by runCommand itself.
+   */
   const isolated: RunOne = async () => {
-    const cwd = dirs.take();
-    inUse.add(cwd);
-    try {
-      const child = spawn(SHELL, ['-c', COMMAND], { cwd, env: isolatedEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-      await exited(child);
-      try {
-        process.kill(-child.pid!, 'SIGKILL');
-      } catch {
-        // ESRCH: the group is already empty, as it is for `true`.
-      }
-    } finally {
-      await dirs.discard(cwd);
-      inUse.delete(cwd);
-    }
+    const r = await runCommand({ command: COMMAND, dirs, onOutput: () => {} }).result;
+    if (r.exitCode !== 0) throw new Error(`${SHELL} -c ${COMMAND} ended with ${r.exitCode ?? r.signal ?? r.error}`);
   };
-  const close = () => {
-    dirs.close();
-    for (const dir of inUse) fs.rmSync(dir, { recursive: true, force: true });
-  };
-  return { runs: { spawn: plain, isolated }, close };
+  return { runs: { spawn: plain, isolated }, close: () => dirs.close() };
 }
 
 // ── client: client-1 joined to the bench's manager ─────────────────────────────────────────────
