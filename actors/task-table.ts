@@ -22,6 +22,13 @@ export interface TaskEntry {
   spec: WorkSpec;
   subscribers: ActorRef[];
   tail: Record<OutputStream, Tail>;
+  /**
+   * Each worker given a run of this task, with the number of its latest run there: the only nodes
+   * that may report on the task (a result from an earlier run is still taken).
+   */
+  ranOn: Map<string, number>;
+  /** Its place in the table, in submission order: the cursor of a page of tasks. */
+  order: number;
 }
 
 /** The last `limit` bytes of a stream. */
@@ -55,6 +62,8 @@ export class TaskTable {
    */
   readonly #prefix = randomBytes(2).readUInt16BE(0).toString(36).padStart(3, '0').slice(-3);
 
+  #order = 0;
+
   constructor(readonly limits: TaskTableLimits = DEFAULT_TASK_LIMITS) {}
 
   newId(): string {
@@ -71,6 +80,8 @@ export class TaskTable {
       spec,
       subscribers: fields.subscribers,
       tail: { stdout: new Tail(this.limits.tailBytes), stderr: new Tail(this.limits.tailBytes) },
+      ranOn: new Map(),
+      order: ++this.#order,
       record: {
         id: spec.id,
         command: spec.command,
@@ -107,6 +118,12 @@ export class TaskTable {
 
   running(entry: TaskEntry, worker: string, now: number): void {
     entry.record = { ...entry.record, status: 'running', worker, attempts: entry.record.attempts + 1, startedAt: now, error: null };
+    entry.ranOn.set(worker, entry.record.attempts);
+  }
+
+  /** Running again where an earlier attempt still runs (its worker is back): no new attempt. */
+  resumed(entry: TaskEntry, worker: string, startedAt: number): void {
+    entry.record = { ...entry.record, status: 'running', worker, startedAt, error: null };
   }
 
   /** Back to pending after a lost attempt, to run again elsewhere. */
@@ -120,8 +137,8 @@ export class TaskTable {
     else entry.record = { ...entry.record, stderrBytes: entry.record.stderrBytes + data.byteLength };
   }
 
-  /** The worker's result ends the task. */
-  result(entry: TaskEntry, result: WorkResult, now: number): void {
+  /** The worker's result ends the task (the result of `worker`'s run, which may be an earlier attempt). */
+  result(entry: TaskEntry, result: WorkResult, now: number, worker = entry.record.worker): void {
     const status: TaskStatus =
       result.outcome === 'timed-out' ? 'timed-out'
       : result.outcome === 'cancelled' ? 'cancelled'
@@ -135,6 +152,7 @@ export class TaskTable {
       stdoutBytes: Math.max(entry.record.stdoutBytes, result.stdoutBytes),
       stderrBytes: Math.max(entry.record.stderrBytes, result.stderrBytes),
       error: result.error,
+      worker,
     });
   }
 
@@ -148,10 +166,35 @@ export class TaskTable {
     return FINISHED_STATUSES.has(entry.record.status);
   }
 
+  /**
+   * A page of the tasks (or of those with one of the statuses), in submission order: those after
+   * the cursor `after`, at most `limit`, and no more than about `maxBytes` encoded (at least one).
+   * `next` is the cursor of the next page, absent on the last.
+   */
+  page(statuses: ReadonlySet<TaskStatus> | undefined, after: number, limit: number, maxBytes: number): { tasks: TaskRecord[]; next?: number } {
+    const tasks: TaskRecord[] = [];
+    let bytes = 0;
+    let last = after;
+    for (const entry of this.#tasks.values()) {
+      if (entry.order <= after || (statuses && !statuses.has(entry.record.status))) continue;
+      const size = recordBytes(entry.record);
+      if (tasks.length >= limit || (tasks.length > 0 && bytes + size > maxBytes)) return { tasks, next: last };
+      tasks.push(entry.record);
+      bytes += size;
+      last = entry.order;
+    }
+    return { tasks };
+  }
+
   /** All tasks, or those with one of the statuses, in submission order. */
   list(statuses?: ReadonlySet<TaskStatus>): TaskRecord[] {
     const out: TaskRecord[] = [];
     for (const entry of this.#tasks.values()) if (!statuses || statuses.has(entry.record.status)) out.push(entry.record);
     return out;
   }
+}
+
+/** About what a record takes encoded: its strings, and a bound for the rest of its fields. */
+function recordBytes(r: TaskRecord): number {
+  return 512 + Buffer.byteLength(r.command) + Buffer.byteLength(r.selector) + (r.error ? Buffer.byteLength(r.error) : 0);
 }

@@ -5,14 +5,23 @@
  *
  * The Controller owns the task table and talks to the pool through `PoolCommands` (local calls,
  * one process); the pool tells the Controller what happened with local messages (`PoolEvent`).
+ *
+ * Authority: a worker speaks only for itself. `workerState`, `workerUsage` and `workRefused` are
+ * taken only from the node they are about (the sending node as its connection says, never a field
+ * of the message), and a refusal only for a task placed on that worker; the rest is refused
+ * (TROUPE_E_FORBIDDEN, logged at most once per node per interval) and changes nothing.
  */
 import type { ActorRef } from '../protocols/actor-ref.js';
 import type { ListingEntry, Terminated } from '../protocols/cluster-messages.js';
 import type { Usage, WorkerState, WorkerUsage, WorkRefused, WorkSpec } from '../protocols/tasks.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
+import { ErrorCodes } from '../src/errors.js';
+import { RefusalLog } from './refusal-log.js';
 import { matches, type Selector, type WorkerTraits } from './selector.js';
 
-export const WORKER_KEY = 'worker';
+import { WORKER_KEY } from '../protocols/receptionist-keys.js';
+
+export { WORKER_KEY };
 
 export interface PoolWorker extends WorkerTraits {
   ref: ActorRef;
@@ -25,6 +34,8 @@ interface Queued {
   spec: WorkSpec;
   selector: Selector;
   subscribers: readonly ActorRef[];
+  /** Which run of the task this is, from 1. */
+  attempt: number;
 }
 
 /** What the pool tells the Controller (local messages). */
@@ -66,9 +77,9 @@ export class Pool {
    * Runs the task on the least-loaded free matching worker, or queues it. Queued tasks start in
    * order (a retry goes first); a task waits only behind tasks that want the same busy workers.
    */
-  place(spec: WorkSpec, selector: Selector, subscribers: readonly ActorRef[], front = false): void {
-    if (front) this.queue.unshift({ spec, selector, subscribers });
-    else this.queue.push({ spec, selector, subscribers });
+  place(spec: WorkSpec, selector: Selector, subscribers: readonly ActorRef[], front = false, attempt = 1): void {
+    if (front) this.queue.unshift({ spec, selector, subscribers, attempt });
+    else this.queue.push({ spec, selector, subscribers, attempt });
     this.drain();
   }
 
@@ -163,9 +174,9 @@ export class Pool {
     return best;
   }
 
-  #start(worker: PoolWorker, { spec, subscribers }: Queued): void {
+  #start(worker: PoolWorker, { spec, subscribers, attempt }: Queued): void {
     worker.running.add(spec.id);
-    this.system.dispatch(worker.ref, { type: 'work', task: spec, reportTo: this.controller, subscribers });
+    this.system.dispatch(worker.ref, { type: 'work', task: spec, reportTo: this.controller, subscribers, attempt });
     this.onStarted(spec.id, worker.name, Date.now());
   }
 }
@@ -174,8 +185,13 @@ export class Pool {
 export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, name = 'pool'): { ref: ActorRef; pool: Pool } {
   let ref!: ActorRef;
   const pool = new Pool(system, () => ref, controller);
+  const refusals = new RefusalLog(system.log);
+  const forbidden = (sender: string, type: string, reason: string) =>
+    refusals.refused(sender, { type, code: ErrorCodes.FORBIDDEN, reason }, 'a worker spoke for what is not its own; refused');
   ref = system.spawn<null, PoolMessage>(
-    (state, msg) => {
+    (state, msg, ctx) => {
+      // The node that sent it, as its connection says; this node for a local message.
+      const sender = ctx.from ?? system.node;
       switch (msg.type) {
         case 'listing':
           pool.onListing(msg.entries);
@@ -184,17 +200,18 @@ export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, nam
           pool.onTerminated(msg);
           break;
         case 'workerState':
-          pool.onState(msg);
+          if (msg.worker !== sender) forbidden(sender, msg.type, `state of ${msg.worker}`);
+          else pool.onState(msg);
           break;
         case 'workerUsage':
-          pool.onUsage(msg.usage);
+          if (msg.usage.worker !== sender) forbidden(sender, msg.type, `usage of ${msg.usage.worker}`);
+          else pool.onUsage(msg.usage);
           break;
-        case 'workRefused': {
-          // Task ids are unique: the worker that refused is the one the task was placed on.
-          const worker = [...pool.workers.values()].find((w) => w.running.has(msg.id));
-          if (worker) pool.onRefused(worker.name, msg);
+        case 'workRefused':
+          // Only the worker the task was placed on may give it back.
+          if (pool.workers.get(sender)?.running.has(msg.id)) pool.onRefused(sender, msg);
+          else forbidden(sender, msg.type, `task ${msg.id} is not running there`);
           break;
-        }
       }
       return state;
     },

@@ -186,7 +186,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
     execution.run = runCommand({
       command: task.command,
       // Ours last: a task can tell where it runs and as what, and cannot be told otherwise.
-      env: { ...task.env, TROUPE_WORKER: system.node, TROUPE_TASK_ID: task.id },
+      env: { ...task.env, TROUPE_WORKER: system.node, TROUPE_TASK_ID: task.id, TROUPE_TASK_ATTEMPT: String(msg.attempt ?? 1) },
       timeoutMs: task.timeoutMs,
       killGraceMs: options.killGraceMs,
       tmpRoot: options.tmpRoot,

@@ -60,8 +60,23 @@ export const Cancel = defineMessage('cancel', { replyTo: TActorRef(), id: TaskId
 export const ASK_WHAT = ['executors', 'tasks', 'tasksPending', 'tasksRunning', 'tasksFinished', 'isFinished', 'resourceUsage'] as const;
 export type AskWhat = (typeof ASK_WHAT)[number];
 
-/** The Controller's queries; `id` for isFinished. */
-export const Ask = defineMessage('ask', { replyTo: TActorRef(), what: Type.Union(ASK_WHAT.map((w) => Type.Literal(w))), id: Type.Optional(TaskId) }, { allow: SubmitterRoles });
+/**
+ * The Controller's queries; `id` for isFinished. The task lists (`tasks*`) come in pages, each
+ * small enough for one frame: `after` is the cursor the previous page's answer gave as `next`
+ * (absent: from the start), `limit` caps the tasks in the page (the Controller may give fewer, by
+ * size). An answer without `next` is the last page.
+ */
+export const Ask = defineMessage(
+  'ask',
+  {
+    replyTo: TActorRef(),
+    what: Type.Union(ASK_WHAT.map((w) => Type.Literal(w))),
+    id: Type.Optional(TaskId),
+    after: Type.Optional(Type.Integer({ minimum: 0 })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100_000 })),
+  },
+  { allow: SubmitterRoles },
+);
 
 /** Adds a subscriber to tasks already submitted (e.g. a client that reconnected). */
 export const Subscribe = defineMessage('subscribeTasks', { replyTo: TActorRef(), ids: Type.Array(TaskId, { maxItems: 10_000 }), subscriber: TActorRef() }, { allow: SubmitterRoles });
@@ -134,6 +149,8 @@ export const Answer = defineMessage(
     finished: Type.Optional(Type.Boolean()),
     task: Type.Optional(TaskRecordT),
     usage: Type.Optional(Type.Array(UsageT)),
+    /** A task list continues: ask again with `after: next`. */
+    next: Type.Optional(Type.Integer({ minimum: 0 })),
   },
   { allow: ['manager'] },
 );
@@ -149,7 +166,17 @@ export const WorkSpecT = Type.Object({
 export type WorkSpec = Static<typeof WorkSpecT>;
 
 /** The pool hands a task to a worker; output and result go to `reportTo` (the Controller). */
-export const Work = defineMessage('work', { task: WorkSpecT, reportTo: TActorRef(), subscribers: Type.Array(TActorRef(), { maxItems: 1024 }) }, { allow: ['manager'] });
+export const Work = defineMessage(
+  'work',
+  {
+    task: WorkSpecT,
+    reportTo: TActorRef(),
+    subscribers: Type.Array(TActorRef(), { maxItems: 1024 }),
+    /** Which run of the task this is (1, 2, … after retries): the command sees it as TROUPE_TASK_ATTEMPT. */
+    attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+  },
+  { allow: ['manager'] },
+);
 export const CancelWork = defineMessage('cancelWork', { id: TaskId }, { allow: ['manager'] });
 /** A (new) pool introduces itself: the worker answers with workerState, then reports usage to it. */
 export const PoolHello = defineMessage('poolHello', { pool: TActorRef(), reportTo: TActorRef() }, { allow: ['manager'] });

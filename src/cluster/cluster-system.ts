@@ -56,6 +56,12 @@ export interface TroupeContext {
   cluster: ClusterSystem;
   name: string;
   self: NactRef;
+  /**
+   * The node a message came from, as the connection it arrived on says (the peer, or for a message
+   * the manager forwarded, the node it stamped): never taken from the message itself. Undefined for
+   * a message sent on this node.
+   */
+  from?: string;
 }
 
 export type Behavior<S, M> = (state: S, msg: M, ctx: TroupeContext) => S | Promise<S>;
@@ -224,6 +230,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     const wrapped = (state: S, msg: M, ctx: TroupeContext) => {
       ctx.ref = ref;
       ctx.cluster = this;
+      const sender = (ctx as unknown as { sender: unknown }).sender;
+      ctx.from = sender instanceof RemoteSender ? sender.node : undefined;
       return behavior(state, msg, ctx);
     };
     const nactRef = nact.spawn(parent?.nactRef ?? (this.#root as never), wrapped as never, name, {
@@ -371,14 +379,25 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     return this.#server ? this.#links.get(node) : this.#hub !== undefined ? this.#links.get(this.#hub) : undefined;
   }
 
-  #deliverLocal(path: string, msg: unknown, q: ActorRef | undefined): void {
+  #deliverLocal(path: string, msg: unknown, q: ActorRef | undefined, from?: string): void {
     const receiver = this.#receivers.get(path);
     if (receiver) return receiver(msg);
     const local = this.#actors.get(path);
-    if (local && !local.actor.stopped) return local.actor.dispatch(msg, NO_SENDER);
+    if (local && !local.actor.stopped) return local.actor.dispatch(msg, from === undefined ? NO_SENDER : this.#senderOf(from));
     const to = new ActorRef(this.node, path);
     this.#deadLetters.record(to, msg, ErrorCodes.NO_SUCH_ACTOR);
     if (q) this.#undeliverable(q, ErrorCodes.NO_SUCH_ACTOR, `no actor at ${to}`);
+  }
+
+  /** One frozen sender per node: what a behaviour reads as `ctx.from`. */
+  #senders = new Map<string, RemoteSender>();
+  #senderOf(node: string): RemoteSender {
+    let sender = this.#senders.get(node);
+    if (!sender) {
+      if (this.#senders.size > 10_000) this.#senders.clear();
+      this.#senders.set(node, (sender = Object.freeze(new RemoteSender(node))));
+    }
+    return sender;
   }
 
   #undeliverable(q: ActorRef, code: ErrorCode, reason: string): void {
@@ -458,12 +477,19 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     return link !== undefined && link.send(envelope);
   }
 
-  #applyRegistry(envelope: Extract<Envelope, { t: 'checkIn' | 'checkOut' | 'subscribe' | 'unsubscribe' | 'lookup' }>): void {
+  /** `from`: the connection a remote envelope came on; its peer's role decides the reserved keys. */
+  #applyRegistry(envelope: Extract<Envelope, { t: 'checkIn' | 'checkOut' | 'subscribe' | 'unsubscribe' | 'lookup' }>, from?: Connection): void {
     const registry = this.#registry!;
     switch (envelope.t) {
-      case 'checkIn':
+      case 'checkIn': {
+        const refused = from ? registry.refusal(envelope.key, from.peer.role) : undefined;
+        if (refused) {
+          this.log.warn({ peer: from!.peer.node, role: from!.peer.role, key: envelope.key }, 'check-in under a reserved key refused');
+          return from!.refuse(ErrorCodes.FORBIDDEN, refused);
+        }
         if (this.isAlive(envelope.ref)) registry.checkIn(envelope.key, envelope.ref, envelope.meta);
         return;
+      }
       case 'checkOut':
         return registry.checkOut(envelope.key, envelope.ref);
       case 'subscribe':
@@ -654,7 +680,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         if (envelope.to.node === this.node) {
           // The watch it answers is over: a later watch on the same actor is sent again (and fires at once).
           if ((envelope.msg as { type?: unknown }).type === 'terminated') this.#watches.removeOutgoing(envelope.to, (envelope.msg as Terminated).ref);
-          return this.#deliverLocal(envelope.to.path, envelope.msg, envelope.q);
+          return this.#deliverLocal(envelope.to.path, envelope.msg, envelope.q, origin);
         }
         return this.#forward({ ...envelope, from: peer.node }, envelope.to.node, from);
       }
@@ -683,7 +709,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         if (!this.#registry) return from.refuse(ErrorCodes.INVALID_MESSAGE, `"${envelope.t}" goes to the manager`);
         const owner = envelope.t === 'subscribe' || envelope.t === 'unsubscribe' ? envelope.subscriber : envelope.t === 'lookup' ? envelope.replyTo : envelope.ref;
         if (!this.#mayActFor(owner, from)) return;
-        return this.#applyRegistry(envelope);
+        return this.#applyRegistry(envelope, from);
       }
     }
   }
@@ -793,6 +819,11 @@ export class Receptionist {
   lookup(key: string, timeoutMs = this.system.settings.queryTimeoutMs): Promise<ListingEntry[]> {
     return this.system.lookupAtManager(key, timeoutMs);
   }
+}
+
+/** nact's `sender` of a message from another node: the node its connection says it came from. */
+class RemoteSender {
+  constructor(readonly node: string) {}
 }
 
 function terminated(ref: ActorRef, reason: Terminated['reason']): Terminated {

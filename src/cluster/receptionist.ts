@@ -9,9 +9,13 @@
  * change. Changes made in one event-loop turn (a node going down takes all its entries) are
  * published once, at the next turn: well under 250 ms, and no burst of half-updated listings.
  * Removal: an entry leaves when its actor stops or its node goes down.
+ * Authority: keys the cluster relies on (protocols/receptionist-keys.ts) may be taken only by the
+ * roles they are for; the manager asks `refusal` before it applies another node's check-in.
  */
 import { ActorRef } from '../../protocols/actor-ref.js';
 import type { Listing, ListingEntry } from '../../protocols/cluster-messages.js';
+import { checkInRefusal, RESERVED_KEYS } from '../../protocols/receptionist-keys.js';
+import type { Role } from '../../protocols/roles.js';
 
 export type ListingSink = (to: ActorRef, listing: Listing) => void;
 
@@ -21,7 +25,15 @@ export class Registry {
   #dirty = new Set<string>();
   #scheduled = false;
 
-  constructor(private readonly sink: ListingSink) {}
+  constructor(
+    private readonly sink: ListingSink,
+    private readonly reserved: ReadonlyMap<string, readonly Role[]> = RESERVED_KEYS,
+  ) {}
+
+  /** Why a node of `role` may not check in under `key` (a reserved key), or undefined. */
+  refusal(key: string, role: Role): string | undefined {
+    return checkInRefusal(key, role, this.reserved);
+  }
 
   checkIn(key: string, ref: ActorRef, meta: Record<string, unknown>): void {
     let entries = this.#entries.get(key);
