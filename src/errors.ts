@@ -44,6 +44,7 @@ export const ErrorCodes = {
   NO_SUCH_TASK: 'TROUPE_E_NO_SUCH_TASK',
   TASK_FINISHED: 'TROUPE_E_TASK_FINISHED',
   WORKER_BUSY: 'TROUPE_E_WORKER_BUSY',
+  TASK_LOST: 'TROUPE_E_TASK_LOST',
   // russula (protocols/russula/, actors/russula-*.ts, src/cli/scenario-*.ts)
   SCENARIO_SYNTAX: 'TROUPE_E_SCENARIO_SYNTAX',
   SCENARIO_INVALID: 'TROUPE_E_SCENARIO_INVALID',

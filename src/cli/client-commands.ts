@@ -95,13 +95,14 @@ export async function showStatus(options: StatusCommand): Promise<number> {
   const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile });
   const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
   try {
-    const [executors, usage, tasks] = await Promise.all([client.tasks.ask('executors'), client.tasks.ask('resourceUsage'), client.tasks.ask('tasks')]);
+    // The task history comes in pages, each well under the frame limit, however long its commands.
+    const [executors, usage, tasks] = await Promise.all([client.tasks.ask('executors'), client.tasks.ask('resourceUsage'), client.tasks.list('tasks')]);
     const workers = workerViews(executors.executors ?? [], usage.usage ?? []);
     if (options.json) {
-      options.print(JSON.stringify({ manager: client.manager, address: client.target, workers, tasks: tasks.tasks ?? [] }, null, 2));
+      options.print(JSON.stringify({ manager: client.manager, address: client.target, workers, tasks }, null, 2));
     } else {
       const screen = new Screen({ notes: 'stderr' });
-      options.print(statusReport(client.manager, workers, tasks.tasks ?? [], screen.colors.stdout).join('\n'));
+      options.print(statusReport(client.manager, workers, tasks, screen.colors.stdout).join('\n'));
     }
     return 0;
   } finally {

@@ -324,7 +324,7 @@ export class Repl {
         return;
       default: {
         const asked = what === 'tasks' ? 'tasks' : what === 'pending' ? 'tasksPending' : what === 'running' ? 'tasksRunning' : 'tasksFinished';
-        this.screen.lines(tasksTable((await tasks.ask(asked)).tasks ?? [], colors));
+        this.screen.lines(tasksTable(await tasks.list(asked), colors));
       }
     }
   }
