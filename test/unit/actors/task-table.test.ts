@@ -61,4 +61,33 @@ describe('the task table', () => {
     const ids = new Set(Array.from({ length: 50 }, () => new TaskTable().newId()));
     expect(ids.size).to.be.greaterThan(45);
   });
+  it('pages the task list by a cursor, a count and a size, in submission order; the last page has no next', () => {
+    const table = new TaskTable({ maxFinished: 100, tailBytes: 0 });
+    const big = (id: string) => ({ id, command: 'x'.repeat(1000), env: {}, timeoutMs: 0 });
+    for (const id of ['a', 'b', 'c', 'd', 'e']) table.add(big(id), { selector: '', retries: 0, subscribers: [], broadcast: null, now: 0 });
+    table.finish(table.get('c')!, 'cancelled', 1);
+    const ids = (p: { tasks: { id: string }[]; next?: number }) => [p.tasks.map((t) => t.id), p.next];
+    // By count.
+    const first = table.page(undefined, 0, 2, 1 << 20);
+    expect(ids(first)).to.deep.equal([['a', 'b'], 2]);
+    expect(ids(table.page(undefined, first.next!, 2, 1 << 20))).to.deep.equal([['c', 'd'], 4]);
+    expect(ids(table.page(undefined, 4, 2, 1 << 20))).to.deep.equal([['e'], undefined]);
+    // By size: about 1.5 KB a record here, so 3 KB holds two; a record larger than the bound still comes, alone.
+    expect(ids(table.page(undefined, 0, 100, 3200))).to.deep.equal([['a', 'b'], 2]);
+    expect(ids(table.page(undefined, 0, 100, 10))).to.deep.equal([['a'], 1]);
+    // By status: the cursor still counts in submission order.
+    expect(ids(table.page(new Set(['pending']), 0, 2, 1 << 20))).to.deep.equal([['a', 'b'], 2]);
+    expect(ids(table.page(new Set(['pending']), 2, 2, 1 << 20))).to.deep.equal([['d', 'e'], undefined]);
+  });
+
+  it('remembers every worker that ran the task, with its latest attempt; a result names whose run it was', () => {
+    const table = new TaskTable();
+    const entry = table.add(spec('t'), { selector: '', retries: 2, subscribers: [], broadcast: null, now: 0 });
+    table.running(entry, 'worker-1', 1);
+    table.retry(entry, 'lost');
+    table.running(entry, 'worker-2', 2);
+    expect([...entry.ranOn]).to.deep.equal([['worker-1', 1], ['worker-2', 2]]);
+    table.result(entry, { id: 't', outcome: 'exited', exitCode: 3, signal: null, startedAt: 1, durationMs: 1, stdoutBytes: 0, stderrBytes: 0, error: null }, 3, 'worker-1');
+    expect(entry.record).to.include({ status: 'failed', exitCode: 3, worker: 'worker-1', attempts: 2 });
+  });
 });

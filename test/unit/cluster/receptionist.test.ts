@@ -171,3 +171,23 @@ describe('unit: cluster receptionist (LocalRegistrations)', () => {
     expect(local.takeOf('a')).to.deep.equal({ checkIns: [], subscriptions: [] });
   });
 });
+
+describe('unit: reserved receptionist keys', () => {
+  it('worker and russula are for workers only; other keys are open to every role', () => {
+    const registry = new Registry(() => {});
+    expect(registry.refusal('worker', 'worker')).to.equal(undefined);
+    expect(registry.refusal('russula', 'worker')).to.equal(undefined);
+    expect(registry.refusal('worker', 'client')).to.equal('the receptionist key "worker" is reserved for workers; a client may not check in under it');
+    expect(registry.refusal('russula', 'client')).to.equal('the receptionist key "russula" is reserved for workers; a client may not check in under it');
+    expect(registry.refusal('worker', 'manager')).to.match(/reserved for workers; a manager may not/);
+    expect(registry.refusal('listing-test', 'client')).to.equal(undefined);
+  });
+
+  it('takes its table of reserved keys from its maker', () => {
+    const registry = new Registry(() => {}, new Map([['gpu-pool', ['worker', 'manager'] as const]]));
+    expect(registry.refusal('gpu-pool', 'manager')).to.equal(undefined);
+    expect(registry.refusal('gpu-pool', 'client')).to.equal('the receptionist key "gpu-pool" is reserved for workers and managers; a client may not check in under it');
+    expect(registry.refusal('worker', 'client')).to.equal(undefined);
+  });
+});
+
