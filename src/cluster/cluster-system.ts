@@ -13,7 +13,8 @@
  * cannot be delivered becomes a dead letter; when it was a query, the query fails at once with the
  * reason (no such actor, node down) instead of waiting for its timeout. Every message that arrives
  * from another node is checked against the message catalog, with the sending node's role, before
- * any actor sees it; nothing a peer sends can throw into the event loop.
+ * any actor sees it; nothing a peer sends can throw into the event loop. The actor that gets it
+ * learns the sending node from the connection (`ctx.from`), never from the message.
  */
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
@@ -483,10 +484,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     switch (envelope.t) {
       case 'checkIn': {
         const refused = from ? registry.refusal(envelope.key, from.peer.role) : undefined;
-        if (refused) {
-          this.log.warn({ peer: from!.peer.node, role: from!.peer.role, key: envelope.key }, 'check-in under a reserved key refused');
-          return from!.refuse(ErrorCodes.FORBIDDEN, refused);
-        }
+        // Refused input: logged once per code per connection, a strike against it.
+        if (refused) return from!.refuse(ErrorCodes.FORBIDDEN, refused);
         if (this.isAlive(envelope.ref)) registry.checkIn(envelope.key, envelope.ref, envelope.meta);
         return;
       }
