@@ -8,7 +8,8 @@
  * - `runTillReady(group)` and `runTillState(group, state)` send the peer-driven transitions on the
  *   way (`russulaAdvance`, a state name) and wait for the workers to push the rest. Each has a
  *   timeout. Nothing is polled: while the workers hold still, no Russula message moves (`traffic`
- *   counts every byte both ways, as encoded for the wire).
+ *   counts every Russula message and its bytes both ways, as encoded for the wire; `linkTraffic`
+ *   reads what the transport counted on the links the run crosses, every kind of message).
  * - Any failure anywhere in the run (a member failed, its process exited early, its node went down
  *   and did not come back within `reconnectGraceMs`, a timeout) rejects the wait in progress with a
  *   RussulaError naming it. `stopAll()` then stops every process the run started and waits for the
@@ -89,6 +90,14 @@ export interface Traffic {
   receivedMessages: number;
 }
 
+/** What the transport counted on the links a run's messages cross (ClusterSystem.linkStats). */
+export interface LinkTraffic {
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
 interface Member {
   record: MemberRecord;
   ref: ActorRef;
@@ -151,6 +160,25 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
   /** Bytes and messages of the Russula protocol so far, both ways, as encoded for the wire. */
   traffic(): Traffic {
     return { ...this.#traffic };
+  }
+
+  /**
+   * Every envelope of every kind on the links this run's messages cross, as the transport counted it
+   * (ClusterSystem.linkStats), not only Russula's: on a client (or worker) node the one link to the
+   * manager, on the manager the links to the members' nodes. A link that reconnects counts afresh.
+   */
+  linkTraffic(): LinkTraffic {
+    const total: LinkTraffic = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
+    const nodes = this.#system.isManager ? new Set(this.members.map((m) => m.ref.node)) : new Set(this.#system.manager === undefined ? [] : [this.#system.manager]);
+    for (const node of nodes) {
+      const s = this.#system.linkStats(node);
+      if (!s) continue;
+      total.bytesIn += s.bytesIn;
+      total.bytesOut += s.bytesOut;
+      total.messagesIn += s.messagesIn;
+      total.messagesOut += s.messagesOut;
+    }
+    return total;
   }
 
   records(): MemberRecord[] {
