@@ -2,13 +2,14 @@
  * The Russula coordinator: drives groups of Russula workers through their protocol's states
  * (protocols/russula/machines.ts), one coordinator per run.
  *
- * - `assign()` picks the workers (the `russula` receptionist listing, each group's selector and
- *   count, no worker in two groups) and sends each member its step, once. Too few matching workers
- *   is an error before anything is sent.
+ * - `assign()` picks the workers (russula-placement.ts: the `russula` receptionist listing, each
+ *   group's selector and count, no worker in two groups) and sends each member its step, once. Too
+ *   few matching workers is an error before anything is sent.
  * - `runTillReady(group)` and `runTillState(group, state)` send the peer-driven transitions on the
  *   way (`russulaAdvance`, a state name) and wait for the workers to push the rest. Each has a
  *   timeout. Nothing is polled: while the workers hold still, no Russula message moves (`traffic`
- *   counts every byte both ways, as encoded for the wire).
+ *   counts every Russula message and its bytes both ways, as encoded for the wire; `linkTraffic`
+ *   reads what the transport counted on the links the run crosses, every kind of message).
  * - Any failure anywhere in the run (a member failed, its process exited early, its node went down
  *   and did not come back within `reconnectGraceMs`, a timeout) rejects the wait in progress with a
  *   RussulaError naming it. `stopAll()` then stops every process the run started and waits for the
@@ -18,13 +19,12 @@
  */
 import { EventEmitter } from 'node:events';
 import type { ActorRef } from '../protocols/actor-ref.js';
-import type { ListingEntry, MemberEvent, Terminated } from '../protocols/cluster-messages.js';
+import type { MemberEvent, Terminated } from '../protocols/cluster-messages.js';
 import {
   FAILED,
   isTerminal,
   protocolNamed,
   reached,
-  RUSSULA_WORKER_KEY,
   stateIndex,
   workerStates,
   type RussulaProtocol,
@@ -32,19 +32,14 @@ import {
   type RussulaAssign,
   type RussulaState,
   type RussulaStop,
-  type StepSpec,
 } from '../protocols/russula/index.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes, RussulaError, type ErrorCode } from '../src/errors.js';
 import { encodeFrame } from '../src/transport/codec.js';
-import { pick } from './russula-placement.js';
+import { enoughWorkers, nameOf, pick, type GroupPlan } from './russula-placement.js';
+import { valuesFor } from './russula-values.js';
 
-export { pick };
-
-/** One address a group reports: a host (name, IPv4, or [IPv6]) and a port. */
-const HOST_PORT = /^(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.]+\]):\d{1,5}$/;
-/** The longest value russulaAdvance carries (its schema's limit). */
-const MAX_VALUE_CHARS = 16 * 1024;
+export { pick, type GroupPlan };
 
 /** How long a member's node may be gone before the member counts as lost: 1 second. */
 export const DEFAULT_RECONNECT_GRACE_MS = 1000;
@@ -54,13 +49,6 @@ export const DEFAULT_ASSIGN_TIMEOUT_MS = 10_000;
 export const ASSIGN_RETRY_MS = 1000;
 /** How long stopAll waits for the workers to confirm, beyond the longest kill grace: 5 seconds. */
 export const STOP_CONFIRM_MS = 5000;
-
-export interface GroupPlan {
-  name: string;
-  selector: string;
-  count: number;
-  step: StepSpec;
-}
 
 export interface StateRecord {
   state: string;
@@ -100,6 +88,14 @@ export interface Traffic {
   receivedBytes: number;
   sentMessages: number;
   receivedMessages: number;
+}
+
+/** What the transport counted on the links a run's messages cross (ClusterSystem.linkStats). */
+export interface LinkTraffic {
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
 }
 
 interface Member {
@@ -166,6 +162,25 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
     return { ...this.#traffic };
   }
 
+  /**
+   * Every envelope of every kind on the links this run's messages cross, as the transport counted it
+   * (ClusterSystem.linkStats), not only Russula's: on a client (or worker) node the one link to the
+   * manager, on the manager the links to the members' nodes. A link that reconnects counts afresh.
+   */
+  linkTraffic(): LinkTraffic {
+    const total: LinkTraffic = { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 };
+    const nodes = this.#system.isManager ? new Set(this.members.map((m) => m.ref.node)) : new Set(this.#system.manager === undefined ? [] : [this.#system.manager]);
+    for (const node of nodes) {
+      const s = this.#system.linkStats(node);
+      if (!s) continue;
+      total.bytesIn += s.bytesIn;
+      total.bytesOut += s.bytesOut;
+      total.messagesIn += s.messagesIn;
+      total.messagesOut += s.messagesOut;
+    }
+    return total;
+  }
+
   records(): MemberRecord[] {
     return this.members.map((m) => m.record);
   }
@@ -179,13 +194,13 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
    * protocol's first state. Waits up to `waitForWorkersMs` for enough matching workers to join.
    */
   async assign(options: { waitForWorkersMs: number; timeoutMs?: number }): Promise<void> {
-    const entries = await this.#enoughWorkers(options.waitForWorkersMs);
+    const entries = await enoughWorkers(this.#system, this.#groups, options.waitForWorkersMs);
     const picked = pick(this.#groups, entries);
     if ('error' in picked) throw picked.error;
     for (const { plan, entries: chosen } of picked.groups) {
       const protocol = protocolNamed(plan.step.protocol)!;
       chosen.forEach((entry, index) => {
-        const name = String(entry.meta.name ?? entry.ref.node);
+        const name = nameOf(entry);
         const member: Member = {
           ref: entry.ref,
           incarnation: this.#system.membership.get(entry.ref.node)?.incarnation,
@@ -289,38 +304,6 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
     return members;
   }
 
-  /**
-   * The `russula` listing once enough workers match, or as it is after `waitMs`. The wait starts
-   * with the manager's first answer, so that `waitMs: 0` means "those connected now", not "none".
-   */
-  async #enoughWorkers(waitMs: number): Promise<ListingEntry[]> {
-    let latest: ListingEntry[] = [];
-    await new Promise<void>((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      let stop: (() => void) | undefined;
-      let done = false;
-      const finish = () => {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        setImmediate(() => stop?.());
-        resolve();
-      };
-      // No answer at all (the manager is gone): give up after the query timeout on top.
-      timer = setTimeout(finish, waitMs + this.#system.settings.queryTimeoutMs);
-      let first = true;
-      stop = this.#system.receptionist.listing(RUSSULA_WORKER_KEY, (entries) => {
-        latest = entries;
-        if (!('error' in pick(this.#groups, entries))) return finish();
-        if (!first) return;
-        first = false;
-        clearTimeout(timer);
-        timer = setTimeout(finish, waitMs);
-      });
-    });
-    return latest;
-  }
-
   #assignOne(m: Member): void {
     this.#send(m.ref, { type: 'russulaAssign', run: this.run, member: m.record.member, step: m.plan.step, coordinator: this.ref });
   }
@@ -346,7 +329,7 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
           const before = stateIndex(m.protocol, m.record.state) < stateIndex(m.protocol, target);
           if (before && def?.by === 'peer' && def.next !== undefined && m.advanced !== def.next && m.answered && !m.gone) {
             m.advanced = def.next;
-            this.#send(m.ref, { type: 'russulaAdvance', run: this.run, member: m.record.member, to: def.next, values: this.#valuesFor(m.plan) });
+            this.#send(m.ref, { type: 'russulaAdvance', run: this.run, member: m.record.member, to: def.next, values: valuesFor(m.plan, (g) => this.#addressesOf(g)) });
           }
         }
         return members.every(done);
@@ -356,39 +339,6 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
           .filter((m) => !done(m))
           .map((m) => `${m.record.member} on ${m.record.worker} in "${m.record.state}"${m.record.state === target && needReady ? ' (not ready)' : ''}`),
     );
-  }
-
-  /** The values a group's env refers to (`${servers.addresses}`), from the members that reported them. */
-  #valuesFor(plan: GroupPlan): Record<string, string> {
-    const values: Record<string, string> = {};
-    for (const value of Object.values(plan.step.env)) {
-      for (const [, g, field] of value.matchAll(/\$\{([A-Za-z0-9_-]+)\.([A-Za-z]+)\}/g)) {
-        const source = this.group(g!);
-        const addresses = source.map((s) => s.record.address);
-        if (source.length === 0 || addresses.some((a) => a === undefined)) {
-          throw new RussulaError(
-            ErrorCodes.RUSSULA_NO_VALUE,
-            `group ${plan.name} needs \${${g}.${field}}, but ${source.length === 0 ? `there is no group ${g}` : `not every member of ${g} has reported an address yet (bring ${g} to ready first)`}`,
-          );
-        }
-        const list = addresses as string[];
-        // What the workers' schema takes (ADDRESS_LIST, 16 KiB): refused there, the advance would be lost and the step time out.
-        const odd = list.find((a) => !HOST_PORT.test(a));
-        if (odd !== undefined) {
-          throw new RussulaError(ErrorCodes.RUSSULA_NO_VALUE, `group ${plan.name} needs \${${g}.${field}}, but ${g} reported the address ${JSON.stringify(odd.slice(0, 80))}, not HOST:PORT (check its ready.stdout groups host and port)`);
-        }
-        const split = list.map((a) => {
-          const i = a.lastIndexOf(':');
-          return { host: a.slice(0, i), port: a.slice(i + 1) };
-        });
-        const value = field === 'hosts' ? split.map((s) => s.host).join(',') : field === 'ports' ? split.map((s) => s.port).join(',') : list.join(',');
-        if (value.length > MAX_VALUE_CHARS) {
-          throw new RussulaError(ErrorCodes.RUSSULA_NO_VALUE, `group ${plan.name} needs \${${g}.${field}}: ${value.length} characters, over the limit of ${MAX_VALUE_CHARS}`);
-        }
-        values[`${g}.${field}`] = value;
-      }
-    }
-    return values;
   }
 
   /**
@@ -447,6 +397,12 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
 
   #recheck(): void {
     for (const w of [...this.#waiters]) w.check();
+  }
+
+  /** What each member of `group` reported as its address; undefined when there is no such group. */
+  #addressesOf(group: string): (string | undefined)[] | undefined {
+    const members = this.group(group);
+    return members.length === 0 ? undefined : members.map((m) => m.record.address);
   }
 
   #memberFor(ref: ActorRef, name?: string): Member | undefined {

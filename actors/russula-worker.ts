@@ -18,6 +18,7 @@ import net from 'node:net';
 import { ActorRef } from '../protocols/actor-ref.js';
 import type { Terminated } from '../protocols/cluster-messages.js';
 import {
+  expandTemplates,
   FAILED,
   isTerminal,
   protocolNamed,
@@ -34,6 +35,7 @@ import {
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes } from '../src/errors.js';
 import { encodeFrame } from '../src/transport/codec.js';
+import { OutputTail } from './output-tail.js';
 import { runCommand, type CommandResult, type RunningCommand } from './run-command.js';
 import type { Spawner } from './spawner.js';
 
@@ -84,7 +86,7 @@ class Member {
   stopping?: { to: string; code?: string; reason?: string };
   code?: string;
   reason?: string;
-  readonly tails = { stdout: new Tail(), stderr: new Tail() };
+  readonly tails = { stdout: new OutputTail(TAIL_BYTES), stderr: new OutputTail(TAIL_BYTES) };
   lineBuffer = '';
   readyRegex?: RegExp;
   probeTimer?: NodeJS.Timeout;
@@ -98,23 +100,6 @@ class Member {
     readonly coordinator: ActorRef,
   ) {
     this.state = protocol.worker.initial;
-  }
-}
-
-/** The last TAIL_BYTES of a stream. */
-class Tail {
-  #chunks: Buffer[] = [];
-  #bytes = 0;
-
-  push(data: Buffer): void {
-    this.#chunks.push(data);
-    this.#bytes += data.length;
-    while (this.#bytes - this.#chunks[0]!.length >= TAIL_BYTES) this.#bytes -= this.#chunks.shift()!.length;
-  }
-
-  text(): string {
-    const all = Buffer.concat(this.#chunks);
-    return all.subarray(Math.max(0, all.length - TAIL_BYTES)).toString('utf8');
   }
 }
 
@@ -400,13 +385,11 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
 /** A member assigned an unknown protocol still needs a machine to fail in. */
 const FALLBACK: RussulaProtocol = { name: 'unknown', description: '', worker: { initial: 'ready', states: { ready: {} } }, coordinator: { initial: 'done', states: { done: {} } } };
 
-const TEMPLATE = /\$\{([A-Za-z0-9_-]+\.[A-Za-z]+)\}/g;
-
 /** The step's env with `${group.addresses}` (and the like) filled in from the values the coordinator sent. */
 export function expandEnv(env: Record<string, string>, values: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
-    out[key] = value.replace(TEMPLATE, (_all, name: string) => {
+    out[key] = expandTemplates(value, (name) => {
       if (!Object.hasOwn(values, name)) throw new Error(`env.${key}: no value for \${${name}}`);
       return values[name]!;
     });

@@ -1,7 +1,7 @@
 /**
  * Transport benchmark: `npm run bench:transport`, or `node dist/bench/transport.js`.
  *
- * One script, two processes: the parent forks itself as the child. IPC carries commands and
+ * Two processes: this one forks bench/transport-child.ts as the child. IPC carries commands and
  * results only; nothing is ever timed across it. Each figure stands beside its baseline, measured
  * in the same run:
  *   - query round trip: a raw ws + mTLS + msgpackr echo (parent → child → parent) against troupe's
@@ -18,18 +18,20 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pack, unpack } from 'msgpackr';
-import { WebSocket, WebSocketServer } from 'ws';
-import { generateCertificates, loadIdentity, type Identity } from '../certs/index.js';
+import type { WebSocket } from 'ws';
+import { generateCertificates, loadIdentity } from '../certs/index.js';
 import { ActorRef } from '../protocols/actor-ref.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { BENCH_MESSAGES } from './bench-protocol.js';
 import { distribution, envInt, median, progressTo, roundTo } from './bench-util.js';
+import { MANAGER, RAW_BATCH, rawDial, rawServer, WORKER } from './raw-link.js';
+import type { Command } from './transport-child.js';
+
+const CHILD_SCRIPT = fileURLToPath(new URL('./transport-child.js', import.meta.url));
 
 const QUERY_N = envInt('BENCH_QUERY_N', 10_000);
 const QUERY_BLOCKS = envInt('BENCH_QUERY_BLOCKS', 5);
@@ -38,24 +40,15 @@ const DISPATCH_M = envInt('BENCH_DISPATCH_M', 2_000_000);
 const RUNS = envInt('BENCH_RUNS', 3);
 const ONLY = process.env.BENCH_ONLY ?? '';
 const DISPATCH_WARMUP_M = Math.min(200_000, DISPATCH_M);
-/** Messages the troupe sender dispatches per event-loop turn. */
-const CHUNK = 1_000;
-/** Messages per frame on the raw one-way baseline. */
-const RAW_BATCH = 1_024;
-/** Raw sender: bytes written but not flushed before it waits (as the Connection's high water). */
-const RAW_HIGH_WATER = 4 * 1024 * 1024;
 const QUERY_TARGET_RATIO = 1.3;
 const DISPATCH_TARGET = 600_000;
 const RUN_TIMEOUT_MS = 40_000;
 
-const MANAGER = 'manager';
-const WORKER = 'worker-1';
 
-const progress = progressTo(`bench:transport ${process.argv[2] === 'child' ? 'child' : 'parent'}`);
+const progress = progressTo('bench:transport parent');
 
 const now = (): bigint => process.hrtime.bigint();
 const nsToUs = (ns: bigint): number => Number(ns) / 1_000;
-const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const round = (x: number, digits = 1): number => roundTo(x, digits);
 
 interface Summary {
@@ -70,144 +63,6 @@ function summarize(samples: readonly number[]): Summary {
   return { p50: round(d.at(0.5)), p99: round(d.at(0.99)), mean: round(d.mean), n: d.n };
 }
 
-// ── raw ws + mTLS + msgpackr pieces (both baselines) ───────────────────────────────────────────
-
-/** An https server that demands a client certificate from the cluster CA, and ws on it. */
-async function rawServer(identity: Identity, onSocket: (ws: WebSocket) => void): Promise<{ port: number; close(): Promise<void> }> {
-  const server = https.createServer({ cert: identity.cert, key: identity.key, ca: identity.ca, requestCert: true, rejectUnauthorized: true });
-  const wss = new WebSocketServer({ server, perMessageDeflate: false });
-  wss.on('connection', (ws, req) => {
-    req.socket.setNoDelay(true);
-    onSocket(ws);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    async close() {
-      for (const ws of wss.clients) ws.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-async function rawDial(identity: Identity, port: number): Promise<WebSocket> {
-  const ws = new WebSocket(`wss://127.0.0.1:${port}`, { ca: identity.ca, cert: identity.cert, key: identity.key, perMessageDeflate: false });
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('error', reject);
-  });
-  return ws;
-}
-
-// ── the child: echo server, worker-1, the senders ──────────────────────────────────────────────
-
-interface Command {
-  id: number;
-  cmd: 'echo-server' | 'join' | 'dispatch' | 'raw-oneway' | 'exit';
-  port?: number;
-  m?: number;
-}
-
-async function child(dir: string): Promise<void> {
-  const managerIdentity = loadIdentity({ dir, name: MANAGER });
-  const workerIdentity = loadIdentity({ dir, name: WORKER });
-  let echoServer: Awaited<ReturnType<typeof rawServer>> | undefined;
-  let cluster: ClusterSystem | undefined;
-  const counter = new ActorRef(MANAGER, 'counter');
-
-  const handlers: Record<Command['cmd'], (c: Command) => Promise<unknown>> = {
-    async 'echo-server'() {
-      echoServer = await rawServer(managerIdentity, (ws) => {
-        ws.on('message', (data) => ws.send(pack(unpack(data as Buffer)), { binary: true }));
-      });
-      return { port: echoServer.port };
-    },
-
-    async join(c) {
-      cluster = await ClusterSystem.start({ identity: workerIdentity, join: { host: '127.0.0.1', port: c.port! }, messages: BENCH_MESSAGES });
-      await cluster.ready();
-      cluster.spawn<undefined, { type: string; n: number; replyTo: ActorRef }>((state, msg, ctx) => {
-        if (msg.type === 'ping') ctx.cluster.dispatch(msg.replyTo, { type: 'pong', n: msg.n });
-        return state;
-      }, 'echo');
-      return {};
-    },
-
-    async dispatch(c) {
-      const m = c.m!;
-      const system = cluster!;
-      let waits = 0;
-      const t0 = now();
-      for (let i = 0; i < m; ) {
-        const end = Math.min(m, i + CHUNK);
-        for (; i < end; i++) system.dispatch(counter, { type: 'tick', i });
-        if (system.isCongested(MANAGER)) {
-          waits++;
-          await system.whenWritable(MANAGER);
-        } else {
-          await nextTurn();
-        }
-      }
-      const ns = Number(now() - t0);
-      return { senderMsgsPerS: (m * 1e9) / ns, sendMs: ns / 1e6, congestionWaits: waits };
-    },
-
-    async 'raw-oneway'(c) {
-      const m = c.m!;
-      const ws = await rawDial(workerIdentity, c.port!);
-      let unflushed = 0;
-      let waiting: (() => void) | undefined;
-      let waits = 0;
-      const t0 = now();
-      for (let i = 0; i < m; ) {
-        const n = Math.min(RAW_BATCH, m - i);
-        const batch = new Array<{ type: string; i: number }>(n);
-        for (let k = 0; k < n; k++) batch[k] = { type: 'tick', i: i + k };
-        i += n;
-        const frame = pack(batch);
-        const bytes = frame.length;
-        unflushed += bytes;
-        ws.send(frame, { binary: true }, () => {
-          unflushed -= bytes;
-          if (waiting && unflushed <= RAW_HIGH_WATER / 2) {
-            const w = waiting;
-            waiting = undefined;
-            w();
-          }
-        });
-        if (unflushed > RAW_HIGH_WATER) {
-          waits++;
-          await new Promise<void>((resolve) => (waiting = resolve));
-        } else {
-          await nextTurn();
-        }
-      }
-      const ns = Number(now() - t0);
-      while (unflushed > 0) await new Promise<void>((resolve) => (waiting = resolve));
-      ws.close();
-      return { senderMsgsPerS: (m * 1e9) / ns, sendMs: ns / 1e6, congestionWaits: waits };
-    },
-
-    async exit() {
-      await cluster?.shutdown();
-      await echoServer?.close();
-      setImmediate(() => process.exit(0));
-      return {};
-    },
-  };
-
-  process.on('message', (c: Command) => {
-    handlers[c.cmd](c).then(
-      (result) => process.send!({ id: c.id, ok: true, result }),
-      (err: Error) => process.send!({ id: c.id, ok: false, error: err.stack ?? String(err) }),
-    );
-  });
-  process.on('disconnect', () => process.exit(0));
-  process.send!({ id: 0, ok: true, result: 'up' });
-}
-
 // ── the parent: PKI, manager, measuring ────────────────────────────────────────────────────────
 
 class ChildLink {
@@ -217,7 +72,7 @@ class ChildLink {
   readonly up: Promise<void>;
 
   constructor(dir: string) {
-    this.#child = fork(fileURLToPath(import.meta.url), ['child', dir], { stdio: ['ignore', 2, 2, 'ipc'] });
+    this.#child = fork(CHILD_SCRIPT, [dir], { stdio: ['ignore', 2, 2, 'ipc'] });
     let up!: () => void;
     this.up = new Promise((resolve) => (up = resolve));
     this.#child.on('message', (r: { id: number; ok: boolean; result?: unknown; error?: string }) => {
@@ -494,17 +349,10 @@ async function parent(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'child') {
-  child(process.argv[3]!).catch((err: Error) => {
+parent().then(
+  () => process.exit(0),
+  (err: Error) => {
     progress('failed:', err.stack ?? err);
     process.exit(1);
-  });
-} else {
-  parent().then(
-    () => process.exit(0),
-    (err: Error) => {
-      progress('failed:', err.stack ?? err);
-      process.exit(1);
-    },
-  );
-}
+  },
+);

@@ -1,2 +1,3 @@
 export * from './machines.js';
 export * from './messages.js';
+export * from './templates.js';

@@ -17,6 +17,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { TActorRef } from '../actor-ref.js';
 import { defineMessage, type MessageOf } from '../message-catalog.js';
 import { BoundedRecord } from '../wire.js';
+import { MAX_TEMPLATE_VALUE_CHARS } from './templates.js';
 
 /** Output kept per stream for the result file: the last 4 KiB. */
 export const TAIL_BYTES = 4096;
@@ -56,7 +57,7 @@ const CoordinatorRoles = ['manager', 'client'] as const;
 export const RussulaAssign = defineMessage('russulaAssign', { run: RunId, member: Member, step: StepSpecT, coordinator: TActorRef() }, { allow: CoordinatorRoles });
 export const RussulaAdvance = defineMessage(
   'russulaAdvance',
-  { run: RunId, member: Member, to: StateName, values: Type.Optional(BoundedRecord(64, Type.String({ maxLength: 16 * 1024, pattern: ADDRESS_LIST.source }))) },
+  { run: RunId, member: Member, to: StateName, values: Type.Optional(BoundedRecord(64, Type.String({ maxLength: MAX_TEMPLATE_VALUE_CHARS, pattern: ADDRESS_LIST.source }))) },
   { allow: CoordinatorRoles },
 );
 export const RussulaStop = defineMessage('russulaStop', { run: RunId, reason: Type.String({ maxLength: 2048 }) }, { allow: CoordinatorRoles });

@@ -18,7 +18,7 @@ import { parseDocument } from 'yaml';
 import { DEFAULT_KILL_GRACE_MS } from '../../actors/run-command.js';
 import { DEFAULT_RECONNECT_GRACE_MS, type GroupPlan } from '../../actors/russula-coordinator.js';
 import { parseSelector } from '../../actors/selector.js';
-import { MAX_STEP_COMMAND_BYTES, PROTOCOL_NAMES, protocolNamed, workerStates, type Readiness } from '../../protocols/russula/index.js';
+import { MAX_STEP_COMMAND_BYTES, PROTOCOL_NAMES, protocolNamed, scanTemplates, workerStates, type Readiness } from '../../protocols/russula/index.js';
 import { ErrorCodes, RussulaError } from '../errors.js';
 
 /** A step waits this long for its group unless it says otherwise: 30 seconds. */
@@ -29,8 +29,6 @@ export const DEFAULT_WAIT_FOR_WORKERS_MS = 5000;
 export const MAX_SCENARIO_BYTES = 1024 * 1024;
 
 const GROUP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
-const TEMPLATE = /\$\{([^}]*)\}/g;
-const TEMPLATE_FIELDS = ['addresses', 'hosts', 'ports'];
 const MAX_MS = 24 * 3600 * 1000;
 
 export type ScenarioStep =
@@ -165,10 +163,9 @@ function checkGroup(name: string, g: unknown, problems: string[]): GroupPlan | u
 /** `${servers.addresses}` must name another group and one of addresses, hosts, ports. */
 function checkTemplates(plan: GroupPlan, groups: GroupPlan[], declared: Record<string, unknown>, problems: string[]): void {
   for (const [key, value] of Object.entries(plan.step.env)) {
-    for (const [whole, inner] of value.matchAll(TEMPLATE)) {
-      const [g, field, ...rest] = inner!.split('.');
+    for (const { whole, group: g } of scanTemplates(value)) {
       const at = `groups.${plan.name}.env.${key}`;
-      if (rest.length > 0 || !g || !field || !TEMPLATE_FIELDS.includes(field)) {
+      if (g === undefined) {
         problems.push(`${at}: ${whole} is not a value; use \${GROUP.addresses}, \${GROUP.hosts} or \${GROUP.ports}`);
       } else if (!Object.hasOwn(declared, g)) {
         problems.push(`${at}: ${whole} names no group (groups: ${Object.keys(declared).join(', ')})`);

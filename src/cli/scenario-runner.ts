@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { RussulaCoordinator, type MemberRecord, type Traffic } from '../../actors/russula-coordinator.js';
+import { RussulaCoordinator, type LinkTraffic, type MemberRecord, type Traffic } from '../../actors/russula-coordinator.js';
 import type { ClusterSystem } from '../cluster/cluster-system.js';
 import { ErrorCodes, messageOf, RussulaError, TroupeError } from '../errors.js';
 import { formatMs, MAX_SCENARIO_BYTES, parseScenario, type Scenario, type ScenarioStep } from './scenario-file.js';
@@ -37,6 +37,8 @@ export interface StepRecord {
   durationMs: number;
   /** The Russula messages and bytes that crossed during the step, both ways. */
   traffic: Traffic;
+  /** Everything the transport counted on the run's links during the step (not only Russula's messages). */
+  link: LinkTraffic;
 }
 
 export interface ScenarioResult {
@@ -103,17 +105,18 @@ export async function runScenario(options: { system: ClusterSystem; scenario: Sc
 
   const step = async (name: string, body: () => Promise<string | void>): Promise<boolean> => {
     const before = coordinator.traffic();
+    const linkBefore = coordinator.linkTraffic();
     const startedAt = Date.now();
     const s0 = performance.now();
     try {
       const detail = await body();
-      const record = { step: name, ok: true, startedAt, durationMs: Math.round(performance.now() - s0), traffic: minus(coordinator.traffic(), before) };
+      const record = { step: name, ok: true, startedAt, durationMs: Math.round(performance.now() - s0), traffic: minus(coordinator.traffic(), before), link: linkMinus(coordinator.linkTraffic(), linkBefore) };
       steps.push(record);
       print(`${at()} ${name}${detail ? `: ${detail}` : ''} (${seconds(record.durationMs)}, ${record.traffic.sentMessages + record.traffic.receivedMessages} msgs, ${record.traffic.sentBytes + record.traffic.receivedBytes} B)`);
       return true;
     } catch (err) {
       error = asTroupeError(err);
-      const record = { step: name, ok: false, startedAt, durationMs: Math.round(performance.now() - s0), traffic: minus(coordinator.traffic(), before) };
+      const record = { step: name, ok: false, startedAt, durationMs: Math.round(performance.now() - s0), traffic: minus(coordinator.traffic(), before), link: linkMinus(coordinator.linkTraffic(), linkBefore) };
       steps.push(record);
       print(`${at()} ${name}: FAILED after ${seconds(record.durationMs)}: ${error.code}: ${error.message}`);
       return false;
@@ -230,6 +233,12 @@ function runId(name: string): string {
 
 function minus(a: Traffic, b: Traffic): Traffic {
   return { sentBytes: a.sentBytes - b.sentBytes, receivedBytes: a.receivedBytes - b.receivedBytes, sentMessages: a.sentMessages - b.sentMessages, receivedMessages: a.receivedMessages - b.receivedMessages };
+}
+
+/** A link that reconnected during the step counts from zero again: a field never goes below 0. */
+function linkMinus(a: LinkTraffic, b: LinkTraffic): LinkTraffic {
+  const d = (x: number, y: number) => Math.max(0, x - y);
+  return { bytesIn: d(a.bytesIn, b.bytesIn), bytesOut: d(a.bytesOut, b.bytesOut), messagesIn: d(a.messagesIn, b.messagesIn), messagesOut: d(a.messagesOut, b.messagesOut) };
 }
 
 function seconds(ms: number): string {

@@ -299,6 +299,17 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     });
   }
 
+  /**
+   * What the link that carries messages to `node` has carried since it connected, as the transport
+   * counted it (src/transport/connection.ts `stats`, like nats.js `stats()`): every envelope of every
+   * kind, its bytes as framed for the wire. On a spoke every node is reached through the hub, so this
+   * is the hub link's. Undefined while there is no such link; a new link counts from zero.
+   */
+  linkStats(node: string): { bytesIn: number; bytesOut: number; messagesIn: number; messagesOut: number } | undefined {
+    const s = this.#linkTo(node)?.stats;
+    return s && { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.envelopesIn, messagesOut: s.envelopesOut };
+  }
+
   /** True when messages to `node` are piling up unsent; wait for `whenWritable`. */
   isCongested(node: string): boolean {
     return this.#linkTo(node)?.congested ?? false;

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { ActorRef } from '../../protocols/actor-ref.js';
+import { typeOf } from '../../protocols/message-type.js';
 import type { ErrorCode } from '../errors.js';
 
 export interface DeadLetter {
@@ -29,8 +30,7 @@ export class DeadLetters {
   ) {}
 
   record(to: ActorRef, msg: unknown, code: ErrorCode): void {
-    const type = typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : typeof msg;
-    const letter: DeadLetter = { to, type, code };
+    const letter: DeadLetter = { to, type: typeOf(msg), code };
     this.total++;
     this.#sinceLog++;
     this.#example ??= letter;

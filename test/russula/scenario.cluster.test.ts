@@ -155,6 +155,8 @@ steps:
     expect(steady.durationMs).to.be.at.least(1000);
     // The measurement phase: 2 servers and 3 clients running, nothing moves.
     expect(steady.traffic).to.deep.equal({ sentBytes: 0, receivedBytes: 0, sentMessages: 0, receivedMessages: 0 });
+    // And not only Russula's: the transport counted nothing at all on the coordinator's link meanwhile.
+    expect(steady.link).to.deep.equal({ bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 });
     // Starting the clients: one advance to each, one state from each (running, ready at once).
     const start = result.steps.find((s) => s.step === 'clients until running')!;
     expect([start.traffic.sentMessages, start.traffic.receivedMessages]).to.deep.equal([3, 3]);
