@@ -13,6 +13,7 @@ import {
   type Answer,
   type Ask,
   type Cancel,
+  type PauseOutput,
   type Subscribe,
   type Submit,
   type TaskRecord,
@@ -24,6 +25,7 @@ import {
 } from '../protocols/tasks.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes, TroupeError, type ErrorCode } from '../src/errors.js';
+import { OutputPauses } from './output-pauses.js';
 import { parseSelector, type Selector } from './selector.js';
 import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskTableLimits } from './task-table.js';
 import { spawnWorkerPool, type Pool, type PoolEvent } from './worker-pool.js';
@@ -46,7 +48,7 @@ const STATUS_SETS: Record<'tasksPending' | 'tasksRunning' | 'tasksFinished', Rea
   tasksFinished: FINISHED_STATUSES,
 };
 
-type ControllerMessage = Submit | Cancel | Ask | Subscribe | WorkOutput | WorkResultMsg | PoolEvent;
+type ControllerMessage = Submit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | PoolEvent;
 
 export interface Controller {
   ref: ActorRef;
@@ -57,7 +59,14 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   const table = new TaskTable({ maxFinished: options.maxFinished ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes });
   const maxCommandBytes = options.maxCommandBytes ?? DEFAULT_MAX_COMMAND_BYTES;
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
-  const throttled = new Set<string>();
+  const pauses = new OutputPauses((id, paused) => {
+    const entry = table.get(id);
+    const worker = entry?.record.worker ? pool.workers.get(entry.record.worker) : undefined;
+    if (worker) system.dispatch(worker.ref, { type: 'throttle', id, paused });
+  });
+  system.on('member', (event) => {
+    if (event.status === 'down') pauses.dropNode(event.node);
+  });
   const ref = system.spawn<null, ControllerMessage>(
     (state, msg) => {
       switch (msg.type) {
@@ -79,6 +88,13 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
             return { type: 'submitted', ids: tasks.map((e) => e.record.id), tasks: tasks.map((e) => e.record) };
           });
           break;
+        case 'pauseOutput': {
+          const entry = table.get(msg.id);
+          const reason = OutputPauses.subscriberReason(msg.subscriber);
+          if (!msg.paused) pauses.remove(msg.id, reason);
+          else if (entry && !table.isFinished(entry)) pauses.add(msg.id, reason);
+          break;
+        }
         case 'workOutput':
           output(msg);
           break;
@@ -116,6 +132,9 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     if (!entry || entry.record.status !== 'pending') return;
     table.running(entry, worker, at);
     if (!placing.has(id)) notify(entry);
+    // A retry of a task whose subscriber is still backed up starts paused too.
+    const w = pauses.isPaused(id) ? pool.workers.get(worker) : undefined;
+    if (w) system.dispatch(w.ref, { type: 'throttle', id, paused: true });
   };
 
   /** Runs `answer` and sends what it returns (if anything); a TroupeError becomes a taskError reply. */
@@ -230,15 +249,10 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
 
   /** A subscriber cannot keep up: the worker stops reading the task's output until it can. */
   function throttle(entry: TaskEntry, node: string): void {
-    const worker = entry.record.worker ? pool.workers.get(entry.record.worker) : undefined;
-    if (!worker || throttled.has(entry.record.id)) return;
     const id = entry.record.id;
-    throttled.add(id);
-    system.dispatch(worker.ref, { type: 'throttle', id, paused: true });
-    void system.whenWritable(node).then(() => {
-      throttled.delete(id);
-      if (pool.workers.get(worker.name)?.ref.equals(worker.ref)) system.dispatch(worker.ref, { type: 'throttle', id, paused: false });
-    });
+    const reason = OutputPauses.linkReason(node);
+    if (!pauses.add(id, reason)) return;
+    void system.whenWritable(node).then(() => pauses.remove(id, reason));
   }
 
   function result(r: WorkResult, from?: { worker: string; task: WorkSpec; subscribers: ActorRef[] }): void {
@@ -251,6 +265,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     }
     if (entry && !table.isFinished(entry)) {
       table.result(entry, r, Date.now());
+      pauses.forget(r.id);
       // The subscribers first: each send writes to its socket at once, and neither the freed slot
       // (a queued task for that worker) nor the acknowledgement is on the submitter's path.
       notify(entry);
@@ -274,6 +289,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       pool.place(entry.spec, selectorOf(entry), entry.subscribers, true);
     } else {
       table.finish(entry, 'lost', Date.now(), { error: reason });
+      pauses.forget(id);
       notify(entry);
     }
   }
@@ -294,6 +310,10 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         table.running(entry, state.worker, startedAt);
         notify(entry);
       }
+      // The worker holds a task's output after a pool's hello until told to go on: now that the
+      // task is in the table (else its first chunks would arrive before it and be dropped).
+      const worker = pool.workers.get(state.worker);
+      if (worker && !pauses.isPaused(task.id)) system.dispatch(worker.ref, { type: 'throttle', id: task.id, paused: false });
     }
     for (const f of state.finished) result(f.result, { worker: state.worker, task: f.task, subscribers: f.subscribers });
   }
