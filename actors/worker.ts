@@ -165,7 +165,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   // cannot be used now is left to each task to report (runCommand makes its own directory then).
   let dirs: TaskDirs | undefined;
   try {
-    dirs = new TaskDirs(options.tmpRoot ?? os.tmpdir(), { ahead: Math.max(1, slots) });
+    dirs = new TaskDirs(options.tmpRoot ?? os.tmpdir(), { ahead: Math.max(1, slots), owner: system.node });
   } catch {
     dirs = undefined;
   }
