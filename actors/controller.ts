@@ -67,6 +67,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   system.on('member', (event) => {
     if (event.status === 'down') pauses.dropNode(event.node);
   });
+  /** Per running task, the seq of the next chunk of output it has not had (0 for a new attempt). */
+  const nextSeq = new Map<string, number>();
   const ref = system.spawn<null, ControllerMessage>(
     (state, msg) => {
       switch (msg.type) {
@@ -131,6 +133,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     const entry = table.get(id);
     if (!entry || entry.record.status !== 'pending') return;
     table.running(entry, worker, at);
+    nextSeq.delete(id);
     if (!placing.has(id)) notify(entry);
     // A retry of a task whose subscriber is still backed up starts paused too.
     const w = pauses.isPaused(id) ? pool.workers.get(worker) : undefined;
@@ -239,6 +242,9 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   function output(msg: WorkOutput): void {
     const entry = table.get(msg.id);
     if (!entry || table.isFinished(entry)) return;
+    // A worker that rejoined sends its last chunks again (they may have been lost with the link): once each.
+    if (msg.seq < (nextSeq.get(msg.id) ?? 0)) return;
+    nextSeq.set(msg.id, msg.seq + 1);
     table.output(entry, msg.stream, msg.data);
     const chunk = { type: 'taskOutput', id: msg.id, worker: entry.record.worker ?? '', stream: msg.stream, seq: msg.seq, data: msg.data };
     for (const s of entry.subscribers) {
@@ -266,6 +272,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     if (entry && !table.isFinished(entry)) {
       table.result(entry, r, Date.now());
       pauses.forget(r.id);
+      nextSeq.delete(r.id);
       // The subscribers first: each send writes to its socket at once, and neither the freed slot
       // (a queued task for that worker) nor the acknowledgement is on the submitter's path.
       notify(entry);
@@ -290,6 +297,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     } else {
       table.finish(entry, 'lost', Date.now(), { error: reason });
       pauses.forget(id);
+      nextSeq.delete(id);
       notify(entry);
     }
   }

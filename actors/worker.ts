@@ -72,11 +72,19 @@ interface Attachment {
   reportTo: ActorRef;
 }
 
+type OutputMsg = { type: 'workOutput'; id: string; stream: 'stdout' | 'stderr'; seq: number; data: Buffer };
+
 /** One running task: its command, and the output it holds while it may not send. */
 class Execution {
   readonly startedAt = Date.now();
-  readonly held: { type: 'workOutput'; id: string; stream: 'stdout' | 'stderr'; seq: number; data: Buffer }[] = [];
+  held: OutputMsg[] = [];
   heldBytes = 0;
+  /**
+   * The last chunks sent (up to the same bound): a connection that breaks loses what it had not
+   * yet delivered, so after a pool's hello these are sent again; the Controller drops repeats by seq.
+   */
+  retained: OutputMsg[] = [];
+  retainedBytes = 0;
   throttled = false;
   /** Since a pool's hello: output waits for the Controller's go-ahead (a `throttle` with paused false). */
   awaitingGo = false;
@@ -99,7 +107,7 @@ class Execution {
     const msg = { type: 'workOutput' as const, id: this.spec.id, stream, seq, data };
     const to = this.target();
     if (to && this.held.length === 0 && this.#mayDispatch()) {
-      this.system.dispatch(to, msg);
+      this.#send(to, msg);
       this.#pauseIfCongested(to);
       return;
     }
@@ -111,6 +119,11 @@ class Execution {
 
   /** A (new) pool said hello: what the old Controller asked is void; wait for the new one's go-ahead. */
   rejoined(subscribersBy: number): void {
+    // What was sent before may not have arrived: send it again, ahead of what was held.
+    this.held = [...this.retained, ...this.held];
+    this.heldBytes += this.retainedBytes;
+    this.retained = [];
+    this.retainedBytes = 0;
     this.throttled = false;
     this.awaitingGo = true;
     this.subscribersBy = subscribersBy;
@@ -123,11 +136,18 @@ class Execution {
     while (this.held.length > 0) {
       const msg = this.held.shift()!;
       this.heldBytes -= msg.data.length;
-      this.system.dispatch(to, msg);
+      this.#send(to, msg);
       if (this.system.isCongested(to.node)) return this.#pauseIfCongested(to);
     }
     if (this.ended) this.ended();
     else this.run.resume();
+  }
+
+  #send(to: ActorRef, msg: OutputMsg): void {
+    this.system.dispatch(to, msg);
+    this.retained.push(msg);
+    this.retainedBytes += msg.data.length;
+    while (this.retainedBytes > this.maxHeldBytes && this.retained.length > 0) this.retainedBytes -= this.retained.shift()!.data.length;
   }
 
   #mayDispatch(): boolean {
@@ -157,7 +177,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   if (!Number.isSafeInteger(maxHeldOutputBytes) || maxHeldOutputBytes < 0) throw settingError('maxHeldOutputBytes', maxHeldOutputBytes, 'a whole number of bytes ≥ 0');
   const tags = [...(options.tags ?? [])];
   const running = new Map<string, Execution>();
-  const unacked = new Map<string, { result: WorkResult; task: WorkSpec; subscribers: ActorRef[] }>();
+  const unacked = new Map<string, { result: WorkResult; task: WorkSpec; subscribers: ActorRef[]; execution: Execution }>();
   let attached: Attachment | undefined;
   const target = () => attached?.reportTo;
   const sampler = new UsageSampler();
@@ -178,13 +198,27 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
         case 'poolHello': {
           attached = { pool: msg.pool, reportTo: msg.reportTo };
           const subscribersBy = Date.now() + DEFAULT_SUBSCRIBER_WAIT_MS;
+          // A result not yet acknowledged may have gone with the output before it: the task is
+          // reported as running again, its output sent again, then its result.
+          for (const [id, u] of unacked) {
+            if (u.execution.retained.length === 0) continue;
+            unacked.delete(id);
+            running.set(id, u.execution);
+            u.execution.ended = () => {
+              u.execution.ended = undefined;
+              running.delete(id);
+              unacked.set(id, u);
+              const to = target();
+              if (to) system.dispatch(to, { type: 'workResult', result: u.result });
+            };
+          }
           for (const e of running.values()) e.rejoined(subscribersBy);
           if (running.size > 0) setTimeout(resumeAll, DEFAULT_SUBSCRIBER_WAIT_MS).unref();
           system.dispatch(msg.pool, {
             type: 'workerState',
             worker: system.node,
             running: [...running.values()].map((e) => ({ task: e.spec, startedAt: e.startedAt, subscribers: [...e.subscribers] })),
-            finished: [...unacked.values()],
+            finished: [...unacked.values()].map(({ result, task, subscribers }) => ({ result, task, subscribers })),
           });
           // A first usage report at once: the pool knows this worker's load from the start.
           system.dispatch(msg.pool, { type: 'workerUsage', usage: sampler.sample(system.node, running.size, slots) });
@@ -269,7 +303,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
         execution.ended = undefined;
         running.delete(task.id);
         const result = toWorkResult(task.id, r);
-        unacked.set(task.id, { result, task, subscribers: [...msg.subscribers] });
+        unacked.set(task.id, { result, task, subscribers: [...msg.subscribers], execution });
         const to = target();
         if (to) system.dispatch(to, { type: 'workResult', result });
         system.stop(executor);
