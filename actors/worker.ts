@@ -16,11 +16,12 @@
  * says hello (the manager is back), the worker tells it what runs, and sends a task's held output
  * once the Controller has taken the task in (its `throttle` go-ahead, so no chunk arrives before the
  * task is known) and one of the task's subscribers is back in the cluster (at most
- * DEFAULT_SUBSCRIBER_WAIT_MS after the hello), then the task's result. Chunks keep their `seq`:
- * a subscriber tells a repeat from a gap. Results are kept until the Controller acknowledges them,
- * and a new pool is told which results it has not seen, so nothing finished is lost. What was
- * written to a connection that then broke (in the socket when the manager died) is not resent;
- * its subscriber sees the gap in `seq` and says so.
+ * DEFAULT_SUBSCRIBER_WAIT_MS after the hello), then the task's result. What was written to a
+ * connection that then broke (in the socket when the manager died) is lost with it, so the last
+ * chunks sent of each task (the same bound) are kept and sent again after the hello, ahead of the
+ * held ones; a result not yet acknowledged waits behind them (its task reported as running again).
+ * Chunks keep their `seq`: the Controller and the subscribers drop repeats and tell gaps. Results
+ * are kept until the Controller acknowledges them, so nothing finished is lost.
  */
 import os from 'node:os';
 import type { ActorRef } from '../protocols/actor-ref.js';
@@ -64,6 +65,8 @@ export const DEFAULT_MAX_HELD_OUTPUT_BYTES = 4 * 1024 * 1024;
  * `troupe run` redialling too) to be back before it is sent anyway: 10 seconds.
  */
 export const DEFAULT_SUBSCRIBER_WAIT_MS = 10_000;
+/** At most this many sent chunks are kept per task for a resend (besides the byte bound). */
+const MAX_KEPT_CHUNKS = 4096;
 
 type WorkerMessage = Work | CancelWork | PoolHello | ResultAck | Throttle | MemberEvent;
 
@@ -147,7 +150,9 @@ class Execution {
     this.system.dispatch(to, msg);
     this.retained.push(msg);
     this.retainedBytes += msg.data.length;
-    while (this.retainedBytes > this.maxHeldBytes && this.retained.length > 0) this.retainedBytes -= this.retained.shift()!.data.length;
+    while (this.retained.length > 0 && (this.retainedBytes > this.maxHeldBytes || this.retained.length > MAX_KEPT_CHUNKS)) {
+      this.retainedBytes -= this.retained.shift()!.data.length;
+    }
   }
 
   #mayDispatch(): boolean {
