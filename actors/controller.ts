@@ -25,6 +25,7 @@ import {
   type Answer,
   type Ask,
   type Cancel,
+  type PauseOutput,
   type Subscribe,
   type Submit,
   type TaskRecord,
@@ -36,6 +37,7 @@ import {
 } from '../protocols/tasks.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes, TroupeError, settingError, type ErrorCode } from '../src/errors.js';
+import { OutputPauses } from './output-pauses.js';
 import { RefusalLog } from './refusal-log.js';
 import { parseSelector, type Selector } from './selector.js';
 import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskTableLimits } from './task-table.js';
@@ -75,7 +77,7 @@ const STATUS_SETS: Record<'tasksPending' | 'tasksRunning' | 'tasksFinished', Rea
 /** The Controller's deadline for a running task passed (a local message, from its own timer). */
 type Deadline = { type: 'controller.deadline'; id: string; attempt: number };
 
-type ControllerMessage = Submit | Cancel | Ask | Subscribe | WorkOutput | WorkResultMsg | PoolEvent | Deadline;
+type ControllerMessage = Submit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | PoolEvent | Deadline;
 
 export interface Controller {
   ref: ActorRef;
@@ -90,10 +92,19 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   if (!Number.isFinite(timeoutGraceMs) || timeoutGraceMs < 0) throw settingError('timeoutGraceMs', timeoutGraceMs, 'milliseconds ≥ 0');
   const pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
   if (!Number.isInteger(pageBytes) || pageBytes <= 0) throw settingError('pageBytes', pageBytes, 'a positive whole number of bytes');
-  const throttled = new Set<string>();
   const refusals = new RefusalLog(system.log);
   /** The Controller's own deadline of each running task, with the attempt it is for. */
   const deadlines = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  const pauses = new OutputPauses((id, paused) => {
+    const entry = table.get(id);
+    const worker = entry?.record.worker ? pool.workers.get(entry.record.worker) : undefined;
+    if (worker) system.dispatch(worker.ref, { type: 'throttle', id, paused });
+  });
+  system.on('member', (event) => {
+    if (event.status === 'down') pauses.dropNode(event.node);
+  });
+  /** Per running task, the seq of the next chunk of output it has not had (0 for a new attempt). */
+  const nextSeq = new Map<string, number>();
   const ref = system.spawn<null, ControllerMessage>(
     (state, msg, ctx) => {
       // The node that sent it, as its connection says; this node for a local message.
@@ -117,6 +128,18 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
             return { type: 'submitted', ids: tasks.map((e) => e.record.id), tasks: tasks.map((e) => e.record) };
           });
           break;
+        case 'pauseOutput': {
+          // A submitter pauses (and resumes) only its own subscription, not another's.
+          if (msg.subscriber.node !== sender) {
+            refusals.refused(sender, { type: msg.type, task: msg.id, code: ErrorCodes.FORBIDDEN }, 'a node paused output for a subscriber of another node; refused');
+            break;
+          }
+          const entry = table.get(msg.id);
+          const reason = OutputPauses.subscriberReason(msg.subscriber);
+          if (!msg.paused) pauses.remove(msg.id, reason);
+          else if (entry && !table.isFinished(entry)) pauses.add(msg.id, reason);
+          break;
+        }
         case 'workOutput':
           output(msg, sender);
           break;
@@ -158,8 +181,12 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     const entry = table.get(id);
     if (!entry || entry.record.status !== 'pending') return;
     table.running(entry, worker, at);
+    nextSeq.delete(id);
     if (!placing.has(id)) notify(entry);
     else keepDeadline(entry);
+    // A retry of a task whose subscriber is still backed up starts paused too.
+    const w = pauses.isPaused(id) ? pool.workers.get(worker) : undefined;
+    if (w) system.dispatch(w.ref, { type: 'throttle', id, paused: true });
   };
 
   /** Runs `answer` and sends what it returns (if anything); a TroupeError becomes a taskError reply. */
@@ -272,6 +299,9 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     if (!entry) return;
     if (!entry.ranOn.has(sender)) return forbidden(sender, msg.type, msg.id);
     if (table.isFinished(entry)) return;
+    // A worker that rejoined sends its last chunks again (they may have been lost with the link): once each.
+    if (msg.seq < (nextSeq.get(msg.id) ?? 0)) return;
+    nextSeq.set(msg.id, msg.seq + 1);
     table.output(entry, msg.stream, msg.data);
     const chunk = { type: 'taskOutput', id: msg.id, worker: sender, stream: msg.stream, seq: msg.seq, data: msg.data };
     for (const s of entry.subscribers) {
@@ -282,15 +312,10 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
 
   /** A subscriber cannot keep up: the worker stops reading the task's output until it can. */
   function throttle(entry: TaskEntry, node: string): void {
-    const worker = entry.record.worker ? pool.workers.get(entry.record.worker) : undefined;
-    if (!worker || throttled.has(entry.record.id)) return;
     const id = entry.record.id;
-    throttled.add(id);
-    system.dispatch(worker.ref, { type: 'throttle', id, paused: true });
-    void system.whenWritable(node).then(() => {
-      throttled.delete(id);
-      if (pool.workers.get(worker.name)?.ref.equals(worker.ref)) system.dispatch(worker.ref, { type: 'throttle', id, paused: false });
-    });
+    const reason = OutputPauses.linkReason(node);
+    if (!pauses.add(id, reason)) return;
+    void system.whenWritable(node).then(() => pauses.remove(id, reason));
   }
 
   /**
@@ -311,6 +336,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       const current = entry.record.status === 'running' ? entry.record.worker : null;
       if (entry.record.status === 'pending') pool.unqueue(r.id);
       table.result(entry, r, Date.now(), sender);
+      pauses.forget(r.id);
+      nextSeq.delete(r.id);
       // The subscribers first: each send writes to its socket at once, and neither the freed slot
       // (a queued task for that worker) nor the acknowledgement is on the submitter's path.
       notify(entry);
@@ -339,6 +366,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       pool.place(entry.spec, selectorOf(entry), entry.subscribers, true, entry.record.attempts + 1);
     } else {
       table.finish(entry, 'lost', Date.now(), { error: reason });
+      pauses.forget(id);
+      nextSeq.delete(id);
       notify(entry);
     }
   }
@@ -367,6 +396,10 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         table.running(entry, state.worker, startedAt);
         notify(entry);
       }
+      // The worker holds a task's output after a pool's hello until told to go on: now that the
+      // task is in the table (else its first chunks would arrive before it and be dropped).
+      const worker = pool.workers.get(state.worker);
+      if (worker && !pauses.isPaused(task.id)) system.dispatch(worker.ref, { type: 'throttle', id: task.id, paused: false });
     }
     for (const f of state.finished) result(f.result, state.worker, { task: f.task, subscribers: f.subscribers });
   }

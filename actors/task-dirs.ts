@@ -18,11 +18,17 @@
  *   as runCommand does without `dirs`, and `discard` resolves after that. Either way its path no
  *   longer exists when `discard` resolves; it resolves with why not, if it could not be removed.
  * - `close()` deletes the spares and the trash, synchronously (it runs from process 'exit'). A
- *   worker that is SIGKILLed leaves its spares and its trash behind, as it leaves its tasks'
- *   directories.
+ *   worker that is SIGKILLed leaves its spares, its trash and its tasks' directories behind; so:
+ * - With an `owner` (the worker's node name), every directory made here is named for its owner and
+ *   this process (`troupe-task-OWNER.PID-XXXXXX`, `troupe-trash-OWNER.PID-XXXXXX`), and the
+ *   constructor first removes, synchronously, the directories under `root` of the same owner whose
+ *   process is gone: what an earlier run of this worker left when it was killed. It never touches a
+ *   directory of another owner, nor one whose process still runs (another worker of the same name
+ *   on this machine, alive), nor any name it did not make.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { settingError } from '../src/errors.js';
 import { TASK_DIR_PREFIX, removeTaskDir } from './run-command.js';
 
 /** A spare older than this is not handed out (a tmp cleaner may have been at it): 60 seconds. */
@@ -35,7 +41,11 @@ export interface TaskDirsOptions {
   ahead?: number;
   /** See DEFAULT_MAX_SPARE_AGE_MS. */
   maxSpareAgeMs?: number;
+  /** Whose directories these are (a node name: letters, digits, . _ -); see above. Default: none. */
+  owner?: string;
 }
+
+const OWNER = /^[A-Za-z0-9._-]{1,63}$/;
 
 export class TaskDirs {
   /** The real path of the root the directories are made under. */
@@ -53,12 +63,22 @@ export class TaskDirs {
   /** Background operations in flight (spares being made, trash being emptied), and who waits for none. */
   #inFlight = 0;
   #onDrained: (() => void)[] = [];
+  readonly #taskPrefix: string;
+  readonly #trashPrefix: string;
+  /** What the constructor removed (left by earlier runs of the same owner), as paths. */
+  readonly removedLeftovers: readonly string[];
 
   /** Throws as fs.realpathSync does when `root` does not exist. */
   constructor(root: string, options: TaskDirsOptions = {}) {
     this.root = fs.realpathSync(root);
     this.#ahead = options.ahead ?? 1;
     this.#maxSpareAgeMs = options.maxSpareAgeMs ?? DEFAULT_MAX_SPARE_AGE_MS;
+    const { owner } = options;
+    if (owner !== undefined && !OWNER.test(owner)) throw settingError('owner', owner, 'a node name (letters, digits, . _ -)');
+    const mark = owner === undefined ? '' : `${owner}.${process.pid}-`;
+    this.#taskPrefix = TASK_DIR_PREFIX + mark;
+    this.#trashPrefix = TRASH_DIR_PREFIX + mark;
+    this.removedLeftovers = owner === undefined ? [] : removeLeftovers(this.root, owner);
   }
 
   /** A fresh directory; throws as fs.mkdtempSync does when none can be made. */
@@ -70,7 +90,7 @@ export class TaskDirs {
       if (now - spare.madeAt <= this.#maxSpareAgeMs) dir = spare.dir;
       else void this.discard(spare.dir);
     }
-    dir ??= fs.mkdtempSync(path.join(this.root, TASK_DIR_PREFIX));
+    dir ??= fs.mkdtempSync(path.join(this.root, this.#taskPrefix));
     this.#refill();
     return dir;
   }
@@ -122,7 +142,7 @@ export class TaskDirs {
   }
 
   #trashDir(): string {
-    this.#trash ??= fs.mkdtempSync(path.join(this.root, TRASH_DIR_PREFIX));
+    this.#trash ??= fs.mkdtempSync(path.join(this.root, this.#trashPrefix));
     return this.#trash;
   }
 
@@ -131,7 +151,7 @@ export class TaskDirs {
     while (this.#spares.length + this.#making < this.#ahead) {
       this.#making++;
       this.#begin();
-      fs.mkdtemp(path.join(this.root, TASK_DIR_PREFIX), (err, dir) => {
+      fs.mkdtemp(path.join(this.root, this.#taskPrefix), (err, dir) => {
         this.#making--;
         // On an error take() makes one itself, and reports the error if it fails there too.
         if (err) return this.#end();
@@ -156,5 +176,43 @@ export class TaskDirs {
       this.#deleteNext();
       this.#end();
     });
+  }
+}
+
+/**
+ * Removes the task and trash directories under `root` that `owner` made in a process that is gone.
+ * A directory whose entries cannot be removed (a command took away its permissions) is left.
+ */
+function removeLeftovers(root: string, owner: string): string[] {
+  const escaped = owner.replace(/[.]/g, '\\.');
+  const mine = new RegExp(`^(?:${TASK_DIR_PREFIX}|${TRASH_DIR_PREFIX})${escaped}\\.(\\d+)-[^/]+$`);
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const pid = Number(mine.exec(name)?.[1]);
+    if (!Number.isSafeInteger(pid) || pid === process.pid || processRuns(pid)) continue;
+    const dir = path.join(root, name);
+    try {
+      fs.rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      // unwritable entries: left, as removeTaskDir's synchronous path leaves them
+    }
+  }
+  return removed;
+}
+
+/** True while a process with this pid exists (EPERM: it does, and is not ours to signal). */
+function processRuns(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -6,18 +6,29 @@
  * reports resource usage every second to the pool that introduced itself with `poolHello`.
  *
  * Output goes straight from the Executor to the Controller (`reportTo`), chunk by chunk, in order.
- * Reading from the child pauses while the link to the manager is congested, while the Controller
- * asks it to (`throttle`: its subscriber is slow), and while there is no manager at all: the
- * command then blocks on its full pipe, and nothing is buffered without bound. Results are kept
- * until the Controller acknowledges them, and a new pool (after a manager restart) is told which
- * tasks are still running and which results it has not seen, so nothing finished is lost.
+ * Reading from the child pauses while the link to the manager is congested and while the Controller
+ * asks it to (`throttle`: a subscriber is slow): the command then blocks on its full pipe, and
+ * nothing is buffered without bound.
+ *
+ * Without a manager (it is down, or restarting), each running task's output is held, up to
+ * `maxHeldOutputBytes` (DEFAULT_MAX_HELD_OUTPUT_BYTES) per task, and the command reads on; past the
+ * bound the command is paused (it blocks on its pipe) rather than any output dropped. When a pool
+ * says hello (the manager is back), the worker tells it what runs, and sends a task's held output
+ * once the Controller has taken the task in (its `throttle` go-ahead, so no chunk arrives before the
+ * task is known) and one of the task's subscribers is back in the cluster (at most
+ * DEFAULT_SUBSCRIBER_WAIT_MS after the hello), then the task's result. What was written to a
+ * connection that then broke (in the socket when the manager died) is lost with it, so the last
+ * chunks sent of each task (the same bound) are kept and sent again after the hello, ahead of the
+ * held ones; a result not yet acknowledged waits behind them (its task reported as running again).
+ * Chunks keep their `seq`: the Controller and the subscribers drop repeats and tell gaps. Results
+ * are kept until the Controller acknowledges them, so nothing finished is lost.
  */
 import os from 'node:os';
 import type { ActorRef } from '../protocols/actor-ref.js';
 import type { MemberEvent } from '../protocols/cluster-messages.js';
 import type { CancelWork, PoolHello, ResultAck, Throttle, Usage, Work, WorkResult, WorkSpec } from '../protocols/tasks.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
-import { ErrorCodes } from '../src/errors.js';
+import { ErrorCodes, settingError } from '../src/errors.js';
 import { runCommand, type CommandResult, type RunningCommand } from './run-command.js';
 import { Spawner } from './spawner.js';
 import { TaskDirs } from './task-dirs.js';
@@ -39,9 +50,23 @@ export interface WorkerOptions {
    * fork from this process.
    */
   spawner?: Spawner | false;
+  /** See DEFAULT_MAX_HELD_OUTPUT_BYTES. */
+  maxHeldOutputBytes?: number;
 }
 
 export const DEFAULT_USAGE_INTERVAL_MS = 1000;
+/**
+ * Output held per task while there is no manager to send it to: 4 MiB. More lets a command run on
+ * through a longer outage without blocking; each running task may hold this much memory.
+ */
+export const DEFAULT_MAX_HELD_OUTPUT_BYTES = 4 * 1024 * 1024;
+/**
+ * After a manager restart, how long a task's held output waits for one of its subscribers (a
+ * `troupe run` redialling too) to be back before it is sent anyway: 10 seconds.
+ */
+export const DEFAULT_SUBSCRIBER_WAIT_MS = 10_000;
+/** At most this many sent chunks are kept per task for a resend (besides the byte bound). */
+const MAX_KEPT_CHUNKS = 4096;
 
 type WorkerMessage = Work | CancelWork | PoolHello | ResultAck | Throttle | MemberEvent;
 
@@ -50,11 +75,26 @@ interface Attachment {
   reportTo: ActorRef;
 }
 
+type OutputMsg = { type: 'workOutput'; id: string; stream: 'stdout' | 'stderr'; seq: number; data: Buffer };
+
 /** One running task: its command, and the output it holds while it may not send. */
 class Execution {
   readonly startedAt = Date.now();
-  readonly held: object[] = [];
+  held: OutputMsg[] = [];
+  heldBytes = 0;
+  /**
+   * The last chunks sent (up to the same bound): a connection that breaks loses what it had not
+   * yet delivered, so after a pool's hello these are sent again; the Controller drops repeats by seq.
+   */
+  retained: OutputMsg[] = [];
+  retainedBytes = 0;
   throttled = false;
+  /** Since a pool's hello: output waits for the Controller's go-ahead (a `throttle` with paused false). */
+  awaitingGo = false;
+  /** Since a pool's hello: output waits for a subscriber to be back, until this time (ms). */
+  subscribersBy = 0;
+  /** The command is over; called (to send the result) once the held output is sent. */
+  ended: (() => void) | undefined;
   #waiting = false;
   run!: RunningCommand;
 
@@ -63,29 +103,66 @@ class Execution {
     readonly subscribers: readonly ActorRef[],
     private readonly system: ClusterSystem,
     private readonly target: () => ActorRef | undefined,
+    private readonly maxHeldBytes: number,
   ) {}
 
   onOutput(stream: 'stdout' | 'stderr', data: Buffer, seq: number): void {
-    const msg = { type: 'workOutput', id: this.spec.id, stream, seq, data };
+    const msg = { type: 'workOutput' as const, id: this.spec.id, stream, seq, data };
     const to = this.target();
-    if (!to || this.held.length > 0 || this.throttled) {
-      this.held.push(msg);
-      this.run.pause();
+    if (to && this.held.length === 0 && this.#mayDispatch()) {
+      this.#send(to, msg);
+      this.#pauseIfCongested(to);
       return;
     }
-    this.system.dispatch(to, msg);
-    this.#pauseIfCongested(to);
+    this.held.push(msg);
+    this.heldBytes += data.length;
+    // Asked to pause (or congested): at once. Without a manager to send to: past the bound.
+    if ((to && this.throttled) || this.heldBytes >= this.maxHeldBytes) this.run.pause();
   }
 
-  /** Sends what was held and reads on, if it may. */
+  /** A (new) pool said hello: what the old Controller asked is void; wait for the new one's go-ahead. */
+  rejoined(subscribersBy: number): void {
+    // What was sent before may not have arrived: send it again, ahead of what was held.
+    this.held = [...this.retained, ...this.held];
+    this.heldBytes += this.retainedBytes;
+    this.retained = [];
+    this.retainedBytes = 0;
+    this.throttled = false;
+    this.awaitingGo = true;
+    this.subscribersBy = subscribersBy;
+  }
+
+  /** Sends what was held and reads on, if it may; then the result, if the command is over. */
   resume(): void {
     const to = this.target();
-    if (!to || this.throttled || this.#waiting) return;
+    if (!to || this.#waiting || !this.#mayDispatch()) return;
     while (this.held.length > 0) {
-      this.system.dispatch(to, this.held.shift()!);
+      const msg = this.held.shift()!;
+      this.heldBytes -= msg.data.length;
+      this.#send(to, msg);
       if (this.system.isCongested(to.node)) return this.#pauseIfCongested(to);
     }
-    this.run.resume();
+    if (this.ended) this.ended();
+    else this.run.resume();
+  }
+
+  #send(to: ActorRef, msg: OutputMsg): void {
+    this.system.dispatch(to, msg);
+    this.retained.push(msg);
+    this.retainedBytes += msg.data.length;
+    while (this.retained.length > 0 && (this.retainedBytes > this.maxHeldBytes || this.retained.length > MAX_KEPT_CHUNKS)) {
+      this.retainedBytes -= this.retained.shift()!.data.length;
+    }
+  }
+
+  #mayDispatch(): boolean {
+    if (this.throttled || this.awaitingGo) return false;
+    if (this.subscribersBy === 0 || this.subscribers.length === 0) return true;
+    if (Date.now() >= this.subscribersBy || this.subscribers.some((s) => this.system.isAlive(s))) {
+      this.subscribersBy = 0;
+      return true;
+    }
+    return false;
   }
 
   #pauseIfCongested(to: ActorRef): void {
@@ -101,9 +178,11 @@ class Execution {
 
 export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}): ActorRef {
   const slots = options.slots ?? os.availableParallelism();
+  const maxHeldOutputBytes = options.maxHeldOutputBytes ?? DEFAULT_MAX_HELD_OUTPUT_BYTES;
+  if (!Number.isSafeInteger(maxHeldOutputBytes) || maxHeldOutputBytes < 0) throw settingError('maxHeldOutputBytes', maxHeldOutputBytes, 'a whole number of bytes ≥ 0');
   const tags = [...(options.tags ?? [])];
   const running = new Map<string, Execution>();
-  const unacked = new Map<string, { result: WorkResult; task: WorkSpec; subscribers: ActorRef[] }>();
+  const unacked = new Map<string, { result: WorkResult; task: WorkSpec; subscribers: ActorRef[]; execution: Execution }>();
   let attached: Attachment | undefined;
   const target = () => attached?.reportTo;
   const sampler = new UsageSampler();
@@ -111,7 +190,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   // cannot be used now is left to each task to report (runCommand makes its own directory then).
   let dirs: TaskDirs | undefined;
   try {
-    dirs = new TaskDirs(options.tmpRoot ?? os.tmpdir(), { ahead: Math.max(1, slots) });
+    dirs = new TaskDirs(options.tmpRoot ?? os.tmpdir(), { ahead: Math.max(1, slots), owner: system.node });
   } catch {
     dirs = undefined;
   }
@@ -123,20 +202,38 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       switch (msg.type) {
         case 'poolHello': {
           attached = { pool: msg.pool, reportTo: msg.reportTo };
+          const subscribersBy = Date.now() + DEFAULT_SUBSCRIBER_WAIT_MS;
+          // A result not yet acknowledged may have gone with the output before it: the task is
+          // reported as running again, its output sent again, then its result.
+          for (const [id, u] of unacked) {
+            if (u.execution.retained.length === 0) continue;
+            unacked.delete(id);
+            running.set(id, u.execution);
+            u.execution.ended = () => {
+              u.execution.ended = undefined;
+              running.delete(id);
+              unacked.set(id, u);
+              const to = target();
+              if (to) system.dispatch(to, { type: 'workResult', result: u.result });
+            };
+          }
+          for (const e of running.values()) e.rejoined(subscribersBy);
+          if (running.size > 0) setTimeout(resumeAll, DEFAULT_SUBSCRIBER_WAIT_MS).unref();
           system.dispatch(msg.pool, {
             type: 'workerState',
             worker: system.node,
             running: [...running.values()].map((e) => ({ task: e.spec, startedAt: e.startedAt, subscribers: [...e.subscribers] })),
-            finished: [...unacked.values()],
+            finished: [...unacked.values()].map(({ result, task, subscribers }) => ({ result, task, subscribers })),
           });
           // A first usage report at once: the pool knows this worker's load from the start.
           system.dispatch(msg.pool, { type: 'workerUsage', usage: sampler.sample(system.node, running.size, slots) });
-          for (const e of running.values()) e.resume();
           break;
         }
         case 'member':
           // The manager gone (or a new one not yet introduced): hold output until a pool says hello.
           if (msg.role === 'manager' && msg.status !== 'up' && attached?.pool.node === msg.node) attached = undefined;
+          // A subscriber back after a manager restart: what waited for it goes now.
+          if (msg.status === 'up' && msg.role !== 'worker') resumeAll();
           break;
         case 'work':
           start(msg, ctx.ref);
@@ -148,7 +245,10 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
           const e = running.get(msg.id);
           if (e) {
             e.throttled = msg.paused;
-            if (!msg.paused) e.resume();
+            if (!msg.paused) {
+              e.awaitingGo = false;
+              e.resume();
+            }
           }
           break;
         }
@@ -181,7 +281,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       if (attached) system.dispatch(attached.pool, { type: 'workRefused', id: task.id, code: ErrorCodes.WORKER_BUSY, reason: `all ${slots} slots busy` });
       return;
     }
-    const execution = new Execution(task, msg.subscribers, system, target);
+    const execution = new Execution(task, msg.subscribers, system, target, maxHeldOutputBytes);
     running.set(task.id, execution);
     execution.run = runCommand({
       command: task.command,
@@ -204,12 +304,18 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       { parent: self, initialState: null, onCrash: 'resume' },
     );
     void execution.run.result.then((r) => {
-      running.delete(task.id);
-      const result = toWorkResult(task.id, r);
-      unacked.set(task.id, { result, task, subscribers: [...msg.subscribers] });
-      const to = target();
-      if (to) system.dispatch(to, { type: 'workResult', result });
-      system.stop(executor);
+      const finish = () => {
+        execution.ended = undefined;
+        running.delete(task.id);
+        const result = toWorkResult(task.id, r);
+        unacked.set(task.id, { result, task, subscribers: [...msg.subscribers], execution });
+        const to = target();
+        if (to) system.dispatch(to, { type: 'workResult', result });
+        system.stop(executor);
+      };
+      // Output held (no manager, or not yet its go-ahead) goes first; until then the task still runs here.
+      if (execution.held.length === 0) finish();
+      else execution.ended = finish;
     });
   }
 
@@ -217,6 +323,9 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   // runCommand kills them and removes their directories; the spares and the trash go here. Even a
   // SIGKILLed worker does not leave its commands running: its spawner sees the IPC channel close.
   const closeDirs = () => dirs?.close();
+  const resumeAll = () => {
+    for (const e of running.values()) e.resume();
+  };
   process.on('exit', closeDirs);
 
   const usageTimer = setInterval(() => {

@@ -81,6 +81,12 @@ export const Ask = defineMessage(
 /** Adds a subscriber to tasks already submitted (e.g. a client that reconnected). */
 export const Subscribe = defineMessage('subscribeTasks', { replyTo: TActorRef(), ids: Type.Array(TaskId, { maxItems: 10_000 }), subscriber: TActorRef() }, { allow: SubmitterRoles });
 
+/**
+ * A subscriber cannot write a task's output as fast as it comes (its stdout is a slow pipe): the
+ * task's command is paused until every subscriber that asked has said `paused: false` (or gone down).
+ */
+export const PauseOutput = defineMessage('pauseOutput', { id: TaskId, subscriber: TActorRef(), paused: Type.Boolean() }, { allow: SubmitterRoles });
+
 // ── Controller → client / manager ──────────────────────────────────────────────────────────────
 
 export const TaskRecordT = Type.Object({
@@ -218,6 +224,7 @@ export type Submit = MessageOf<typeof Submit>;
 export type Cancel = MessageOf<typeof Cancel>;
 export type Ask = MessageOf<typeof Ask>;
 export type Subscribe = MessageOf<typeof Subscribe>;
+export type PauseOutput = MessageOf<typeof PauseOutput>;
 export type Submitted = MessageOf<typeof Submitted>;
 export type TaskError = MessageOf<typeof TaskError>;
 export type Cancelled = MessageOf<typeof Cancelled>;
@@ -236,7 +243,7 @@ export type WorkerState = MessageOf<typeof WorkerState>;
 export type WorkerUsage = MessageOf<typeof WorkerUsage>;
 
 /** What a manager accepts from other nodes. */
-export const MANAGER_TASK_MESSAGES = [Submit, Cancel, Ask, Subscribe, WorkOutput, WorkResult, WorkRefused, WorkerState, WorkerUsage];
+export const MANAGER_TASK_MESSAGES = [Submit, Cancel, Ask, Subscribe, PauseOutput, WorkOutput, WorkResult, WorkRefused, WorkerState, WorkerUsage];
 /** What a worker accepts. */
 export const WORKER_TASK_MESSAGES = [Work, CancelWork, PoolHello, ResultAck, Throttle];
 /** What a client accepts (replies and subscriptions). */

@@ -60,6 +60,8 @@ export const ErrorCodes = {
   // settings and usage
   SETTING: 'TROUPE_E_SETTING',
   LISTEN: 'TROUPE_E_LISTEN',
+  // task output (src/client/, src/cli/task-runner.ts)
+  OUTPUT_LOST: 'TROUPE_E_OUTPUT_LOST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -29,6 +29,8 @@ export interface RunCommand extends ClientCommand {
   waitForWorkerMs: number;
   /** A status line for every task, not only for those that did not simply exit. */
   verbose: boolean;
+  /** How long a lost manager may be away (restarting) before the task counts as lost; default DEFAULT_RECONNECT_GRACE_MS. */
+  reconnectGraceMs?: number;
 }
 
 /**
@@ -39,7 +41,7 @@ export interface RunCommand extends ClientCommand {
 export async function runOnCluster(options: RunCommand): Promise<number> {
   const screen = new Screen({ notes: 'stderr' });
   const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile });
-  const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
+  const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, reconnectGraceMs: options.reconnectGraceMs, log });
   const workers = new WorkerListing(client.system);
   const runner = new TaskRunner(client.tasks, workers, screen, { statusLines: options.verbose ? 'all' : 'abnormal', lost: client.lost });
   const interrupt = new AbortController();

@@ -3,7 +3,9 @@
  * certificate, and gives up after a bounded wait instead of redialling forever as a worker does
  * (a person, or a script, is waiting). A refusal that retrying cannot fix (an untrusted
  * certificate, a wrong role) ends the wait at once. Once joined, a lost connection is redialled as
- * usual; the manager counts as lost when it is down (DEFAULT_MEMBER_DOWN_AFTER_MS of silence).
+ * usual; the manager counts as lost once it has been away for the reconnect grace
+ * (DEFAULT_RECONNECT_GRACE_MS): a manager restarted within it is ridden through (the task client
+ * follows its tasks again, and a worker replays what they printed meanwhile).
  */
 import { COORDINATOR_RUSSULA_MESSAGES } from '../../protocols/russula/index.js';
 import { CLIENT_TASK_MESSAGES } from '../../protocols/tasks.js';
@@ -18,6 +20,8 @@ import { managerLost } from './task-runner.js';
 
 /** How long `attach`, `run` and `status` try to reach the manager before they give up. */
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+/** How long a joined client waits for a lost manager to be back before its tasks count as lost: 30 seconds. */
+export const DEFAULT_RECONNECT_GRACE_MS = 30_000;
 
 export interface ClientNode {
   system: ClusterSystem;
@@ -25,12 +29,13 @@ export interface ClientNode {
   /** The manager's node name. */
   manager: string;
   target: string;
-  /** A promise that rejects (TROUPE_E_NODE_DOWN) when the manager goes down (at once while it is down); never resolves. */
+  /** A promise that rejects (TROUPE_E_NODE_DOWN) once the manager has been away for the reconnect grace (at once while it is); never resolves. */
   lost(): Promise<never>;
   shutdown(): Promise<void>;
 }
 
-export async function connectClient(options: { identity: Identity; join: HostPort; connectTimeoutMs: number; log: Logger }): Promise<ClientNode> {
+export async function connectClient(options: { identity: Identity; join: HostPort; connectTimeoutMs: number; reconnectGraceMs?: number; log: Logger }): Promise<ClientNode> {
+  const graceMs = options.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS;
   const target = formatAddress(options.join.host, options.join.port);
   const system = await ClusterSystem.start({ identity: options.identity, join: options.join, messages: [...CLIENT_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log: options.log });
   let last: TroupeError | undefined;
@@ -55,18 +60,30 @@ export async function connectClient(options: { identity: Identity; join: HostPor
     clearTimeout(timer);
   }
   const manager = system.manager!;
-  // One promise per stay of the manager: rejected when it goes down, replaced when it is back.
+  // One promise per absence of the manager past the grace: rejected then, replaced when it is back.
   let settle!: (err: TroupeError) => void;
+  let settled = false;
   const fresh = () => {
+    settled = false;
     const p = new Promise<never>((_, reject) => (settle = reject));
     p.catch(() => {});
     return p;
   };
   let lost = fresh();
-  system.on('member', (event) => {
-    if (event.role !== 'manager') return;
-    if (event.status === 'down') settle(managerLost(event.node));
-    else if (event.status === 'up') lost = fresh();
+  let grace: NodeJS.Timeout | undefined;
+  let stopped = false;
+  system.on('disconnected', (node) => {
+    if (node !== manager || grace || stopped) return;
+    grace = setTimeout(() => {
+      settled = true;
+      settle(managerLost(manager, graceMs));
+    }, graceMs);
+  });
+  system.on('connected', (node) => {
+    if (node !== manager) return;
+    clearTimeout(grace);
+    grace = undefined;
+    if (settled) lost = fresh();
   });
   const tasks = TaskClient.start(system, manager);
   return {
@@ -76,6 +93,8 @@ export async function connectClient(options: { identity: Identity; join: HostPor
     target,
     lost: () => lost,
     async shutdown() {
+      stopped = true;
+      clearTimeout(grace);
       tasks.stop();
       await system.shutdown();
     },

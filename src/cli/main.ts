@@ -10,7 +10,7 @@ import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
 import { createLogger, levelFromEnv } from '../log.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS } from './client-node.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client-node.js';
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from './nodes.js';
@@ -147,6 +147,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('timeout', { type: 'number', describe: 'Kill the command after this many seconds (exit status 124)' })
           .option('wait', { type: 'number', default: DEFAULT_WAIT_FOR_WORKER_MS / 1000, describe: 'Seconds to wait for a first worker when none has joined' })
           .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'A status line (task, worker, exit, duration) on stderr for every task' })
+          .option('reconnect-grace', { type: 'number', default: DEFAULT_RECONNECT_GRACE_MS / 1000, describe: 'Seconds the manager may be away (restarting) before the task counts as lost' })
           .example('$0 run 10.0.0.5 -- uname -a', 'on any free worker')
           .example("$0 run 10.0.0.5 --all -- 'df -h /'", 'on every worker, pdsh style')
           .example('$0 run 10.0.0.5 --on tag=gpu -- nvidia-smi', 'on a worker tagged gpu'),
@@ -162,6 +163,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           timeoutMs: args.timeout === undefined ? undefined : seconds('timeout', args.timeout),
           waitForWorkerMs: seconds('wait', args.wait),
           verbose: args.verbose,
+          reconnectGraceMs: seconds('reconnect-grace', args['reconnect-grace']),
         };
         job = () => runOnCluster(options);
       },

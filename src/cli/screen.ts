@@ -14,7 +14,9 @@ import { colorsFor, type Colors } from './format.js';
 export type Stream = 'stdout' | 'stderr';
 
 interface Writable {
-  write(data: string | Uint8Array): boolean;
+  write(data: string | Uint8Array, callback?: (err?: Error | null) => void): boolean;
+  /** Bytes written but not yet taken by the reader (a Node stream's); absent: always 0. */
+  writableLength?: number;
   isTTY?: boolean;
   columns?: number;
   rows?: number;
@@ -82,6 +84,18 @@ export class Screen {
     const last = typeof data === 'string' ? data.charCodeAt(data.length - 1) : data[data.length - 1];
     this.#setAtLineStart(stream, last === 10);
     this.#redrawPrompt();
+  }
+
+  /** Bytes written to `stream` that its reader has not taken yet (0 once it is broken). */
+  backlog(stream: Stream): number {
+    return this.#broken[stream] ? 0 : (this[stream].writableLength ?? 0);
+  }
+
+  /** Resolves once everything written to `stream` so far has been taken by its reader (or it broke). */
+  drained(stream: Stream): Promise<void> {
+    if (this.backlog(stream) === 0) return Promise.resolve();
+    // Write callbacks run in order: this one once all before it are flushed (or failed).
+    return new Promise((resolve) => this[stream].write('', () => resolve()));
   }
 
   /** Whole lines to stdout (tables, `:help`). */

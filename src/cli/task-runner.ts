@@ -11,6 +11,13 @@
  * task's output never comes before its id. Chunks that arrive while a submission is in flight are
  * held all the same (the reply and the first chunk can be in one frame, and the reply resolves a
  * promise while chunks go through an actor's mailbox) and handed over once the id is known.
+ *
+ * Flow: output is written with backpressure. Once more than `outputHighWaterBytes` written to our
+ * stdout (or stderr) wait for its reader, the command's tasks are paused (`pauseOutput`, through the
+ * Controller to the worker, whose command then blocks on its pipe) until that stream has drained;
+ * what was already on its way is written meanwhile, so memory stays bounded by the high-water mark
+ * and what the links hold. A task whose output did not all arrive (output-ledger.ts) is told in one
+ * line, TROUPE_E_OUTPUT_LOST, and its status is at least 1: never 0 with output missing.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { setImmediate as nextTurn } from 'node:timers/promises';
@@ -149,6 +156,9 @@ export class LinePrefixer {
 
 export type OutputMode = 'raw' | 'by-worker' | 'by-task';
 
+/** Bytes written to our stdout (or stderr) and not yet read above which the tasks are paused: 1 MiB. */
+export const DEFAULT_OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
+
 export interface RunRequest {
   command: string;
   selector?: string;
@@ -162,13 +172,15 @@ export interface RunnerOptions {
   statusLines: 'all' | 'abnormal';
   /** Rejects when the session can no longer hear about its tasks (a client that lost the manager). */
   lost?: () => Promise<never>;
+  /** See DEFAULT_OUTPUT_HIGH_WATER_BYTES. */
+  outputHighWaterBytes?: number;
 }
 
 /** A submitted command: its tasks, and the promise of its exit status. */
 export interface Started {
   tasks: TaskRecord[];
   /** The exit status: the task's, or for several the highest (0 only when all succeeded). */
-  done: Promise<{ status: number; tasks: TaskRecord[] }>;
+  done: Promise<{ status: number; tasks: TaskRecord[]; outputLost: string[] }>;
   cancel(): Promise<void>;
 }
 
@@ -192,12 +204,34 @@ export class TaskRunner {
   async start(request: RunRequest, mode: OutputMode, signal?: AbortSignal, interrupt: AbortSignal | undefined = signal): Promise<Started> {
     await this.workers.ready(() => this.screen.note(this.screen.noteColors.yellow('no worker has joined yet; waiting for one (Ctrl-C gives up)…')), signal);
     const prefixers = new Map<string, LinePrefixer>();
+    const ids: string[] = [];
+    const highWater = this.options.outputHighWaterBytes ?? DEFAULT_OUTPUT_HIGH_WATER_BYTES;
+    const backedUp = new Set<Stream>();
+    // Our reader is slower than the tasks: pause them all until it has caught up.
+    const flow = (stream: Stream) => {
+      if (backedUp.has(stream) || this.screen.backlog(stream) <= highWater) return;
+      backedUp.add(stream);
+      if (backedUp.size === 1) for (const id of ids) this.tasks.pauseOutput(id, true);
+      void this.screen.drained(stream).then(() => {
+        backedUp.delete(stream);
+        if (backedUp.size === 0) for (const id of ids) this.tasks.pauseOutput(id, false);
+      });
+    };
     const handlerFor = (task: TaskRecord): Handler => {
-      if (mode === 'raw') return (chunk) => this.screen.write(chunk.stream, chunk.data);
+      ids.push(task.id);
+      if (mode === 'raw') {
+        return (chunk) => {
+          this.screen.write(chunk.stream, chunk.data);
+          flow(chunk.stream);
+        };
+      }
       const prefix = mode === 'by-worker' ? (c: { worker: string }) => `${c.worker}: ` : () => `[${task.id}] `;
       const prefixer = new LinePrefixer(prefix, (stream, text) => this.screen.write(stream, text));
       prefixers.set(task.id, prefixer);
-      return (chunk) => prefixer.push(chunk);
+      return (chunk) => {
+        prefixer.push(chunk);
+        flow(chunk.stream);
+      };
     };
     const submit = { command: request.command, selector: request.selector, broadcast: request.broadcast, timeoutMs: request.timeoutMs };
     let made: TaskRecord[];
@@ -210,6 +244,7 @@ export class TaskRunner {
       made = await this.router.submit(submit, handlerFor);
     }
 
+    const outputLost: string[] = [];
     const finishOne = async (task: TaskRecord): Promise<TaskRecord> => {
       const end = await this.#finished(task.id);
       prefixers.get(task.id)?.flush(end.worker);
@@ -217,9 +252,18 @@ export class TaskRunner {
       if (this.options.statusLines === 'all' || !(end.status === 'succeeded' || (end.status === 'failed' && end.exitCode !== null))) {
         this.screen.note(statusLine(end, this.screen.noteColors));
       }
+      const loss = this.tasks.outputLoss(end);
+      if (loss !== undefined) {
+        outputLost.push(end.id);
+        this.screen.error(`troupe: ${ErrorCodes.OUTPUT_LOST}: output of ${end.id} on ${end.worker ?? 'no worker'} was lost: ${loss}`);
+      }
       return end;
     };
-    const done = Promise.all(made.map(finishOne)).then((ended) => ({ status: Math.max(0, ...ended.map(exitStatusOf)), tasks: ended }));
+    const done = Promise.all(made.map(finishOne)).then((ended) => ({
+      status: Math.max(outputLost.length > 0 ? 1 : 0, ...ended.map(exitStatusOf)),
+      tasks: ended,
+      outputLost,
+    }));
     done.catch(() => {});
     if (interrupt?.aborted) this.cancel(made).catch(() => {});
     return { tasks: made, done, cancel: () => this.cancel(made) };
@@ -245,6 +289,7 @@ export class TaskRunner {
 }
 
 /** The error for a session that lost its manager while it waited for tasks. */
-export function managerLost(manager: string): TroupeError {
-  return new TroupeError(ErrorCodes.NODE_DOWN, `lost the manager "${manager}"; what the tasks did since is unknown here (see :tasks after reconnecting)`);
+export function managerLost(manager: string, graceMs?: number): TroupeError {
+  const away = graceMs === undefined ? '' : ` (not back within ${graceMs / 1000} s)`;
+  return new TroupeError(ErrorCodes.NODE_DOWN, `lost the manager "${manager}"${away}; what the tasks did since is unknown here (see :tasks after reconnecting)`);
 }

@@ -19,6 +19,7 @@ import { FINISHED_STATUSES, type Answer, type AskWhat, type Submit, type TaskOut
 import { CONTROLLER_NAME } from '../../actors/controller.js';
 import type { ClusterSystem } from '../cluster/cluster-system.js';
 import { ErrorCodes, TroupeError, settingError, type ErrorCode } from '../errors.js';
+import { OutputLedger } from './output-ledger.js';
 
 export type SubmitOptions = Omit<Submit, 'type' | 'replyTo' | 'subscriber'>;
 
@@ -56,6 +57,10 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
   readonly #rejoinGraceMs: number;
   /** The manager's incarnation our unfinished tasks were submitted to (or last confirmed by). */
   #incarnation: string | undefined;
+  /** Repeats dropped, losses counted (output-ledger.ts). */
+  readonly #ledger = new OutputLedger();
+  /** Tasks whose output this client asked to pause (pauseOutput), asked again of a new Controller. */
+  readonly #paused = new Set<string>();
 
   private constructor(
     private readonly system: ClusterSystem,
@@ -174,6 +179,21 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
     return reply.tasks;
   }
 
+  /**
+   * Asks the Controller to pause (or go on with) the task's command: what this client writes the
+   * output to is backed up. Asked again when the task is heard of anew (after a manager restart).
+   */
+  pauseOutput(id: string, paused: boolean): void {
+    if (paused) this.#paused.add(id);
+    else if (!this.#paused.delete(id)) return;
+    this.system.dispatch(this.controller, { type: 'pauseOutput', id, subscriber: this.subscriber, paused });
+  }
+
+  /** Why the output received here of a finished task is not whole (a gap, or fewer bytes than it wrote); or undefined. */
+  outputLoss(task: TaskRecord): string | undefined {
+    return this.#ledger.loss(task);
+  }
+
   /** Resolves with the task's final record once it has finished. */
   finished(id: string): Promise<TaskRecord> {
     const known = this.tasks.get(id);
@@ -206,7 +226,7 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
   #receive(msg: TaskUpdate | TaskOutput): void {
     try {
       if (msg.type === 'taskUpdate') this.#update(msg.task);
-      else if (msg.type === 'taskOutput') this.emit('output', msg);
+      else if (msg.type === 'taskOutput' && this.#ledger.take(msg)) this.emit('output', msg);
     } catch (err) {
       this.system.log.error({ type: msg.type, err }, 'a task client listener threw');
     }
@@ -226,12 +246,21 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
     // A reply's snapshot may be handled after a later update: an end is never undone.
     if (wasFinished && !FINISHED_STATUSES.has(task.status)) return;
     this.tasks.set(task.id, task);
+    this.#ledger.update(task);
+    if (this.#paused.has(task.id)) {
+      if (FINISHED_STATUSES.has(task.status)) this.#paused.delete(task.id);
+      else this.system.dispatch(this.controller, { type: 'pauseOutput', id: task.id, subscriber: this.subscriber, paused: true });
+    }
     this.emit('update', task);
     if (FINISHED_STATUSES.has(task.status)) {
       if (!wasFinished) {
         this.#finishedOrder.push(task.id);
         // A long-lived client must not grow without bound: forget the oldest finished tasks.
-        while (this.#finishedOrder.length > MAX_FINISHED) this.tasks.delete(this.#finishedOrder.shift()!);
+        while (this.#finishedOrder.length > MAX_FINISHED) {
+          const old = this.#finishedOrder.shift()!;
+          this.tasks.delete(old);
+          this.#ledger.forget(old);
+        }
       }
       const waiting = this.#waiters.get(task.id);
       this.#waiters.delete(task.id);

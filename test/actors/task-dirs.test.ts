@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { spawnSync, spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { runCommand, TASK_DIR_PREFIX } from '../../actors/run-command.js';
 import { TaskDirs, TRASH_DIR_PREFIX } from '../../actors/task-dirs.js';
@@ -106,5 +107,35 @@ describe('actors: TaskDirs', () => {
     expect(fs.existsSync(result.cwd)).to.equal(false);
     const [trash] = entries(TRASH_DIR_PREFIX);
     await until(() => fs.readdirSync(path.join(root, trash!)).length === 0, 'the trash emptied');
+  });
+
+  it('with an owner: names its directories for owner and process, and removes those of the same owner whose process is gone', async () => {
+    const dead = spawnSync('/bin/true').pid!; // reaped: its pid names no process now
+    const live = spawn('/bin/sleep', ['100'], { stdio: 'ignore' });
+    try {
+      const make = (name: string) => {
+        fs.mkdirSync(path.join(root, name));
+        fs.writeFileSync(path.join(root, name, 'left'), 'x');
+        return name;
+      };
+      const leftovers = [make(`${TASK_DIR_PREFIX}worker-1.${dead}-aaaaaa`), make(`${TRASH_DIR_PREFIX}worker-1.${dead}-bbbbbb`)];
+      const kept = [
+        make(`${TASK_DIR_PREFIX}worker-1.${live.pid}-cccccc`), // the same name, but its process runs
+        make(`${TASK_DIR_PREFIX}worker-2.${dead}-dddddd`), // another worker's
+        make(`${TASK_DIR_PREFIX}worker-1.x.${dead}-eeeeee`), // worker-1.x's, not worker-1's
+        make(`${TASK_DIR_PREFIX}eeeeee`), // made without an owner
+      ];
+      dirs = new TaskDirs(root, { ahead: 0, owner: 'worker-1' });
+      expect([...dirs.removedLeftovers].sort()).to.deep.equal(leftovers.map((n) => path.join(dirs!.root, n)).sort());
+      expect(fs.readdirSync(root).sort()).to.deep.equal([...kept].sort());
+      const dir = dirs.take();
+      expect(path.basename(dir).startsWith(`${TASK_DIR_PREFIX}worker-1.${process.pid}-`)).to.equal(true);
+      await dirs.discard(dir);
+      expect(fs.readdirSync(root).filter((n) => n.startsWith(`${TRASH_DIR_PREFIX}worker-1.${process.pid}-`))).to.have.length(1);
+      expect(() => new TaskDirs(root, { owner: '../x' })).to.throw(/owner/);
+      for (const name of kept) fs.rmSync(path.join(root, name), { recursive: true });
+    } finally {
+      live.kill('SIGKILL');
+    }
   });
 });

@@ -218,7 +218,8 @@ describe('tasks when workers and managers fail (real processes)', function () {
 
   it('a worker stopped (SIGTERM) mid-task: the command is killed and no directory is left behind', async () => {
     cluster = await TaskCluster.start([{ name: 'worker-1', slots: 1 }]);
-    const [task] = await cluster.tasks.submit({ command: 'echo $$; pwd; touch made-here; sleep 100' });
+    // made-here first: the test looks for it once the two lines have arrived.
+    const [task] = await cluster.tasks.submit({ command: 'touch made-here; echo $$; pwd; sleep 100' });
     const [bash, cwd] = (await cluster.stdoutWhere(task!.id, (out) => out.split('\n').length === 3)).split('\n') as [string, string];
     expect(fs.existsSync(`${cwd}/made-here`)).to.equal(true);
     const worker = cluster.workers.get('worker-1')!;
