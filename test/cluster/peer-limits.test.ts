@@ -164,6 +164,24 @@ describe('peer limits: what a peer with a valid certificate cannot do to the man
     expect(line!.bufferedBytes as number).to.be.greaterThan(MAX_BUFFERED);
   });
 
+  it('refusals at the hello are rate-limited in the log: 25 bad hellos, at most 20 warn lines, the rest at debug', async function () {
+    lines.length = 0;
+    const id = testPki().identity('worker-3');
+    await Promise.all(
+      Array.from({ length: 25 }, async () => {
+        const peer = RawPeer.connect(port, id);
+        peers.push(peer);
+        await peer.opened;
+        peer.sendBytes(Buffer.from([0xc1]));
+        await peer.closed;
+      }),
+    );
+    const refused = lines.filter((l) => l.msg === 'peer refused at handshake');
+    expect(refused).to.have.length(25);
+    expect(refused.filter((l) => l.level === 40).length).to.be.at.most(20);
+    expect(refused.filter((l) => l.level === 20).length).to.be.at.least(5);
+  });
+
   describe('one deadline for the whole handshake, from TCP accept to hello', function () {
     it('a TLS client trickling its upgrade request one header at a time is cut at the deadline', async function () {
       const id = testPki().identity('worker-3');
@@ -189,6 +207,18 @@ describe('peer limits: what a peer with a valid certificate cannot do to the man
       await new Promise<void>((resolve) => socket.once('close', () => resolve()));
       expect(socket.destroyed).to.equal(true);
     });
+  });
+
+  it('a local message nested past the bound is not sent (TROUPE_E_ENCODE at once), and the link carries the next one', async function () {
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 100; i++) deep = { a: deep };
+    const err = await worker.query(new ActorRef('manager', 'echo'), (replyTo) => ({ type: 'ping', n: 1, replyTo, deep }), 20_000).then(
+      () => expect.fail('a message nested 100 deep was answered'),
+      (e: Error & { code?: string }) => e,
+    );
+    expect(err.code).to.equal('TROUPE_E_ENCODE');
+    expect(err.message).to.equal('a "ping" message to manager/echo could not be encoded: nested deeper than 64 levels');
+    // afterEach asks both ways over the same link.
   });
 
   describe('a query whose answer cannot be sent fails at once with TROUPE_E_FRAME_TOO_LARGE', function () {
