@@ -62,6 +62,8 @@ export const CLOSE_TOO_BIG = 1009;
 
 /** Refusals are logged once per code per connection, and across connections at most a burst a minute. */
 const refusalLog = new LogLimiter();
+/** A peer can make us drop envelopes (by asking for huge answers): those lines are limited too. */
+const dropLog = new LogLimiter();
 
 export class Connection extends EventEmitter {
   readonly peer: PeerInfo;
@@ -232,7 +234,7 @@ export class Connection extends EventEmitter {
     const type = envelope.t === 'send' ? messageType(envelope.msg) : envelope.t;
     const reason = why(envelope.t === 'send' ? `a "${type}" message to ${envelope.to}` : `a "${type}" envelope`);
     this.stats.dropped++;
-    this.#log.warn({ code, type }, 'dropped an envelope that cannot be sent');
+    dropLog.warn(this.#log, { code, type }, 'dropped an envelope that cannot be sent');
     try {
       this.emit('undeliverable', envelope, code, reason);
     } catch (err) {
