@@ -567,7 +567,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       previous.terminate('replaced');
     }
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
-    connection.on('oversize', this.#onOversize);
+    connection.on('undeliverable', this.#onUnsendable);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(peer.node) === connection) {
         this.#links.delete(peer.node);
@@ -615,7 +615,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     this.#hub = welcome.node;
     this.#links.set(welcome.node, connection);
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
-    connection.on('oversize', this.#onOversize);
+    connection.on('undeliverable', this.#onUnsendable);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(welcome.node) === connection) this.#links.delete(welcome.node);
       this.emit('disconnected', welcome.node, info);
@@ -741,12 +741,17 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     return undefined;
   }
 
-  /** An envelope over the frame size limit was dropped before it was sent: fail its query now. */
-  #onOversize = (envelope: Envelope, bytes: number): void => {
+  /**
+   * A connection dropped an envelope it could not send (over the frame size limit, or not
+   * encodable). It is a dead letter, and whoever waits on it learns now, not at its timeout: the
+   * asker of a query it carried, or, when it was the answer to a query (sent to a `$q/` reply
+   * ref), the asker of that query.
+   */
+  #onUnsendable = (envelope: Envelope, code: ErrorCode, reason: string): void => {
     if (envelope.t !== 'send') return;
-    const reason = `a "${typeOf(envelope.msg)}" message to ${envelope.to} is ${bytes} bytes encoded, over the frame size limit of ${this.settings.transport.maxFrameBytes}`;
-    this.#deadLetters.record(envelope.to, envelope.msg, ErrorCodes.FRAME_TOO_LARGE);
-    if (envelope.q) this.#undeliverable(envelope.q, ErrorCodes.FRAME_TOO_LARGE, reason);
+    this.#deadLetters.record(envelope.to, envelope.msg, code);
+    if (envelope.q) this.#undeliverable(envelope.q, code, reason);
+    if (isQueryPath(envelope.to.path)) this.#undeliverable(envelope.to, code, `the answer could not be sent: ${reason}`);
   };
 
   /** A node may only act for its own actors; the manager forwards for everyone. */
@@ -838,6 +843,11 @@ class RemoteSender {
 
 function terminated(ref: ActorRef, reason: Terminated['reason']): Terminated {
   return { type: 'terminated', ref, reason };
+}
+
+/** A query's temporary reply ref (see #request): someone waits on it. */
+function isQueryPath(path: string): boolean {
+  return path.startsWith('$q/');
 }
 
 function typeOf(msg: unknown): string {

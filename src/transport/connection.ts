@@ -14,17 +14,25 @@
  * still hear from each other every interval, so either one notices the other frozen in time.
  * Bad input: every decoded envelope is checked; a bad frame or envelope is answered with an `error`
  * envelope and logged once per code; a peer that collects `maxStrikes` inside the strike window is
- * disconnected (1008). Frames over `maxFrameBytes` are closed by ws with 1009. We never send one:
- * an envelope that alone is over the limit is dropped and reported as `oversize` (the cluster fails
- * the query it carried with TROUPE_E_FRAME_TOO_LARGE), and a batch over it is split.
+ * disconnected (1008); from the moment it is, nothing more it sent is handled, not even the rest of
+ * a frame or of a burst already read. Frames over `maxFrameBytes` are closed by ws with 1009.
+ * Sending never wedges the link: an envelope that cannot be sent (alone over `maxFrameBytes`, or
+ * that cannot be encoded) is dropped and reported as `undeliverable` (envelope, code, reason), so the
+ * cluster can fail the query it belongs to at once; a batch that fails is split, and the envelopes
+ * after it still go.
+ * Memory: what we hold for a peer (written but not yet flushed to the kernel, i.e. ws's and the
+ * socket's buffers) is bounded by `maxBufferedBytes`. Senders that can wait use `congested` and
+ * 'drain' (at `highWaterBytes`, far below); a peer that stops reading and lets us pass the bound is
+ * cut (cause `slow-consumer`, TROUPE_E_PEER_TOO_SLOW in the log).
  */
 import { EventEmitter } from 'node:events';
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Role } from '../../protocols/roles.js';
 import { checkEnvelope, type Envelope } from '../../protocols/wire.js';
-import { ErrorCodes, type ErrorCode } from '../errors.js';
-import { decodeFrame, encodeFrame } from './codec.js';
+import { ErrorCodes, messageOf, type ErrorCode } from '../errors.js';
+import { checkNesting, decodeFrame, encodeFrame } from './codec.js';
+import { LogLimiter } from './log-limiter.js';
 import { addTick, removeTick } from './heartbeat-clock.js';
 import type { TransportSettings } from './settings.js';
 
@@ -41,7 +49,7 @@ export interface CloseInfo {
   code: number;
   reason: string;
   /** Set when we closed it: why. */
-  cause?: 'heartbeat-timeout' | 'too-many-errors' | 'closed' | 'replaced';
+  cause?: 'heartbeat-timeout' | 'too-many-errors' | 'closed' | 'replaced' | 'slow-consumer';
 }
 
 export type EnvelopeHandler = (envelope: Envelope, connection: Connection) => void;
@@ -51,6 +59,11 @@ export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_POLICY = 1008;
 export const CLOSE_TOO_BIG = 1009;
+
+/** Refusals are logged once per code per connection, and across connections at most a burst a minute. */
+const refusalLog = new LogLimiter();
+/** A peer can make us drop envelopes (by asking for huge answers): those lines are limited too. */
+const dropLog = new LogLimiter();
 
 export class Connection extends EventEmitter {
   readonly peer: PeerInfo;
@@ -71,6 +84,8 @@ export class Connection extends EventEmitter {
   #strikes: number[] = [];
   #logged = new Set<string>();
   #closed = false;
+  /** We closed (or cut) it: nothing more is read or sent, though 'close' has not come yet. */
+  #closing = false;
   #closeCause: CloseInfo['cause'];
   /** Counters, for status and benchmarks. */
   readonly stats = { framesIn: 0, framesOut: 0, envelopesIn: 0, envelopesOut: 0, bytesIn: 0, bytesOut: 0, dropped: 0 };
@@ -104,7 +119,7 @@ export class Connection extends EventEmitter {
 
   /** Queues an envelope; see the batching rule above. Returns false when the connection is closed. */
   send(envelope: Envelope): boolean {
-    if (this.#closed) {
+    if (this.#closed || this.#closing) {
       this.stats.dropped++;
       return false;
     }
@@ -112,10 +127,11 @@ export class Connection extends EventEmitter {
     if (this.#queue.length >= this.#settings.maxBatch) {
       this.#flush();
     } else if (!this.#scheduled) {
+      // Scheduled before the write, so that nothing the write does can leave the queue unscheduled.
       this.#scheduled = true;
+      setImmediate(this.#flushScheduled);
       // Idle link: write now, and coalesce whatever else this turn sends.
       if (this.#unflushedBytes === 0) this.#flush();
-      setImmediate(this.#flushScheduled);
     }
     return true;
   }
@@ -126,8 +142,9 @@ export class Connection extends EventEmitter {
   }
 
   close(code = CLOSE_NORMAL, reason = ''): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#closing) return;
     this.#flush();
+    this.#closing = true;
     this.#closeCause ??= 'closed';
     this.#ws.close(code, reason.slice(0, 120));
     // A peer that does not answer the close handshake is cut off.
@@ -136,22 +153,24 @@ export class Connection extends EventEmitter {
 
   /** Cuts the connection without a close handshake. */
   terminate(cause: CloseInfo['cause'] = 'closed'): void {
+    this.#closing = true;
     this.#closeCause ??= cause;
     this.#ws.terminate();
   }
 
   /** Tells the peer why one of its frames or envelopes was refused, and counts a strike. */
   refuse(code: ErrorCode, reason: string): void {
+    if (this.#closed || this.#closing) return;
     if (!this.#logged.has(code)) {
       this.#logged.add(code);
-      this.#log.warn({ code, reason }, 'refused input from peer');
+      refusalLog.warn(this.#log, { code, reason }, 'refused input from peer');
     }
     this.send({ t: 'error', code, reason });
     const now = Date.now();
     this.#strikes.push(now);
     while (this.#strikes.length > 0 && now - this.#strikes[0]! > this.#settings.strikeWindowMs) this.#strikes.shift();
-    if (this.#strikes.length >= this.#settings.maxStrikes && !this.#closed) {
-      this.#log.warn({ strikes: this.#strikes.length }, 'disconnecting a peer that keeps sending invalid input');
+    if (this.#strikes.length >= this.#settings.maxStrikes) {
+      refusalLog.warn(this.#log, { code: ErrorCodes.TOO_MANY_ERRORS, strikes: this.#strikes.length }, 'disconnecting a peer that keeps sending invalid input');
       this.send({ t: 'error', code: ErrorCodes.TOO_MANY_ERRORS, reason: `${this.#strikes.length} invalid frames or messages` });
       this.#closeCause = 'too-many-errors';
       this.close(CLOSE_POLICY, ErrorCodes.TOO_MANY_ERRORS);
@@ -164,34 +183,75 @@ export class Connection extends EventEmitter {
   };
 
   #flush(): void {
-    if (this.#queue.length === 0 || this.#closed) return;
+    if (this.#queue.length === 0 || this.#closed || this.#closing) return;
     const batch = this.#queue;
     this.#queue = [];
     this.#write(batch);
   }
 
   #write(batch: Envelope[]): void {
-    const frame = encodeFrame(batch);
-    if (frame.length > this.#settings.maxFrameBytes) {
-      if (batch.length === 1) {
-        // One envelope over the limit would cost us the connection: drop it instead.
-        this.stats.dropped++;
-        this.#log.warn({ type: batch[0]!.t, bytes: frame.length }, 'dropped an envelope over the frame size limit');
-        this.emit('oversize', batch[0], frame.length);
-        return;
-      }
-      const half = batch.length >> 1;
-      this.#write(batch.slice(0, half));
-      this.#write(batch.slice(half));
+    if (this.#closing) {
+      this.stats.dropped += batch.length;
       return;
+    }
+    let frame: Buffer;
+    try {
+      frame = encodeFrame(batch);
+      // The peer refuses a frame nested deeper than the codec's bound; so do we, before it costs a strike.
+      checkNesting(frame);
+    } catch (err) {
+      return this.#split(batch, ErrorCodes.ENCODE, (what) => `${what} could not be encoded: ${messageOf(err).slice(0, 200)}`);
+    }
+    if (frame.length > this.#settings.maxFrameBytes) {
+      // One envelope over the limit would cost us the connection: it is dropped instead.
+      return this.#split(batch, ErrorCodes.FRAME_TOO_LARGE, (what) => `${what} is ${frame.length} bytes encoded, over the frame size limit of ${this.#settings.maxFrameBytes}`);
     }
     const bytes = frame.length;
     this.#unflushedBytes += bytes;
     this.stats.framesOut++;
     this.stats.envelopesOut += batch.length;
     this.stats.bytesOut += bytes;
-    this.#ws.send(frame, { binary: true }, this.#written.bind(this, bytes));
+    try {
+      this.#ws.send(frame, { binary: true }, this.#written.bind(this, bytes));
+    } catch (err) {
+      // The socket is going; 'close' follows and accounts for the loss.
+      this.#log.debug({ err: messageOf(err) }, 'write on a closing socket');
+      return;
+    }
     if (!this.#congested && this.#unflushedBytes > this.#settings.highWaterBytes) this.#congested = true;
+    if (this.#unflushedBytes > this.#settings.maxBufferedBytes) this.#tooSlow();
+  }
+
+  /** A batch that could not be written: halves are tried alone, down to the one envelope at fault. */
+  #split(batch: Envelope[], code: ErrorCode, why: (what: string) => string): void {
+    if (batch.length > 1) {
+      const half = batch.length >> 1;
+      this.#write(batch.slice(0, half));
+      this.#write(batch.slice(half));
+      return;
+    }
+    const envelope = batch[0]!;
+    const type = envelope.t === 'send' ? messageType(envelope.msg) : envelope.t;
+    const reason = why(envelope.t === 'send' ? `a "${type}" message to ${envelope.to}` : `a "${type}" envelope`);
+    this.stats.dropped++;
+    dropLog.warn(this.#log, { code, type }, 'dropped an envelope that cannot be sent');
+    try {
+      this.emit('undeliverable', envelope, code, reason);
+    } catch (err) {
+      this.#log.error({ err, type }, 'undeliverable handler failed');
+    }
+  }
+
+  /**
+   * The peer is not reading and we hold more than `maxBufferedBytes` for it: cut it. (A close
+   * handshake would queue behind what it does not read.)
+   */
+  #tooSlow(): void {
+    this.#log.warn(
+      { code: ErrorCodes.PEER_TOO_SLOW, bufferedBytes: this.#unflushedBytes, maxBufferedBytes: this.#settings.maxBufferedBytes },
+      'disconnecting a peer that does not read what we send',
+    );
+    this.terminate('slow-consumer');
   }
 
   #written(bytes: number): void {
@@ -203,6 +263,8 @@ export class Connection extends EventEmitter {
   }
 
   #receive(data: Buffer, isBinary: boolean): void {
+    // Frames of a peer we are cutting off, read in the same burst as the one that did it, are dropped.
+    if (this.#closing || this.#closed) return;
     this.#lastSeen = Date.now();
     this.stats.framesIn++;
     this.stats.bytesIn += data.length;
@@ -218,7 +280,7 @@ export class Connection extends EventEmitter {
       return;
     }
     for (const envelope of envelopes) {
-      if (this.#closed) return;
+      if (this.#closed || this.#closing) return;
       const invalid = checkEnvelope(envelope);
       if (invalid) {
         this.refuse(invalid.code, invalid.reason);
@@ -262,4 +324,9 @@ export class Connection extends EventEmitter {
     const info: CloseInfo = { code, reason, cause: this.#closeCause };
     this.emit('close', info);
   }
+}
+
+function messageType(msg: unknown): string {
+  const type = typeof msg === 'object' && msg !== null ? (msg as { type?: unknown }).type : undefined;
+  return typeof type === 'string' ? type.slice(0, 64) : typeof msg;
 }

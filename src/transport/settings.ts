@@ -10,7 +10,10 @@ export const DEFAULT_PORT = 7400;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 /** A peer silent this long (no frame, no pong) is unreachable; lower detects faster, but a GC pause can look like death. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 3000;
-/** From TCP connect to `welcome`. */
+/**
+ * From TCP connect to `welcome`, as one deadline: TLS, the WebSocket upgrade and the hello together
+ * (the listening side cuts a socket that has not said a valid hello by then, however it trickles).
+ */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
 /** Frames larger than this close the connection with 1009 (message too big). */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
@@ -18,6 +21,13 @@ export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
 export const DEFAULT_MAX_BATCH = 1024;
 /** Above this many bytes written but not yet flushed to the kernel, a connection is congested. */
 export const DEFAULT_HIGH_WATER_BYTES = 4 * 1024 * 1024; // 4 MiB
+/**
+ * Above this many bytes written to a peer but not yet flushed to the kernel, the peer is cut
+ * (cause `slow-consumer`, TROUPE_E_PEER_TOO_SLOW): a peer that never reads cannot grow our memory
+ * past it. Flow-controlled senders stop at highWaterBytes, so only a peer that ignores what it is
+ * sent gets here; it must be at least highWaterBytes + maxFrameBytes (one frame past congestion).
+ */
+export const DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024; // 64 MiB
 /** Reconnect backoff: first delay, cap. Each attempt doubles, then a random 50–100 % of it is used. */
 export const DEFAULT_RECONNECT_MIN_MS = 100;
 export const DEFAULT_RECONNECT_MAX_MS = 5000;
@@ -32,6 +42,7 @@ export interface TransportSettings {
   maxFrameBytes: number;
   maxBatch: number;
   highWaterBytes: number;
+  maxBufferedBytes: number;
   reconnectMinMs: number;
   reconnectMaxMs: number;
   /** Reconnect forever (the default) or give up after the first connection is lost. */
@@ -47,6 +58,7 @@ export const DEFAULT_TRANSPORT_SETTINGS: Readonly<TransportSettings> = Object.fr
   maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   maxBatch: DEFAULT_MAX_BATCH,
   highWaterBytes: DEFAULT_HIGH_WATER_BYTES,
+  maxBufferedBytes: DEFAULT_MAX_BUFFERED_BYTES,
   reconnectMinMs: DEFAULT_RECONNECT_MIN_MS,
   reconnectMaxMs: DEFAULT_RECONNECT_MAX_MS,
   reconnect: true,
@@ -73,6 +85,13 @@ export function transportSettings(given: Partial<TransportSettings> = {}): Trans
   }
   if (s.reconnectMaxMs < s.reconnectMinMs) {
     throw settingError('transport.reconnectMaxMs', s.reconnectMaxMs, `at least reconnectMinMs (${s.reconnectMinMs})`);
+  }
+  if (s.maxBufferedBytes < s.highWaterBytes + s.maxFrameBytes) {
+    throw settingError(
+      'transport.maxBufferedBytes',
+      s.maxBufferedBytes,
+      `at least highWaterBytes + maxFrameBytes (${s.highWaterBytes} + ${s.maxFrameBytes} = ${s.highWaterBytes + s.maxFrameBytes})`,
+    );
   }
   return s;
 }

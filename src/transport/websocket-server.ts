@@ -1,8 +1,11 @@
 /**
  * The listening side: an HTTPS server that requests and verifies client certificates against the
  * cluster CA only (TLS fails before any byte of ours is read otherwise), and a ws server on it with
- * permessage-deflate off, TCP_NODELAY on, a frame size limit and a handshake timeout.
+ * permessage-deflate off, TCP_NODELAY on, a frame size limit and a handshake deadline.
  * A peer becomes a Connection once its hello matches its certificate and `accept` agrees.
+ * The deadline (`handshakeTimeoutMs`) runs from TCP accept to a valid hello, over TLS, the HTTP
+ * upgrade and the hello together: a peer trickling its bytes cannot hold a socket longer. Refusals
+ * (at TLS or at the hello) are logged through one LogLimiter: a burst a minute at warn, then debug.
  */
 import { EventEmitter } from 'node:events';
 import https from 'node:https';
@@ -19,6 +22,7 @@ import { CLOSE_GOING_AWAY, CLOSE_POLICY, Connection } from './connection.js';
 import { readHandshake } from './handshake.js';
 import type { TransportSettings } from './settings.js';
 import { describeAcceptError } from './tls-errors.js';
+import { LogLimiter } from './log-limiter.js';
 
 /** OpenSSL's words for the verification failures a client certificate can meet. */
 const VERIFY_FAILURES: Record<string, string> = {
@@ -57,8 +61,10 @@ export class TransportServer extends EventEmitter {
   #https: https.Server;
   #wss: WebSocketServer;
   #sockets = new Set<WebSocket>();
-  #tlsFailures = 0;
+  #refusals = new LogLimiter();
   readonly #arrivals = new WeakMap<Socket, string>();
+  /** Each TCP socket's handshake deadline, until its hello is read; `expire` is what the deadline does. */
+  readonly #deadlines = new WeakMap<Socket, { timer: NodeJS.Timeout; expire: () => void }>();
 
   constructor(options: ServerOptions) {
     super();
@@ -78,7 +84,19 @@ export class TransportServer extends EventEmitter {
     });
     // Remember each TCP peer's address on arrival: a refused TLS socket is destroyed (and forgets
     // it) before 'tlsClientError' fires.
-    this.#https.on('connection', (raw: Socket) => this.#arrivals.set(raw, `${raw.remoteAddress}:${raw.remotePort}`));
+    this.#https.on('connection', (raw: Socket) => {
+      this.#arrivals.set(raw, `${raw.remoteAddress}:${raw.remotePort}`);
+      const deadline = {
+        expire: () => {
+          log.debug({ from: this.#arrivals.get(raw) }, 'a peer did not complete the handshake in time');
+          raw.destroy();
+        },
+        timer: setTimeout(() => deadline.expire(), settings.handshakeTimeoutMs),
+      };
+      deadline.timer.unref();
+      this.#deadlines.set(raw, deadline);
+      raw.once('close', () => clearTimeout(deadline.timer));
+    });
     this.#https.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
       const from = this.#peerAddress(socket);
       // Node completes the TLS handshake, then checks the client's certificate and destroys the
@@ -89,11 +107,9 @@ export class TransportServer extends EventEmitter {
         log.debug({ from, reason: err.code }, 'a peer left during the TLS handshake');
         return;
       }
-      // Logged at warn for the first few, then debug: a port scanner must not flood the log.
-      this.#tlsFailures++;
-      const level = this.#tlsFailures <= 20 ? 'warn' : 'debug';
+      // Rate-limited: a port scanner must not flood the log.
       const reason = describeAcceptError(err);
-      log[level]({ from, reason }, 'TLS handshake refused');
+      this.#refusals.warn(log, { from, reason }, 'TLS handshake refused');
       this.emit('refused', { from, code: 'TROUPE_E_TLS_REJECTED', reason });
     });
     this.#wss = new WebSocketServer({
@@ -144,19 +160,24 @@ export class TransportServer extends EventEmitter {
     ws.on('error', (err) => log.debug({ from: address, err: err.message }, 'socket error before handshake'));
 
     const refuse = (rejection: Reject) => {
-      log.warn({ from: address, claimed: certified?.name, code: rejection.code, reason: rejection.reason }, 'peer refused at handshake');
+      this.#refusals.warn(log, { from: address, claimed: certified?.name, code: rejection.code, reason: rejection.reason }, 'peer refused at handshake');
       this.emit('refused', { from: address, code: rejection.code, reason: rejection.reason });
       ws.send(encodeFrame([rejection]));
       ws.close(CLOSE_POLICY, rejection.code);
       setTimeout(() => ws.terminate(), 1000).unref();
     };
-    const timer = setTimeout(
-      () => refuse({ t: 'reject', code: ErrorCodes.HANDSHAKE_TIMEOUT, reason: `no hello within ${settings.handshakeTimeoutMs} ms` }),
-      settings.handshakeTimeoutMs,
-    );
-    ws.once('close', () => clearTimeout(timer));
+    const timedOut = () => refuse({ t: 'reject', code: ErrorCodes.HANDSHAKE_TIMEOUT, reason: `no hello within ${settings.handshakeTimeoutMs} ms` });
+    // The deadline set at TCP accept goes on; now it ends with a reject the peer can read. (Without
+    // the raw socket, a fresh deadline.)
+    const raw = (socket as TLSSocket & { _parent?: Socket })._parent;
+    const deadline = raw ? this.#deadlines.get(raw) : undefined;
+    let timer: NodeJS.Timeout | undefined;
+    if (deadline) deadline.expire = timedOut;
+    else timer = setTimeout(timedOut, settings.handshakeTimeoutMs);
+    const stopDeadline = () => (deadline ? clearTimeout(deadline.timer) : clearTimeout(timer));
+    ws.once('close', stopDeadline);
     ws.once('message', (data, isBinary) => {
-      clearTimeout(timer);
+      stopDeadline();
       const read = readHandshake<Hello>(data as Buffer, isBinary, 'hello', certified);
       if (read.ok !== true) return refuse(read.reject);
       const hello = read.frame;

@@ -4,7 +4,7 @@
  * throws for every kind of bad frame, and never for a good one.
  */
 import { expect } from 'chai';
-import { decodeFrame, encodeFrame } from '../../../src/transport/codec.js';
+import { checkNesting, decodeFrame, encodeFrame, MAX_NESTING_DEPTH } from '../../../src/transport/codec.js';
 import { ActorRef } from '../../../protocols/actor-ref.js';
 
 function decodeError(bytes: number[] | Buffer): Error {
@@ -154,10 +154,10 @@ describe('unit: transport codec', () => {
       expect(({} as Record<string, unknown>).x).to.equal(undefined);
     });
 
-    it('a record structure defined in one frame is not known in the next (no shared structures)', () => {
-      // [record 0x40 with keys ["t"] defined inline, value "send"]
+    it('a record structure is not accepted, neither defined inline nor used from an earlier frame (no shared structures)', () => {
+      // [record 0x40 with keys ["t"] defined inline, value "send"]: troupe never writes records.
       const defining = [0x91, 0xd4, 0x72, 0x40, 0x91, ...str('t'), ...str('send')];
-      expect(decodeFrame(Buffer.from(defining))).to.deep.equal([{ t: 'send' }]);
+      expect(decodeError(defining).message).to.equal('msgpack extension type 0x72 is not accepted');
       // The same record used without its definition: 0x40 is just the integer 64, and a byte is left over.
       const using = [0x91, 0x40, ...str('send')];
       expect(decodeError(using).message).to.match(/^Data read, but end of buffer not reached/);
@@ -171,5 +171,67 @@ describe('unit: transport codec', () => {
     const window = new Float64Array([1, 2, 3, 4]).subarray(1, 3);
     const [bytes] = decodeFrame(encodeFrame([window])) as [Uint8Array];
     expect(Buffer.from(bytes).equals(Buffer.from(window.buffer, window.byteOffset, window.byteLength))).to.equal(true);
+  });
+
+  describe('nesting is bounded (MAX_NESTING_DEPTH, the frame array counting as 1)', () => {
+    /** A frame [ {t:'send', msg: m} ] where m is `levels` maps deep, as raw bytes (no encoder recursion). */
+    function deepMaps(levels: number): Buffer {
+      const head = [0x91, 0x82, ...str('t'), ...str('send'), ...str('msg')];
+      const bytes: number[] = [...head];
+      for (let i = 0; i < levels; i++) bytes.push(0x81, ...str('a'));
+      bytes.push(0x01);
+      return Buffer.from(bytes);
+    }
+    const deepArrays = (levels: number) => Buffer.from([...Array(levels).fill(0x91), 0x01]);
+
+    it('is 64', () => {
+      expect(MAX_NESTING_DEPTH).to.equal(64);
+    });
+
+    it('a frame exactly at the bound decodes; one level more is refused, naming the bound', () => {
+      expect(decodeFrame(deepArrays(64))).to.have.length(1);
+      expect(decodeError(deepArrays(65)).message).to.equal('nested deeper than 64 levels');
+      // frame array + envelope map = 2 levels, then the message's maps
+      expect(() => decodeFrame(deepMaps(62))).to.not.throw();
+      expect(decodeError(deepMaps(63)).message).to.equal('nested deeper than 64 levels');
+    });
+
+    it('a few hundred and a few thousand levels are refused before msgpackr recurses', () => {
+      expect(decodeError(deepMaps(300)).message).to.equal('nested deeper than 64 levels');
+      expect(decodeError(deepMaps(5000)).message).to.equal('nested deeper than 64 levels');
+      expect(decodeError(deepArrays(100_000)).message).to.equal('nested deeper than 64 levels');
+    });
+
+    it('nesting through map keys and through our extensions counts too', () => {
+      // A map key that is itself an array, 70 deep.
+      const keyDeep = Buffer.from([0x91, 0x81, ...Array(70).fill(0x91), 0x01, 0x01]);
+      expect(decodeError(keyDeep).message).to.equal('nested deeper than 64 levels');
+      // An ActorRef wrapping nothing but arrays: the value after the ext header is one level down.
+      const refDeep = Buffer.from([0x91, ...Array(70).fill(0).flatMap(() => [0xd4, 0x41, 0x00]), 0x01]);
+      expect(decodeError(refDeep).message).to.equal('nested deeper than 64 levels');
+    });
+
+    it('refuses the msgpackr extensions that read a value inline (Set, Error, RegExp, records, bundled strings)', () => {
+      for (const type of [0x62, 0x65, 0x72, 0x73, 0x78]) {
+        expect(decodeError([0x91, 0xd4, type, 0x00, 0x90]).message).to.equal(`msgpack extension type 0x${type.toString(16)} is not accepted`);
+      }
+    });
+
+    it('a count larger than the bytes left is truncation, not a long loop', () => {
+      expect(decodeError([0xdd, 0xff, 0xff, 0xff, 0xff, 0x01]).message).to.equal('Unexpected end of MessagePack data');
+      expect(decodeError([0x91, 0xdf, 0x7f, 0xff, 0xff, 0xff]).message).to.equal('Unexpected end of MessagePack data');
+    });
+
+    it('everything the encoder writes passes the scan: strings, bins, floats, ints, dates, undefined, refs, typed arrays', () => {
+      const value = [
+        { t: 'send', to: new ActorRef('n1', 'a'), msg: { s: 'x'.repeat(70_000), b: Buffer.alloc(70_000, 1), f: 1.5, big: 2 ** 40, neg: -(2 ** 40), small: -3 } },
+        { d: new Date(0), d2: new Date(1_700_000_000_123), d3: new Date(-1), u: undefined, n: null, t: true, f: false },
+        new Float64Array([1, 2]),
+        's'.repeat(40), 's'.repeat(300), Buffer.alloc(10), -1, 255, 65535, 2 ** 32 - 1, -129, -40000,
+      ];
+      const frame = encodeFrame(value);
+      expect(() => checkNesting(frame)).to.not.throw();
+      expect(decodeFrame(frame)).to.have.length(value.length);
+    });
   });
 });

@@ -15,6 +15,7 @@ const NUMERIC: (keyof TransportSettings)[] = [
   'maxFrameBytes',
   'maxBatch',
   'highWaterBytes',
+  'maxBufferedBytes',
   'reconnectMinMs',
   'reconnectMaxMs',
   'maxStrikes',
@@ -37,6 +38,7 @@ describe('unit: transport settings', () => {
       maxFrameBytes: 16 * 1024 * 1024,
       maxBatch: 1024,
       highWaterBytes: 4 * 1024 * 1024,
+      maxBufferedBytes: 64 * 1024 * 1024,
       reconnectMinMs: 100,
       reconnectMaxMs: 5000,
       reconnect: true,
@@ -87,5 +89,13 @@ describe('unit: transport settings', () => {
     expect(badSetting({ reconnectMinMs: 6000 }).message).to.equal('transport.reconnectMaxMs: expected at least reconnectMinMs (6000), got 5000');
     const s = transportSettings({ reconnectMinMs: 100, reconnectMaxMs: 100 });
     expect([s.reconnectMinMs, s.reconnectMaxMs]).to.deep.equal([100, 100]);
+  });
+
+  it('maxBufferedBytes must be at least highWaterBytes + maxFrameBytes (a peer is cut only past congestion and one frame)', () => {
+    expect(badSetting({ maxBufferedBytes: 20 * 1024 * 1024 - 1 }).message).to.equal(
+      'transport.maxBufferedBytes: expected at least highWaterBytes + maxFrameBytes (4194304 + 16777216 = 20971520), got 20971519',
+    );
+    expect(badSetting({ maxFrameBytes: 64 * 1024 * 1024 }).message).to.contain('transport.maxBufferedBytes: expected at least highWaterBytes + maxFrameBytes');
+    expect(transportSettings({ highWaterBytes: 1024, maxFrameBytes: 1024, maxBufferedBytes: 2048 }).maxBufferedBytes).to.equal(2048);
   });
 });
