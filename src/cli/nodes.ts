@@ -79,7 +79,9 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     options.print(`waiting for workers: start them with \`troupe worker --join HOST:PORT\`${ctrlCStops ? '; Ctrl-C stops' : ''}`);
   }
   const onMember = (event: MemberEvent) => {
-    if (event.node === system.node) return;
+    // Clients are one member per command (`troupe run`, `status`, `attach`), so printing them
+    // would flood the REPL; they are in the log ("node joined", with their certificate's name).
+    if (event.node === system.node || event.role === 'client') return;
     options.print(memberLine(event));
     const up = system.members().filter((m) => m.role === 'worker' && m.status === 'up').length;
     if (!announced && up >= expected) {

@@ -20,7 +20,7 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import nact from 'nact';
 import type { Logger } from 'pino';
-import { ActorRef, NODE_NAME } from '../../protocols/actor-ref.js';
+import { ActorRef, NODE_NAME, SESSION_SEPARATOR } from '../../protocols/actor-ref.js';
 import { CLUSTER_MESSAGES, type ListingEntry, type MemberEvent, type Terminated } from '../../protocols/cluster-messages.js';
 import { MessageCatalog, type MessageSpec } from '../../protocols/message-catalog.js';
 import { PROTOCOL_VERSION } from '../../protocols/version.js';
@@ -113,7 +113,10 @@ type ClusterEvents = {
 };
 
 export class ClusterSystem extends EventEmitter<ClusterEvents> {
+  /** This node's name in the cluster: its certificate's, or for a client `<certName>~<session>`. */
   readonly node: string;
+  /** The name (CN) of this node's certificate. */
+  readonly certName: string;
   readonly role: Role;
   readonly incarnation: string;
   readonly settings: ClusterSettings;
@@ -146,18 +149,22 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   private constructor(options: ClusterOptions) {
     super();
     const { identity } = options;
-    if (!NODE_NAME.test(identity.name)) throw settingError('identity.name', identity.name, 'a node name (letters, digits, . _ -)');
+    if (!NODE_NAME.test(identity.name) || identity.name.includes(SESSION_SEPARATOR)) throw settingError('identity.name', identity.name, 'a node name (letters, digits, . _ -)');
     if (Boolean(options.listen) === Boolean(options.join)) throw new TypeError('give exactly one of listen (a manager) or join (every other node)');
     if (options.listen && identity.role !== 'manager') throw settingError('listen', identity.role, 'a manager certificate to listen with');
     if (options.join && identity.role === 'manager') throw settingError('join', identity.role, 'a worker or client certificate to join with');
     this.#options = options;
-    this.node = identity.name;
+    // A client is one member per process (per connection to the manager), under its certificate's
+    // name: one person's many commands at once never replace one another (see handshake.ts).
+    this.node = identity.role === 'client' ? `${identity.name}${SESSION_SEPARATOR}${randomBytes(6).toString('hex')}` : identity.name;
+    this.certName = identity.name;
     this.role = identity.role;
     this.incarnation = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     this.settings = clusterSettings(options.settings);
     this.#downAfterMs = this.settings.downAfterMs ?? (options.listen ? DEFAULT_MANAGER_DOWN_AFTER_MS : DEFAULT_MEMBER_DOWN_AFTER_MS);
     const log = options.log ?? silentLogger();
-    this.log = log.bindings().node === this.node ? log : log.child({ node: this.node });
+    const bound = log.bindings().node;
+    this.log = bound === this.node ? log : bound === this.certName ? log.child({ session: this.node }) : log.child({ node: this.node });
     this.catalog = new MessageCatalog([...CLUSTER_MESSAGES, ...(options.messages ?? [])]);
     this.#deadLetters = new DeadLetters(this.log, this.settings.deadLetterLogIntervalMs, (letter) => this.emit('deadLetter', letter));
     this.receptionist = new Receptionist(this);
@@ -527,7 +534,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     const previous = this.#links.get(peer.node);
     this.#links.set(peer.node, connection);
     if (previous && !previous.closed) {
-      this.log.warn({ peer: peer.node }, 'a node connected again while its old connection was open; replacing it');
+      // The same node name: a worker that redialled, or a client process's own session redialled.
+      this.log.warn({ peer: peer.node, certName: peer.certName }, 'a node connected again while its old connection was open; replacing it');
       previous.terminate('replaced');
     }
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
@@ -547,8 +555,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         connection.send({ t: 'member', node: m.node, role: m.role, incarnation: m.incarnation, status: m.status, meta: m.meta });
       }
     }
-    this.log.info({ peer: peer.node, role: peer.role, address: peer.address }, 'node joined');
-    this.membership.up(peer);
+    this.log.info({ peer: peer.node, certName: peer.certName, role: peer.role, address: peer.address }, 'node joined');
+    this.membership.up({ node: peer.node, role: peer.role, incarnation: peer.incarnation, meta: peer.meta });
     this.emit('connected', peer.node);
   }
 

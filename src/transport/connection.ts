@@ -30,6 +30,8 @@ import type { TransportSettings } from './settings.js';
 
 export interface PeerInfo {
   node: string;
+  /** The name (CN) of the peer's verified certificate: who it is, for authorization and audit. A client's `node` is `<certName>~<session>`. */
+  certName: string;
   role: Role;
   incarnation: string;
   meta: Record<string, unknown>;

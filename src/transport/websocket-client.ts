@@ -169,7 +169,7 @@ export class Dialer extends EventEmitter {
       const welcome = read.frame;
       const connection = new Connection(
         ws,
-        { node: welcome.node, role: welcome.role, incarnation: welcome.incarnation, meta: welcome.meta, address: this.target },
+        { node: welcome.node, certName: certified!.name, role: welcome.role, incarnation: welcome.incarnation, meta: welcome.meta, address: this.target },
         settings,
         log,
       );

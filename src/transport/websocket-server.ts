@@ -165,7 +165,7 @@ export class TransportServer extends EventEmitter {
       ws.send(encodeFrame([this.#options.welcome()]));
       const connection = new Connection(
         ws,
-        { node: hello.node, role: hello.role, incarnation: hello.incarnation, meta: hello.meta, address },
+        { node: hello.node, certName: certified!.name, role: hello.role, incarnation: hello.incarnation, meta: hello.meta, address },
         settings,
         log,
         'listener',
