@@ -59,6 +59,9 @@ export const ErrorCodes = {
   // settings and usage
   SETTING: 'TROUPE_E_SETTING',
   LISTEN: 'TROUPE_E_LISTEN',
+  // revocation (certs/revocation-*.ts, the manager's handshake)
+  REVOKED: 'TROUPE_E_REVOKED',
+  CRL_INVALID: 'TROUPE_E_CRL_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

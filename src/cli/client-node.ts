@@ -63,6 +63,10 @@ export async function connectClient(options: { identity: Identity; join: HostPor
     return p;
   };
   let lost = fresh();
+  // A redial refused for good (our certificate revoked meanwhile): no manager to wait for.
+  system.on('failure', (err, detail) => {
+    if (detail.fatal) settle(err);
+  });
   system.on('member', (event) => {
     if (event.role !== 'manager') return;
     if (event.status === 'down') settle(managerLost(event.node));

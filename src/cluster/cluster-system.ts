@@ -29,7 +29,7 @@ import type { Envelope, Hello, Reject, Welcome } from '../../protocols/wire.js';
 import { HUB_ONLY } from '../../protocols/wire.js';
 import { DeliveryError, ErrorCodes, ForbiddenError, TroupeError, settingError, type ErrorCode } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { Connection, type CloseInfo } from '../transport/connection.js';
+import { CLOSE_POLICY, Connection, type CloseInfo } from '../transport/connection.js';
 import { Dialer } from '../transport/websocket-client.js';
 import { TransportServer, type TlsMaterial } from '../transport/websocket-server.js';
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
@@ -86,6 +86,20 @@ export interface ClusterOptions {
   messages?: readonly MessageSpec[];
   settings?: Parameters<typeof clusterSettings>[0];
   log?: Logger;
+  /**
+   * On the manager: the certificates shut out (certs/revocation-watcher.ts). A peer whose
+   * certificate it names is refused at the handshake with TROUPE_E_REVOKED, and one already
+   * connected is disconnected as soon as the list that names it is `reloaded`.
+   */
+  revocation?: Revocation;
+}
+
+/** What the manager needs of a revocation list; a RevocationWatcher is one. */
+export interface Revocation {
+  isRevoked(serial: string): boolean;
+  on(event: 'reloaded', listener: (list: { number: number; entries: readonly unknown[] }) => void): unknown;
+  on(event: 'invalid', listener: (err: TroupeError) => void): unknown;
+  off(event: 'reloaded' | 'invalid', listener: (...args: never[]) => void): unknown;
 }
 
 interface LocalActor {
@@ -361,6 +375,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       p.reject(new DeliveryError(ErrorCodes.SHUTDOWN, `${this.node} is shutting down`));
     }
     this.#dialer?.stop();
+    this.#options.revocation?.off('reloaded', this.#onRevocationList);
+    this.#options.revocation?.off('invalid', this.#onRevocationInvalid);
     for (const link of this.#links.values()) link.flush();
     await this.#server?.close();
     this.#deadLetters.close();
@@ -513,8 +529,13 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       settings: this.settings.transport,
       log: this.log,
       welcome: (): Welcome => ({ ...this.#hello(), t: 'welcome' }),
-      accept: (hello) => this.#accept(hello),
+      accept: (hello, certificate) => this.#accept(hello, certificate),
     });
+    const revocation = this.#options.revocation;
+    if (revocation) {
+      revocation.on('reloaded', this.#onRevocationList);
+      revocation.on('invalid', this.#onRevocationInvalid);
+    }
     server.on('connection', (connection: Connection) => this.#onSpoke(connection));
     server.on('refused', (refusal: { from: string; code: string; reason: string }) => this.emit('refused', refusal));
     this.#server = server;
@@ -523,11 +544,32 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     this.#settleReady.resolve();
   }
 
-  #accept(hello: Hello): Reject | undefined {
+  #accept(hello: Hello, certificate: { name: string; serial: string }): Reject | undefined {
+    if (this.#options.revocation?.isRevoked(certificate.serial)) {
+      return { t: 'reject', code: ErrorCodes.REVOKED, reason: `the certificate of "${certificate.name}" (serial ${certificate.serial.toLowerCase()}) is revoked` };
+    }
     if (hello.role === 'manager') return { t: 'reject', code: ErrorCodes.FORBIDDEN, reason: 'a manager cannot join another manager' };
     if (hello.node === this.node) return { t: 'reject', code: ErrorCodes.NAME_MISMATCH, reason: `"${hello.node}" is the manager's own name` };
     return undefined;
   }
+
+  /** A new revocation list: every connected peer it names is disconnected now (its redial is refused). */
+  #onRevocationList = (list: { number: number; entries: readonly unknown[] }): void => {
+    this.log.info({ number: list.number, revoked: list.entries.length }, 'revocation list loaded');
+    for (const link of [...this.#links.values()]) {
+      const { peer } = link;
+      if (link.closed || !this.#options.revocation!.isRevoked(peer.certSerial)) continue;
+      this.log.warn({ peer: peer.node, certName: peer.certName, serial: peer.certSerial.toLowerCase() }, 'disconnecting a node whose certificate was revoked');
+      // Nothing more from it is read, and it is down now: its redial is refused, it will not be back.
+      link.onEnvelope = () => {};
+      link.close(CLOSE_POLICY, ErrorCodes.REVOKED);
+      this.membership.unreachable(peer.node, peer.incarnation, 0);
+    }
+  };
+
+  #onRevocationInvalid = (err: TroupeError): void => {
+    this.log.error({ code: err.code, reason: err.message }, 'revocation list refused');
+  };
 
   #onSpoke(connection: Connection): void {
     const { peer } = connection;
