@@ -87,6 +87,9 @@ function summarizeAdd(result: WriteResult): string {
     `  - Copy ${CA_CERT_FILE}, ${certFile(node.name)} and ${keyFile(node.name)} to that node's machine (never ${CA_KEY_FILE}):`,
     `      scp ${pathIn(dir, CA_CERT_FILE)} ${pathIn(dir, certFile(node.name))} ${pathIn(dir, keyFile(node.name))} HOST:.troupe/certs/`,
   ];
+  if (result.replaced) {
+    lines.push(`  - The certificate it replaced (serial ${result.replaced.serial}) is still accepted; once the node runs with the new one, shut the old one out: troupe revoke ${node.name} --replaced --certs ${dir}`);
+  }
   return lines.join('\n');
 }
 

@@ -4,7 +4,13 @@
  * `force`: every target is checked before any key is made, and each file is created exclusively
  * (O_EXCL, so a symlink planted at a target is not followed). `ca.crt` is written last, so a
  * directory that has it holds a complete set.
+ *
+ * Revocation lives here too (see revocation.ts): `revoked.crl`, the CA's revocation list, and
+ * `replaced.jsonl`, one line per certificate that `--add NAME --force` replaced (its name, role,
+ * serial and expiry), so that a replaced certificate can still be revoked after its file is gone.
+ * A new CA removes both: they belong to the CA they were made with.
  */
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { isRole, type Role } from '../protocols/roles.js';
@@ -29,6 +35,21 @@ export const CA_KEY_FILE = 'ca.key';
 export const KEY_FILE_MODE = 0o600;
 export const CERT_FILE_MODE = 0o644;
 export const DIRECTORY_MODE = 0o700;
+
+/** The CA's revocation list (an X.509 CRL, PEM), next to the CA. */
+export const REVOKED_FILE = 'revoked.crl';
+/** The certificates that were replaced by `--add NAME --force`: one JSON object per line. */
+export const REPLACED_FILE = 'replaced.jsonl';
+
+/** A certificate that another one of the same name replaced. */
+export interface ReplacedCertificate {
+  name: string;
+  role: string;
+  /** Lower-case hex, no leading zeros. */
+  serial: string;
+  notAfter: string;
+  replacedAt: string;
+}
 
 export function certFile(name: string): string {
   return `${name}.crt`;
@@ -67,6 +88,8 @@ export interface WriteResult {
   /** The paths written, CA first. */
   files: string[];
   nodes: IssuedNode[];
+  /** With `--add NAME --force`: the certificate that was replaced (it stays valid until revoked). */
+  replaced?: ReplacedCertificate;
 }
 
 /** Writes a new CA and the certificates of a whole cluster: one manager, N workers, N clients. */
@@ -99,6 +122,8 @@ export function generateCertificates(opts: GenerateOptions): WriteResult {
   }));
 
   fs.mkdirSync(out, { recursive: true, mode: DIRECTORY_MODE });
+  // A revocation list and a record of replaced certificates belong to the CA they were made with.
+  for (const file of [REVOKED_FILE, REPLACED_FILE]) fs.rmSync(path.join(out, file), { force: true });
   for (const { node, pem } of issued) writePair(out, node.name, pem, opts.force === true);
   writePair(out, 'ca', ca, opts.force === true, CA_CERT_FILE, CA_KEY_FILE);
   return { files: targets.map((file) => path.join(out, file)), nodes: nodes.map(withDedupedHosts) };
@@ -139,9 +164,10 @@ export function addCertificate(opts: AddOptions): WriteResult {
   const targets = [certFile(name), keyFile(name)];
   if (!opts.force) refuseExisting(out, targets);
   const pem = issueCertificate(ca, { name, role: opts.role, hostnames, days });
+  const replaced = opts.force ? recordReplaced(out, name) : undefined;
   writePair(out, name, pem, opts.force === true);
   const node = withDedupedHosts({ name, role: opts.role, hostnames: [...hostnames, ...(opts.role === 'manager' ? LOCAL_HOSTNAMES : [])] });
-  return { files: targets.map((file) => path.join(out, file)), nodes: [node] };
+  return { files: targets.map((file) => path.join(out, file)), nodes: [node], ...(replaced ? { replaced } : {}) };
 }
 
 /**
@@ -206,6 +232,47 @@ function writeFile(file: string, data: string, mode: number, force: boolean): vo
     throw cause;
   }
   fs.chmodSync(file, mode); // the umask may have taken bits away from the mode given at creation
+}
+
+/** Appends the certificate now at `<out>/<name>.crt`, if there is one, to the replaced ones. */
+function recordReplaced(out: string, name: string): ReplacedCertificate | undefined {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(fs.readFileSync(path.join(out, certFile(name))));
+  } catch {
+    return undefined; // nothing there (or nothing readable) to replace
+  }
+  const entry: ReplacedCertificate = {
+    name,
+    role: /^OU=(.*)$/m.exec(cert.subject)?.[1] ?? '',
+    serial: cert.serialNumber.toLowerCase().replace(/^0+(?=.)/, ''),
+    notAfter: new Date(cert.validTo).toISOString(),
+    replacedAt: new Date().toISOString(),
+  };
+  fs.appendFileSync(path.join(out, REPLACED_FILE), `${JSON.stringify(entry)}\n`, { mode: CERT_FILE_MODE });
+  return entry;
+}
+
+/** Every certificate `--add --force` replaced in `out`, oldest first (none when there is no record). */
+export function replacedCertificates(out: string): ReplacedCertificate[] {
+  const file = path.join(path.resolve(out), REPLACED_FILE);
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new CertificateError(ErrorCodes.CERT_INVALID, `${file}: cannot be read (${(cause as NodeJS.ErrnoException).code})`, { cause });
+  }
+  return text.split('\n').flatMap((line, i) => {
+    if (line.trim() === '') return [];
+    try {
+      const entry = JSON.parse(line) as ReplacedCertificate;
+      if (typeof entry.name !== 'string' || typeof entry.serial !== 'string') throw new Error('no name or serial');
+      return [entry];
+    } catch (cause) {
+      throw new CertificateError(ErrorCodes.CERT_INVALID, `${file} line ${i + 1}: not a replaced certificate (${(cause as Error).message})`, { cause });
+    }
+  });
 }
 
 function checkHostnames(value: unknown): string[] {

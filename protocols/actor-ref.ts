@@ -5,8 +5,24 @@
  */
 import { Kind, Type, TypeRegistry } from '@sinclair/typebox';
 
-/** Node names: what a certificate's CN may be. */
-export const NODE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/i;
+/**
+ * Node names: what a certificate's CN may be, or, for a client, `<CN>~<session>`: each connection
+ * of a client certificate is its own member (one person's many `troupe run` at once), and the
+ * session part is unique per process. Worker and manager names never carry a session.
+ */
+export const NODE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}(?:~[a-z0-9]{1,16})?$/i;
+/** NODE_NAME as a JSON-schema pattern (no flags there). */
+export const NODE_NAME_PATTERN = '^[a-zA-Z0-9][a-zA-Z0-9._-]{0,62}(?:~[a-zA-Z0-9]{1,16})?$';
+/** Between a client certificate's name and its session in a node name. */
+export const SESSION_SEPARATOR = '~';
+/** Longest node name: a 63-character CN, the separator and a 16-character session. */
+export const MAX_NODE_NAME_LENGTH = 80;
+
+/** The certificate name (CN) a node name was admitted under: the part before `~`, or all of it. */
+export function certificateName(node: string): string {
+  const at = node.indexOf(SESSION_SEPARATOR);
+  return at < 0 ? node : node.slice(0, at);
+}
 /** Actor paths: nact names joined by '/', or a temporary '$q/N' reply ref. */
 export const ACTOR_PATH = /^[a-z0-9$_.+!*'(),-]+(\/[a-z0-9$_.+!*'(),-]+)*$/i;
 export const MAX_PATH_LENGTH = 512;

@@ -3,7 +3,7 @@
  * listings, and membership events.
  */
 import { Type } from '@sinclair/typebox';
-import { TActorRef } from './actor-ref.js';
+import { MAX_NODE_NAME_LENGTH, TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
 import { ROLES } from './roles.js';
 import { MEMBER_STATUSES, Meta, TERMINATION_REASONS } from './wire.js';
@@ -20,7 +20,7 @@ export const Listing = defineMessage('listing', {
 });
 
 export const MemberEvent = defineMessage('member', {
-  node: Type.String({ maxLength: 63 }),
+  node: Type.String({ maxLength: MAX_NODE_NAME_LENGTH }),
   role: Type.Union(ROLES.map((r) => Type.Literal(r))),
   incarnation: Type.String({ maxLength: 64 }),
   status: Type.Union(MEMBER_STATUSES.map((s) => Type.Literal(s))),

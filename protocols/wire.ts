@@ -9,10 +9,10 @@
  */
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { TActorRef } from './actor-ref.js';
+import { MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN, TActorRef } from './actor-ref.js';
 import { ROLES } from './roles.js';
 
-const Name = Type.String({ minLength: 1, maxLength: 63 });
+const Name = Type.String({ minLength: 1, maxLength: MAX_NODE_NAME_LENGTH, pattern: NODE_NAME_PATTERN });
 const Key = Type.String({ minLength: 1, maxLength: 128 });
 const Code = Type.String({ minLength: 1, maxLength: 64 });
 const Reason = Type.String({ maxLength: 2048 });

@@ -64,6 +64,9 @@ export const ErrorCodes = {
   LISTEN: 'TROUPE_E_LISTEN',
   // task output (src/client/, src/cli/task-runner.ts)
   OUTPUT_LOST: 'TROUPE_E_OUTPUT_LOST',
+  // revocation (certs/revocation-*.ts, the manager's handshake)
+  REVOKED: 'TROUPE_E_REVOKED',
+  CRL_INVALID: 'TROUPE_E_CRL_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -10,6 +10,7 @@ export {
   type ClusterOptions,
   type SpawnOptions,
   type TroupeContext,
+  type Revocation,
 } from './cluster/cluster-system.js';
 export type { Member } from './cluster/membership.js';
 export { clusterSettings, type ClusterSettings } from './cluster/settings.js';
@@ -31,6 +32,7 @@ export {
   type Listing,
   type ListingEntry,
   type MemberEvent,
+  certificateName,
 } from '../protocols/index.js';
 export {
   addCertificate,
@@ -40,6 +42,10 @@ export {
   peerIdentity,
   type Identity,
   type IdentitySource,
+  revokeCertificates,
+  RevocationWatcher,
+  type RevokeOptions,
+  type RevocationList,
 } from '../certs/index.js';
 export {
   RussulaCoordinator,

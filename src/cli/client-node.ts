@@ -85,6 +85,12 @@ export async function connectClient(options: { identity: Identity; join: HostPor
     grace = undefined;
     if (settled) lost = fresh();
   });
+  // A redial refused for good (our certificate revoked meanwhile): no manager to wait for.
+  system.on('failure', (err, detail) => {
+    if (!detail.fatal) return;
+    settled = true;
+    settle(err);
+  });
   const tasks = TaskClient.start(system, manager);
   return {
     system,

@@ -5,7 +5,7 @@
  * with the status of what they ran. Options can also come from the environment (env-options.ts).
  */
 import yargs, { type Argv } from 'yargs';
-import { runGenerateCommand, type Identity } from '../../certs/index.js';
+import { runGenerateCommand, runRevokeCommand, type Identity } from '../../certs/index.js';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
 import { createLogger, levelFromEnv } from '../log.js';
@@ -59,6 +59,22 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 generate-tls-certificates --add worker-9 --role worker', 'one more worker later'),
       (args) => {
         io.print(runGenerateCommand({ out: args.out, hostname: args.hostname, workers: args.workers, clients: args.clients, days: args.days, force: args.force, add: args.add, role: args.role as Role | undefined }));
+      },
+    )
+    .command(
+      'revoke [name]',
+      'Shut a node out: add its certificate(s) to the revocation list next to the CA (revoked.crl), which the manager follows',
+      (y) =>
+        certsOptions(y)
+          .positional('name', { type: 'string', describe: 'Revoke every certificate issued under this node name (the current one and any it replaced)' })
+          .option('serial', { type: 'string', array: true, describe: 'Revoke the certificate with this serial number (hex; repeat for several) instead of by name' })
+          .option('replaced', { type: 'boolean', default: false, describe: 'With NAME: only the certificates of NAME that `--add NAME --force` replaced, not its current one' })
+          .example('$0 revoke worker-2', 'worker-2 is disconnected and refused from now on (TROUPE_E_REVOKED)')
+          .example('$0 revoke worker-1 --replaced', 'after `generate-tls-certificates --add worker-1 --role worker --force`: the old certificate is shut out, the new one works')
+          .example('$0 revoke --serial 4f0c…', 'one certificate, by the serial `openssl x509 -serial -noout -in CERT` prints'),
+      (args) => {
+        if (args.name === undefined && (args.serial === undefined || args.serial.length === 0)) throw settingError('name', undefined, 'a node name to revoke, or --serial HEX');
+        io.print(runRevokeCommand({ certs: args.certs, name: args.name, serial: args.serial, replaced: args.replaced }));
       },
     )
     .command(

@@ -9,7 +9,8 @@ import { spawnRussulaWorker } from '../../actors/russula-worker.js';
 import { WORKER_KEY } from '../../actors/worker-pool.js';
 import { Spawner } from '../../actors/spawner.js';
 import { spawnWorker } from '../../actors/worker.js';
-import { ensureDevCertificates } from '../../certs/index.js';
+import path from 'node:path';
+import { ensureDevCertificates, RevocationWatcher, REVOKED_FILE } from '../../certs/index.js';
 import { COORDINATOR_RUSSULA_MESSAGES, WORKER_RUSSULA_MESSAGES } from '../../protocols/russula/index.js';
 import { MANAGER_TASK_MESSAGES, WORKER_TASK_MESSAGES } from '../../protocols/tasks.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
@@ -62,7 +63,16 @@ export interface ManagerNode extends RunningNode {
 export async function runManager(options: ManagerCommand): Promise<ManagerNode> {
   const identity = resolveIdentity(options.certs, 'manager', options.name);
   const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
-  const system = await listen(identity, options.listen, log);
+  // The revocation list next to the CA: read now (a bad one stops the manager here), then followed.
+  const revocation = RevocationWatcher.start({ file: path.join(options.certs, REVOKED_FILE), ca: identity.ca });
+  let system: ClusterSystem;
+  try {
+    system = await listen(identity, options.listen, log, revocation);
+  } catch (err) {
+    revocation.stop();
+    throw err;
+  }
+  if (revocation.list) log.info({ number: revocation.list.number, revoked: revocation.list.entries.length }, 'revocation list loaded');
   spawnController(system);
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -79,7 +89,9 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     options.print(`waiting for workers: start them with \`troupe worker --join HOST:PORT\`${ctrlCStops ? '; Ctrl-C stops' : ''}`);
   }
   const onMember = (event: MemberEvent) => {
-    if (event.node === system.node) return;
+    // Clients are one member per command (`troupe run`, `status`, `attach`), so printing them
+    // would flood the REPL; they are in the log ("node joined", with their certificate's name).
+    if (event.node === system.node || event.role === 'client') return;
     options.print(memberLine(event));
     const up = system.members().filter((m) => m.role === 'worker' && m.status === 'up').length;
     if (!announced && up >= expected) {
@@ -118,12 +130,14 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     try {
       watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log });
     } catch (err) {
+      revocation.stop();
       await workers?.stop();
       await system.shutdown();
       throw err;
     }
   }
   const node = lifecycle(system, async () => {
+    revocation.stop();
     await watcher?.stop();
     await workers?.stop();
   }, options.signals);
@@ -171,8 +185,12 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   // After the actors have stopped (the Worker cancels its tasks first); what is left is killed.
   running.stopped.finally(() => spawner.close()).catch(() => {});
   if (options.exitWithParent) process.once('disconnect', () => void running.stop());
-  // A fatal dial failure (refused certificate, wrong role…) ends the node with that error.
+  // A fatal dial failure (refused certificate, wrong role…) ends the node with that error, also
+  // on a redial after it had joined (its certificate revoked meanwhile): the dialer has stopped.
   system.ready().catch((err: unknown) => running.fail(err));
+  system.on('failure', (err: TroupeError, detail: { fatal: boolean }) => {
+    if (detail.fatal) running.fail(err);
+  });
   return running;
 }
 
@@ -200,9 +218,9 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
   }
 }
 
-async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger): Promise<ClusterSystem> {
+async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger, revocation: RevocationWatcher): Promise<ClusterSystem> {
   // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
-  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log });
+  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log, revocation });
 }
 
 function loopbackFor(host: string): string {

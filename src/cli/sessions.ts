@@ -81,7 +81,7 @@ export async function attachSession(options: AttachCommand): Promise<number> {
   const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile, screen: interactive && options.logFile === undefined ? screen : undefined });
   const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
   const { system } = client;
-  screen.note(`attached to manager "${client.manager}" at ${client.target} as "${system.node}"${interactive ? '; a line runs on a worker, :help for more, Ctrl-D leaves' : ''}`);
+  screen.note(`attached to manager "${client.manager}" at ${client.target} as "${system.certName}"${interactive ? '; a line runs on a worker, :help for more, Ctrl-D leaves' : ''}`);
   system.on('member', (event) => {
     if (event.role === 'worker') screen.note(memberLine(event));
   });

@@ -21,7 +21,7 @@ import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import nact from 'nact';
 import type { Logger } from 'pino';
-import { ActorRef, NODE_NAME } from '../../protocols/actor-ref.js';
+import { ActorRef, NODE_NAME, SESSION_SEPARATOR } from '../../protocols/actor-ref.js';
 import { CLUSTER_MESSAGES, type ListingEntry, type MemberEvent, type Terminated } from '../../protocols/cluster-messages.js';
 import { MessageCatalog, type MessageSpec } from '../../protocols/message-catalog.js';
 import { PROTOCOL_VERSION } from '../../protocols/version.js';
@@ -30,7 +30,7 @@ import type { Envelope, Hello, Reject, Welcome } from '../../protocols/wire.js';
 import { HUB_ONLY } from '../../protocols/wire.js';
 import { DeliveryError, ErrorCodes, ForbiddenError, TroupeError, settingError, type ErrorCode } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { Connection, type CloseInfo } from '../transport/connection.js';
+import { CLOSE_POLICY, Connection, type CloseInfo } from '../transport/connection.js';
 import { Dialer } from '../transport/websocket-client.js';
 import { TransportServer, type TlsMaterial } from '../transport/websocket-server.js';
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
@@ -93,6 +93,20 @@ export interface ClusterOptions {
   messages?: readonly MessageSpec[];
   settings?: Parameters<typeof clusterSettings>[0];
   log?: Logger;
+  /**
+   * On the manager: the certificates shut out (certs/revocation-watcher.ts). A peer whose
+   * certificate it names is refused at the handshake with TROUPE_E_REVOKED, and one already
+   * connected is disconnected as soon as the list that names it is `reloaded`.
+   */
+  revocation?: Revocation;
+}
+
+/** What the manager needs of a revocation list; a RevocationWatcher is one. */
+export interface Revocation {
+  isRevoked(serial: string): boolean;
+  on(event: 'reloaded', listener: (list: { number: number; entries: readonly unknown[] }) => void): unknown;
+  on(event: 'invalid', listener: (err: TroupeError) => void): unknown;
+  off(event: 'reloaded' | 'invalid', listener: (...args: never[]) => void): unknown;
 }
 
 interface LocalActor {
@@ -120,7 +134,10 @@ type ClusterEvents = {
 };
 
 export class ClusterSystem extends EventEmitter<ClusterEvents> {
+  /** This node's name in the cluster: its certificate's, or for a client `<certName>~<session>`. */
   readonly node: string;
+  /** The name (CN) of this node's certificate. */
+  readonly certName: string;
   readonly role: Role;
   readonly incarnation: string;
   readonly settings: ClusterSettings;
@@ -153,18 +170,22 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   private constructor(options: ClusterOptions) {
     super();
     const { identity } = options;
-    if (!NODE_NAME.test(identity.name)) throw settingError('identity.name', identity.name, 'a node name (letters, digits, . _ -)');
+    if (!NODE_NAME.test(identity.name) || identity.name.includes(SESSION_SEPARATOR)) throw settingError('identity.name', identity.name, 'a node name (letters, digits, . _ -)');
     if (Boolean(options.listen) === Boolean(options.join)) throw new TypeError('give exactly one of listen (a manager) or join (every other node)');
     if (options.listen && identity.role !== 'manager') throw settingError('listen', identity.role, 'a manager certificate to listen with');
     if (options.join && identity.role === 'manager') throw settingError('join', identity.role, 'a worker or client certificate to join with');
     this.#options = options;
-    this.node = identity.name;
+    // A client is one member per process (per connection to the manager), under its certificate's
+    // name: one person's many commands at once never replace one another (see handshake.ts).
+    this.node = identity.role === 'client' ? `${identity.name}${SESSION_SEPARATOR}${randomBytes(6).toString('hex')}` : identity.name;
+    this.certName = identity.name;
     this.role = identity.role;
     this.incarnation = `${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
     this.settings = clusterSettings(options.settings);
     this.#downAfterMs = this.settings.downAfterMs ?? (options.listen ? DEFAULT_MANAGER_DOWN_AFTER_MS : DEFAULT_MEMBER_DOWN_AFTER_MS);
     const log = options.log ?? silentLogger();
-    this.log = log.bindings().node === this.node ? log : log.child({ node: this.node });
+    const bound = log.bindings().node;
+    this.log = bound === this.node ? log : bound === this.certName ? log.child({ session: this.node }) : log.child({ node: this.node });
     this.catalog = new MessageCatalog([...CLUSTER_MESSAGES, ...(options.messages ?? [])]);
     this.#deadLetters = new DeadLetters(this.log, this.settings.deadLetterLogIntervalMs, (letter) => this.emit('deadLetter', letter));
     this.receptionist = new Receptionist(this);
@@ -374,6 +395,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       p.reject(new DeliveryError(ErrorCodes.SHUTDOWN, `${this.node} is shutting down`));
     }
     this.#dialer?.stop();
+    this.#options.revocation?.off('reloaded', this.#onRevocationList);
+    this.#options.revocation?.off('invalid', this.#onRevocationInvalid);
     for (const link of this.#links.values()) link.flush();
     await this.#server?.close();
     this.#deadLetters.close();
@@ -542,8 +565,13 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       settings: this.settings.transport,
       log: this.log,
       welcome: (): Welcome => ({ ...this.#hello(), t: 'welcome' }),
-      accept: (hello) => this.#accept(hello),
+      accept: (hello, certificate) => this.#accept(hello, certificate),
     });
+    const revocation = this.#options.revocation;
+    if (revocation) {
+      revocation.on('reloaded', this.#onRevocationList);
+      revocation.on('invalid', this.#onRevocationInvalid);
+    }
     server.on('connection', (connection: Connection) => this.#onSpoke(connection));
     server.on('refused', (refusal: { from: string; code: string; reason: string }) => this.emit('refused', refusal));
     this.#server = server;
@@ -552,18 +580,40 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     this.#settleReady.resolve();
   }
 
-  #accept(hello: Hello): Reject | undefined {
+  #accept(hello: Hello, certificate: { name: string; serial: string }): Reject | undefined {
+    if (this.#options.revocation?.isRevoked(certificate.serial)) {
+      return { t: 'reject', code: ErrorCodes.REVOKED, reason: `the certificate of "${certificate.name}" (serial ${certificate.serial.toLowerCase()}) is revoked` };
+    }
     if (hello.role === 'manager') return { t: 'reject', code: ErrorCodes.FORBIDDEN, reason: 'a manager cannot join another manager' };
     if (hello.node === this.node) return { t: 'reject', code: ErrorCodes.NAME_MISMATCH, reason: `"${hello.node}" is the manager's own name` };
     return undefined;
   }
+
+  /** A new revocation list: every connected peer it names is disconnected now (its redial is refused). */
+  #onRevocationList = (list: { number: number; entries: readonly unknown[] }): void => {
+    this.log.info({ number: list.number, revoked: list.entries.length }, 'revocation list loaded');
+    for (const link of [...this.#links.values()]) {
+      const { peer } = link;
+      if (link.closed || !this.#options.revocation!.isRevoked(peer.certSerial)) continue;
+      this.log.warn({ peer: peer.node, certName: peer.certName, serial: peer.certSerial.toLowerCase() }, 'disconnecting a node whose certificate was revoked');
+      // Nothing more from it is read, and it is down now: its redial is refused, it will not be back.
+      link.onEnvelope = () => {};
+      link.close(CLOSE_POLICY, ErrorCodes.REVOKED);
+      this.membership.unreachable(peer.node, peer.incarnation, 0);
+    }
+  };
+
+  #onRevocationInvalid = (err: TroupeError): void => {
+    this.log.error({ code: err.code, reason: err.message }, 'revocation list refused');
+  };
 
   #onSpoke(connection: Connection): void {
     const { peer } = connection;
     const previous = this.#links.get(peer.node);
     this.#links.set(peer.node, connection);
     if (previous && !previous.closed) {
-      this.log.warn({ peer: peer.node }, 'a node connected again while its old connection was open; replacing it');
+      // The same node name: a worker that redialled, or a client process's own session redialled.
+      this.log.warn({ peer: peer.node, certName: peer.certName }, 'a node connected again while its old connection was open; replacing it');
       previous.terminate('replaced');
     }
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
@@ -583,8 +633,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
         connection.send({ t: 'member', node: m.node, role: m.role, incarnation: m.incarnation, status: m.status, meta: m.meta });
       }
     }
-    this.log.info({ peer: peer.node, role: peer.role, address: peer.address }, 'node joined');
-    this.membership.up(peer);
+    this.log.info({ peer: peer.node, certName: peer.certName, role: peer.role, address: peer.address }, 'node joined');
+    this.membership.up({ node: peer.node, role: peer.role, incarnation: peer.incarnation, meta: peer.meta });
     this.emit('connected', peer.node);
   }
 

@@ -9,6 +9,11 @@
  * then is up as a fresh member: there is no tombstone that locks a name out, and a node that was
  * downed and returns with the same incarnation (a frozen process thawed) simply joins again.
  * Every change is emitted once, as a `member` event, in the order it happened.
+ *
+ * A client that is down is forgotten once its `down` is emitted: a client's node name is one
+ * process's session (`client-1~<session>`) and never comes back after it, so keeping it would
+ * grow the table (and what every newcomer is sent) by one entry per `troupe run`. Should the same
+ * session return after all (a process frozen past downAfterMs), it simply joins again.
  */
 import { EventEmitter } from 'node:events';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
@@ -93,7 +98,7 @@ export class Membership extends EventEmitter {
     else if (event.status === 'down') {
       const current = this.#members.get(event.node);
       if (current && current.incarnation === event.incarnation) this.down(event.node, event.incarnation);
-      else if (!current) this.#members.set(event.node, { ...event, since: Date.now() });
+      else if (!current && event.role !== 'client') this.#members.set(event.node, { ...event, since: Date.now() });
     } else {
       const current = this.#members.get(event.node);
       if (current && current.incarnation === event.incarnation && current.status === 'up') this.#set(current, 'unreachable');
@@ -118,5 +123,6 @@ export class Membership extends EventEmitter {
     this.#members.set(member.node, next);
     const event: MemberEvent = { type: 'member', node: next.node, role: next.role, incarnation: next.incarnation, status, meta: next.meta };
     this.emit('member', event, next);
+    if (status === 'down' && next.role === 'client' && this.#members.get(next.node) === next) this.#members.delete(next.node);
   }
 }

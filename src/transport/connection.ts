@@ -38,6 +38,10 @@ import type { TransportSettings } from './settings.js';
 
 export interface PeerInfo {
   node: string;
+  /** The name (CN) of the peer's verified certificate: who it is, for authorization and audit. A client's `node` is `<certName>~<session>`. */
+  certName: string;
+  /** Its certificate's serial number (hex, as the TLS stack gives it): what a revocation names. */
+  certSerial: string;
   role: Role;
   incarnation: string;
   meta: Record<string, unknown>;

@@ -3,7 +3,7 @@
  * server's certificate against the cluster CA and its hostname, sends hello, and waits for welcome.
  * When the connection is lost it dials again with capped, jittered exponential backoff, forever
  * unless told otherwise. A refusal that retrying cannot fix (a protocol version, name or role
- * mismatch; a certificate the server refuses or that we do not trust) stops the dialer.
+ * mismatch; a certificate the server refuses, has revoked, or that we do not trust) stops the dialer.
  *
  * Events: `connected` (Connection, Welcome) · `disconnected` (CloseInfo) · `failure` (TroupeError,
  * {fatal, retryInMs}) · `stopped`.
@@ -44,6 +44,7 @@ const FATAL: ReadonlySet<string> = new Set([
   ErrorCodes.TLS_UNTRUSTED,
   ErrorCodes.TLS_HOSTNAME,
   ErrorCodes.FORBIDDEN,
+  ErrorCodes.REVOKED,
 ]);
 
 export function formatAddress(host: string, port: number): string {
@@ -105,6 +106,7 @@ export class Dialer extends EventEmitter {
     let settled = false;
     let secured = false;
     let certified: ReturnType<typeof peerIdentity> = null;
+    let certSerial = '';
 
     const fail = (error: TroupeError) => {
       if (settled) return;
@@ -126,7 +128,9 @@ export class Dialer extends EventEmitter {
       settings.handshakeTimeoutMs,
     );
     ws.on('upgrade', (res: IncomingMessage) => {
-      certified = peerIdentity((res.socket as TLSSocket).getPeerCertificate());
+      const peerCertificate = (res.socket as TLSSocket).getPeerCertificate();
+      certified = peerIdentity(peerCertificate);
+      certSerial = typeof peerCertificate?.serialNumber === 'string' ? peerCertificate.serialNumber : '';
     });
     ws.on('error', (err: Error & { code?: string }) => {
       // TLS 1.3 completes the client's side of the handshake before the server has checked our
@@ -169,7 +173,7 @@ export class Dialer extends EventEmitter {
       const welcome = read.frame;
       const connection = new Connection(
         ws,
-        { node: welcome.node, role: welcome.role, incarnation: welcome.incarnation, meta: welcome.meta, address: this.target },
+        { node: welcome.node, certName: certified!.name, certSerial, role: welcome.role, incarnation: welcome.incarnation, meta: welcome.meta, address: this.target },
         settings,
         log,
       );

@@ -52,8 +52,8 @@ export interface ServerOptions {
   log: Logger;
   /** Our side of the handshake. */
   welcome: () => Welcome;
-  /** A last word on a peer whose hello matched its certificate: a reject refuses it. */
-  accept?: (hello: Hello) => Reject | undefined;
+  /** A last word on a peer whose hello matched its certificate (its name and serial number): a reject refuses it. */
+  accept?: (hello: Hello, certificate: { name: string; serial: string }) => Reject | undefined;
 }
 
 export class TransportServer extends EventEmitter {
@@ -154,7 +154,9 @@ export class TransportServer extends EventEmitter {
     const socket = req.socket as TLSSocket;
     socket.setNoDelay(true);
     const address = `${socket.remoteAddress}:${socket.remotePort}`;
-    const certified = peerIdentity(socket.getPeerCertificate());
+    const peerCertificate = socket.getPeerCertificate();
+    const certified = peerIdentity(peerCertificate);
+    const serial = typeof peerCertificate?.serialNumber === 'string' ? peerCertificate.serialNumber : '';
     this.#sockets.add(ws);
     ws.on('close', () => this.#sockets.delete(ws));
     ws.on('error', (err) => log.debug({ from: address, err: err.message }, 'socket error before handshake'));
@@ -181,12 +183,12 @@ export class TransportServer extends EventEmitter {
       const read = readHandshake<Hello>(data as Buffer, isBinary, 'hello', certified);
       if (read.ok !== true) return refuse(read.reject);
       const hello = read.frame;
-      const refused = this.#options.accept?.(hello);
+      const refused = this.#options.accept?.(hello, { name: certified!.name, serial });
       if (refused) return refuse(refused);
       ws.send(encodeFrame([this.#options.welcome()]));
       const connection = new Connection(
         ws,
-        { node: hello.node, role: hello.role, incarnation: hello.incarnation, meta: hello.meta, address },
+        { node: hello.node, certName: certified!.name, certSerial: serial, role: hello.role, incarnation: hello.incarnation, meta: hello.meta, address },
         settings,
         log,
         'listener',

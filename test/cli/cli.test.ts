@@ -26,7 +26,7 @@ describe('troupe command', function () {
   it('--help names every command', async () => {
     const { code, stdout } = await CliProcess.run(['--help']);
     expect(code).to.equal(0);
-    for (const command of ['generate-tls-certificates', 'manager', 'worker', 'attach', 'run', 'status', 'demo']) expect(stdout).to.match(new RegExp(`troupe ${command}\\s`));
+    for (const command of ['generate-tls-certificates', 'revoke', 'manager', 'worker', 'attach', 'run', 'status', 'demo']) expect(stdout).to.match(new RegExp(`troupe ${command}\\s`));
     const run = await CliProcess.run(['run', '--help']);
     expect(run.code).to.equal(0);
     expect(run.stdout).to.contain('troupe run [HOST:PORT] [options] -- COMMAND…');

@@ -226,4 +226,29 @@ describe('unit: cluster membership', () => {
       expect(events).to.deep.equal(['worker-2:b-1:up']);
     });
   });
+  describe('clients: one member per session, forgotten once down', () => {
+    const C1: MemberIdentity = { node: 'client-1~0a1b2c3d4e5f', role: 'client', incarnation: 'c-1', meta: {} };
+
+    it('a down client is told once, then gone from the table; a worker stays as down', () => {
+      m.up(C1);
+      m.up(B1);
+      m.down(C1.node);
+      m.down(B1.node);
+      expect(events).to.deep.equal(['client-1~0a1b2c3d4e5f:c-1:up', 'worker-2:b-1:up', 'client-1~0a1b2c3d4e5f:c-1:down', 'worker-2:b-1:down']);
+      expect(m.get(C1.node)).to.equal(undefined);
+      expect(m.list().map((x) => `${x.node}:${x.status}`)).to.deep.equal(['worker-2:down']);
+      expect(m.isAlive(C1.node)).to.equal(false);
+    });
+
+    it('down for an unknown client learned from the manager is not recorded; the same session back is up again', () => {
+      m.apply({ ...C1, status: 'down' });
+      expect(m.get(C1.node)).to.equal(undefined);
+      m.up(C1);
+      m.unreachable(C1.node, C1.incarnation, 0);
+      expect(m.get(C1.node)).to.equal(undefined);
+      m.up(C1);
+      expect(m.isUp(C1.node)).to.equal(true);
+      expect(events.slice(-1)).to.deep.equal(['client-1~0a1b2c3d4e5f:c-1:up']);
+    });
+  });
 });

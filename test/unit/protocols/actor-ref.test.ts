@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import { ACTOR_PATH, ActorRef, MAX_PATH_LENGTH, NODE_NAME, TActorRef } from '../../../protocols/actor-ref.js';
+import { ACTOR_PATH, ActorRef, certificateName, MAX_PATH_LENGTH, NODE_NAME, TActorRef } from '../../../protocols/actor-ref.js';
 
 describe('unit: protocols ActorRef', () => {
   describe('parse (untrusted parts)', () => {
@@ -43,6 +43,12 @@ describe('unit: protocols ActorRef', () => {
       expect(NODE_NAME.test('-x')).to.equal(false);
       expect(ACTOR_PATH.test('$q/1')).to.equal(true);
       expect(ACTOR_PATH.test('a//b')).to.equal(false);
+    });
+
+    it('a client\'s node name carries its session after "~"; certificateName gives back the certificate\'s', () => {
+      expect(ActorRef.parse('client-1~0a1b2c3d4e5f', '$r/1')?.toString()).to.equal('client-1~0a1b2c3d4e5f/$r/1');
+      for (const node of ['client-1~', '~abc', 'a~b~c', 'a~b.c', `a~${'b'.repeat(17)}`]) expect(ActorRef.parse(node, 'x'), node).to.equal(undefined);
+      expect([certificateName('client-1~0a1b2c3d4e5f'), certificateName('worker-1')]).to.deep.equal(['client-1', 'worker-1']);
     });
   });
 

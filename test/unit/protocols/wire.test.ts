@@ -94,7 +94,7 @@ describe('unit: protocols wire envelopes', () => {
       expect(invalid(checkEnvelope({ t: 'lookup', key: 'k' })).reason).to.equal('envelope "lookup" at /replyTo: Expected required property');
     });
 
-    it('string bounds: key 1..128, code 1..64, reason ≤ 2048, node 1..63', () => {
+    it('string bounds: key 1..128, code 1..64, reason ≤ 2048, node a node name (1..63, a client\'s with ~SESSION)', () => {
       expect(checkEnvelope({ ...VALID.checkIn, key: 'k'.repeat(128) })).to.equal(undefined);
       expect(invalid(checkEnvelope({ ...VALID.checkIn, key: 'k'.repeat(129) })).reason).to.match(/^envelope "checkIn" at \/key: /);
       expect(invalid(checkEnvelope({ ...VALID.subscribe, key: '' })).reason).to.match(/^envelope "subscribe" at \/key: /);
@@ -104,6 +104,11 @@ describe('unit: protocols wire envelopes', () => {
       expect(invalid(checkEnvelope({ ...VALID.undeliverable, reason: 'r'.repeat(2049) })).reason).to.match(/^envelope "undeliverable" at \/reason: /);
       expect(invalid(checkEnvelope({ ...VALID.member, node: '' })).reason).to.match(/^envelope "member" at \/node: /);
       expect(invalid(checkEnvelope({ ...VALID.member, node: 'n'.repeat(64) })).reason).to.match(/^envelope "member" at \/node: /);
+      // A client's node name: its certificate's (up to 63), "~", a session of up to 16 letters or digits.
+      expect(checkEnvelope({ ...VALID.member, role: 'client', node: `${'n'.repeat(63)}~${'s'.repeat(16)}` })).to.equal(undefined);
+      for (const node of [`n~${'s'.repeat(17)}`, 'n~', '~s', 'n~s~t', 'n~s-t']) {
+        expect(invalid(checkEnvelope({ ...VALID.member, node })).reason, node).to.match(/^envelope "member" at \/node: /);
+      }
     });
 
     it('member: a known role and status only', () => {
