@@ -92,10 +92,11 @@ describe('task authority: a node speaks only for itself (real processes, raw pee
     fs.cpSync(testPki().dir, certs, { recursive: true });
     addCertificate({ out: certs, name: 'client-7', role: 'client' });
     const id = loadIdentity({ dir: certs, name: 'client-7' });
-    const client = await RawPeer.join(cluster.port, { ca: id.ca, cert: id.cert, key: id.key, name: 'client-7', role: 'client' });
+    // A client names itself <certificate>~<session> in the cluster, one member per connection.
+    const client = await RawPeer.join(cluster.port, { ca: id.ca, cert: id.cert, key: id.key, name: 'client-7~raw1', role: 'client' });
     peers.push(client);
     await client.envelope((e) => e.t === 'welcome');
-    const ref = new ActorRef('client-7', 'fake-worker');
+    const ref = new ActorRef('client-7~raw1', 'fake-worker');
     client.sendEnvelopes([
       { t: 'checkIn', key: 'worker', ref, meta: { name: 'client-7', slots: 8, tags: [] } },
       { t: 'checkIn', key: RUSSULA_WORKER_KEY, ref, meta: { name: 'client-7', tags: [] } },
@@ -111,9 +112,9 @@ describe('task authority: a node speaks only for itself (real processes, raw pee
     ]);
     // The open key took it (checked after the refusals, on the same link, in order).
     const open = await cluster.client.receptionist.lookup('open-key');
-    expect(open.map((e) => e.ref.toString())).to.deep.equal(['client-7/fake-worker']);
-    expect((await cluster.client.receptionist.lookup('worker')).map((e) => e.ref.node)).to.not.include('client-7');
-    expect((await cluster.client.receptionist.lookup(RUSSULA_WORKER_KEY)).map((e) => e.ref.node)).to.not.include('client-7');
+    expect(open.map((e) => e.ref.toString())).to.deep.equal(['client-7~raw1/fake-worker']);
+    expect((await cluster.client.receptionist.lookup('worker')).map((e) => e.ref.node)).to.not.include('client-7~raw1');
+    expect((await cluster.client.receptionist.lookup(RUSSULA_WORKER_KEY)).map((e) => e.ref.node)).to.not.include('client-7~raw1');
     const err = await cluster.tasks.submit({ command: 'true', selector: 'name=client-7' }).then(
       () => expect.fail('submitted to a client'),
       (e: { code?: string }) => e,

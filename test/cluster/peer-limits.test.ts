@@ -79,8 +79,9 @@ describe('peer limits: what a peer with a valid certificate cannot do to the man
     await manager?.shutdown();
   });
 
-  async function joinRaw(name: string, role: 'worker' | 'client'): Promise<RawPeer> {
-    const peer = await RawPeer.join(port, { ...testPki().identity(name), name, role });
+  /** A client names itself <certificate>~<session> in the cluster: `node` is that name. */
+  async function joinRaw(name: string, role: 'worker' | 'client', node = name): Promise<RawPeer> {
+    const peer = await RawPeer.join(port, { ...testPki().identity(name), name: node, role });
     peers.push(peer);
     await peer.envelope((e) => e.t === 'welcome');
     return peer;
@@ -145,22 +146,22 @@ describe('peer limits: what a peer with a valid certificate cannot do to the man
 
   it('a client that stops reading and keeps asking is cut past maxBufferedBytes (slow-consumer, TROUPE_E_PEER_TOO_SLOW)', async function () {
     lines.length = 0;
-    const peer = await joinRaw('client-1', 'client');
-    const self = new ActorRef('client-1', 'self');
+    const peer = await joinRaw('client-1', 'client', 'client-1~raw1');
+    const self = new ActorRef('client-1~raw1', 'self');
     // A check-in whose listing is ~100 KiB: each lookup answer is that big.
     peer.sendEnvelopes([{ t: 'checkIn', key: 'bulky', ref: self, meta: { pad: 'x'.repeat(100 * 1024) } }]);
     const disconnected = new Promise<CloseInfo>((resolve) => {
-      const on = (node: string, info: CloseInfo) => node === 'client-1' && (manager.off('disconnected', on), resolve(info));
+      const on = (node: string, info: CloseInfo) => node === 'client-1~raw1' && (manager.off('disconnected', on), resolve(info));
       manager.on('disconnected', on);
     });
     (peer.ws as unknown as { _socket: Socket })._socket.pause();
     // 300 answers of 100 KiB: 30 MiB, far past what the kernel's buffers hold.
-    const lookups = Array.from({ length: 300 }, (_, i) => ({ t: 'lookup', key: 'bulky', replyTo: new ActorRef('client-1', `$r/${i}`) }));
+    const lookups = Array.from({ length: 300 }, (_, i) => ({ t: 'lookup', key: 'bulky', replyTo: new ActorRef('client-1~raw1', `$r/${i}`) }));
     peer.sendEnvelopes(lookups);
     const info = await disconnected;
     expect(info.cause).to.equal('slow-consumer');
     const line = lines.find((l) => l.code === 'TROUPE_E_PEER_TOO_SLOW');
-    expect(line).to.include({ msg: 'disconnecting a peer that does not read what we send', maxBufferedBytes: MAX_BUFFERED, peer: 'client-1' });
+    expect(line).to.include({ msg: 'disconnecting a peer that does not read what we send', maxBufferedBytes: MAX_BUFFERED, peer: 'client-1~raw1' });
     expect(line!.bufferedBytes as number).to.be.greaterThan(MAX_BUFFERED);
   });
 
