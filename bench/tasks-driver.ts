@@ -21,9 +21,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { runCommand } from '../actors/run-command.js';
-import { TaskDirs } from '../actors/task-dirs.js';
-import type { TaskClient } from '../src/client/task-client.js';
+import { runCommand } from '../actors/process/run-command.js';
+import { TaskDirs } from '../actors/process/task-dirs.js';
+import type { TaskClient } from '../actors/tasks/task-client.js';
 import { measure, nowMs, residentMiB } from './bench-util.js';
 
 export const COMMAND = 'true';
@@ -87,7 +87,7 @@ function spawnWays(slots: number): { runs: Partial<Record<DriverWay, RunOne>>; c
    */
   const plain: RunOne = () => exited(spawn(SHELL, ['-c', COMMAND], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
 
-  /** Task directories as the worker has them (actors/task-dirs.ts): made ahead, deleted behind. */
+  /** Task directories as the worker has them (actors/process/task-dirs.ts): made ahead, deleted behind. */
   const dirs = new TaskDirs(os.tmpdir(), { ahead: slots });
   /**
    * As the worker runs a task, without any messaging: runCommand with the worker's TaskDirs, forking
@@ -107,7 +107,7 @@ async function clientWay(certs: string, target: string): Promise<{ runs: Partial
   const [{ loadIdentity }, { CLIENT_TASK_MESSAGES }, { TaskClient }, { ClusterSystem }, { silentLogger }] = await Promise.all([
     import('../certs/index.js'),
     import('../protocols/tasks.js'),
-    import('../src/client/task-client.js'),
+    import('../actors/tasks/task-client.js'),
     import('../src/cluster/cluster-system.js'),
     import('../src/log.js'),
   ]);

@@ -4,7 +4,7 @@
  * N `true` commands, run four ways in one run, at concurrency 1 and at the worker's slots:
  *   - spawn: `/bin/bash -c true` spawned by a small Node process (stdin ignored, see the spawn
  *     driver) and awaited to 'close' (the issue's baseline, what the targets are measured against);
- *   - isolated: the same, but set up as the worker runs a task (actors/run-command.ts with the
+ *   - isolated: the same, but set up as the worker runs a task (actors/process/run-command.ts with the
  *     worker's TaskDirs): a fresh directory (made ahead) as cwd, its own session and process group
  *     (detached), a minimal environment, stdin ignored, the group SIGKILLed after the exit, the
  *     directory moved off its path (deleted behind). The plain spawn does none of that, so
@@ -44,10 +44,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WORKER_KEY } from '../actors/worker-pool.js';
+import { WORKER_KEY } from '../actors/tasks/worker-pool.js';
 import { generateCertificates } from '../certs/index.js';
-import { TaskClient } from '../src/client/task-client.js';
-import { runManager, type ManagerNode } from '../src/cli/nodes.js';
+import { TaskClient } from '../actors/tasks/task-client.js';
+import { runManager, type ManagerNode } from '../actors/nodes.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { createLogger } from '../src/log.js';
 import { distribution, envInt, measure, median, progressTo, residentMiB, roundTo, sleep } from './bench-util.js';

@@ -1,5 +1,5 @@
 /**
- * The messages between a worker and its spawner process (actors/spawner.ts, actors/spawner-process.ts),
+ * The messages between a worker and its spawner process (actors/process/spawner.ts, actors/process/spawner-process.ts),
  * over the Node IPC channel of `child_process.fork` with `serialization: 'advanced'` (so a chunk of
  * output travels as bytes, not as JSON).
  *

@@ -47,7 +47,7 @@ export const ErrorCodes = {
   TASK_FINISHED: 'TROUPE_E_TASK_FINISHED',
   WORKER_BUSY: 'TROUPE_E_WORKER_BUSY',
   TASK_LOST: 'TROUPE_E_TASK_LOST',
-  // russula (protocols/russula/, actors/russula-*.ts, src/cli/scenario-*.ts)
+  // russula (protocols/russula/, actors/russula/*.ts, actors/russula/scenario-*.ts)
   SCENARIO_SYNTAX: 'TROUPE_E_SCENARIO_SYNTAX',
   SCENARIO_INVALID: 'TROUPE_E_SCENARIO_INVALID',
   RUSSULA_TOO_FEW_WORKERS: 'TROUPE_E_RUSSULA_TOO_FEW_WORKERS',

@@ -54,11 +54,11 @@ export {
   type GroupPlan,
   type MemberRecord,
   type Traffic as RussulaTraffic,
-} from '../actors/russula-coordinator.js';
-export { spawnRussulaWorker, type RussulaWorkerHandle, type RussulaWorkerOptions } from '../actors/russula-worker.js';
+} from '../actors/russula/coordinator.js';
+export { spawnRussulaWorker, type RussulaWorkerHandle, type RussulaWorkerOptions } from '../actors/russula/worker.js';
 export { PROTOCOLS as RUSSULA_PROTOCOLS, WORKER_RUSSULA_MESSAGES, COORDINATOR_RUSSULA_MESSAGES, type RussulaProtocol } from '../protocols/russula/index.js';
-export { parseScenario, type Scenario, type ScenarioStep } from './cli/scenario-file.js';
-export { runScenario, runScenarioFile, resultFileFor, type ScenarioResult } from './cli/scenario-runner.js';
+export { parseScenario, type Scenario, type ScenarioStep } from '../actors/russula/scenario-file.js';
+export { runScenario, runScenarioFile, resultFileFor, type ScenarioResult } from '../actors/russula/scenario-runner.js';
 
 // ── Running tasks: the nodes and the task client (docs/tasks.md) ─────────────────────────────────
 // The same entry points the `troupe` command uses. Issue 11 moves them to actors/nodes.ts and the
@@ -70,8 +70,8 @@ export {
   type WorkerCommand as WorkerNodeOptions,
   type ManagerNode,
   type RunningNode,
-} from './cli/nodes.js';
+} from '../actors/nodes.js';
 export { connectClient as startClientNode, DEFAULT_CONNECT_TIMEOUT_MS, type ClientNode } from './cli/client-node.js';
-export { TaskClient, type SubmitOptions } from './client/task-client.js';
-export { WORKER_KEY } from '../actors/worker-pool.js';
+export { TaskClient, type SubmitOptions } from '../actors/tasks/task-client.js';
+export { WORKER_KEY } from '../actors/tasks/worker-pool.js';
 export { FINISHED_STATUSES, type Answer, type AskWhat, type TaskOutput, type TaskRecord, type TaskStatus } from '../protocols/tasks.js';

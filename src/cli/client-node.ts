@@ -13,7 +13,7 @@ import type { Identity } from '../../certs/index.js';
 import { ClusterSystem } from '../cluster/cluster-system.js';
 import { ConnectionError, ErrorCodes, TroupeError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { TaskClient } from '../client/task-client.js';
+import { TaskClient } from '../../actors/tasks/task-client.js';
 import { formatAddress } from '../transport/websocket-client.js';
 import type { HostPort } from './options.js';
 import { managerLost } from './task-runner.js';

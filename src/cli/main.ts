@@ -13,7 +13,7 @@ import { DEFAULT_PORT } from '../transport/settings.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client-node.js';
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
-import { runDemo, runManager, runWorker, type Print } from './nodes.js';
+import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
 import { runScenarioCommand } from './scenario-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';

@@ -14,7 +14,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { ClusterSystem } from '../cluster/cluster-system.js';
-import type { TaskClient } from '../client/task-client.js';
+import type { TaskClient } from '../../actors/tasks/task-client.js';
 import { messageOf, TroupeError } from '../errors.js';
 import { workersTable, workerViews, usageTable, tasksTable } from './cluster-views.js';
 import { exitStatusOf, statusLine } from './format.js';

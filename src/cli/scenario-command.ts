@@ -10,7 +10,7 @@ import type { Identity } from '../../certs/index.js';
 import { RussulaError, TroupeError, type ErrorCode } from '../errors.js';
 import { connectClient } from './client-node.js';
 import type { HostPort } from './options.js';
-import { failedResult, loadScenario, resultFileFor, runScenario, writeResult, type Print } from './scenario-runner.js';
+import { failedResult, loadScenario, resultFileFor, runScenario, writeResult, type Print } from '../../actors/russula/scenario-runner.js';
 import { logLevel, sessionLogger } from './session-log.js';
 
 export interface ScenarioRunCommand {

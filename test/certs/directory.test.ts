@@ -12,7 +12,7 @@ import {
   type WriteResult,
 } from '../../certs/index.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { expectCode } from './expect-code.js';
+import { expectCode } from '../fixtures/expect-code.js';
 
 const SET_FILES = [
   'ca.crt', 'ca.key',

@@ -14,7 +14,7 @@ import {
   type Pem,
 } from '../../certs/index.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { expectCode } from './expect-code.js';
+import { expectCode } from '../fixtures/expect-code.js';
 
 describe('certs: identity', () => {
   let tmp: string;

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import forge from 'node-forge';
 import { createAuthority, issueCertificate, type Pem } from '../../certs/index.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { expectCode } from './expect-code.js';
+import { expectCode } from '../fixtures/expect-code.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';

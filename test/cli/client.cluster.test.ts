@@ -10,7 +10,7 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { addCertificate } from '../../certs/index.js';
 import { ClusterSystem } from '../../src/cluster/cluster-system.js';
-import { TaskClient } from '../../src/client/task-client.js';
+import { TaskClient } from '../../actors/tasks/task-client.js';
 import { silentLogger } from '../../src/log.js';
 import { CLIENT_TASK_MESSAGES } from '../../protocols/tasks.js';
 import { CliProcess, killAllCli } from '../fixtures/cli-process.js';

@@ -1,0 +1,263 @@
+/**
+ * The long-running commands: `troupe manager`, `troupe worker`, and `troupe demo` (npm start). Each
+ * starts a node, prints what a person needs to see through `print` (stdout, or the REPL's notes;
+ * logs go to stderr or a file), and stops cleanly on SIGINT / SIGTERM (a REPL takes SIGINT for
+ * itself: see sessions.ts).
+ */
+import { spawnController } from './tasks/controller.js';
+import { spawnRussulaWorker } from './russula/worker.js';
+import { WORKER_KEY } from './tasks/worker-pool.js';
+import { Spawner } from './process/spawner.js';
+import { spawnWorker } from './tasks/worker.js';
+import path from 'node:path';
+import { ensureDevCertificates, RevocationWatcher, REVOKED_FILE } from '../certs/index.js';
+import { COORDINATOR_RUSSULA_MESSAGES, WORKER_RUSSULA_MESSAGES } from '../protocols/russula/index.js';
+import { MANAGER_TASK_MESSAGES, WORKER_TASK_MESSAGES } from '../protocols/tasks.js';
+import type { MemberEvent } from '../protocols/cluster-messages.js';
+import { ClusterSystem } from '../src/cluster/cluster-system.js';
+import { ErrorCodes, TroupeError } from '../src/errors.js';
+import { createLogger, type Logger } from '../src/log.js';
+import { DEFAULT_PORT } from '../src/transport/settings.js';
+import { LocalWorkers } from '../src/cli/local-workers.js';
+import { memberLine, membershipTable } from '../src/cli/membership-view.js';
+import { machineMeta } from '../src/cli/node-meta.js';
+import { ScenarioWatcher } from './russula/scenario-watcher.js';
+import { DEFAULT_CERTS_DIR, identityFrom, resolveIdentity, type CertificateOptions, type HostPort } from '../src/cli/options.js';
+
+export type Print = (line: string) => void;
+
+export interface RunningNode {
+  system: ClusterSystem;
+  /** Resolves when the node has stopped (by stop(), a signal, or a fatal error). */
+  stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface ManagerCommand {
+  certs: string;
+  name?: string;
+  listen: HostPort;
+  localWorkers: number;
+  /** Tags of the local workers: the i-th entry for worker-i, the last one for the rest ("a,b"). */
+  localWorkerTags?: readonly string[];
+  /** Watch this directory and run every scenario file dropped there (see scenario-watcher.ts). */
+  sessions?: string;
+  /** Passed to each local worker. */
+  workerArgs?: readonly string[];
+  /** Added to each local worker's environment. */
+  workerEnv?: Record<string, string>;
+  /** Each line a local worker logs; default: straight to our stderr. */
+  workerStderr?: (line: string) => void;
+  print: Print;
+  /** The node's logger, made for its name; default: createLogger. */
+  log?: (node: string) => Logger;
+  /** The signals that stop the node; default SIGINT and SIGTERM (a REPL handles its own). */
+  signals?: readonly NodeJS.Signals[];
+}
+
+export interface ManagerNode extends RunningNode {
+  /** Resolves when every local worker has joined and checked in, or one of them exited first. */
+  workersJoined: Promise<void>;
+}
+
+export async function runManager(options: ManagerCommand): Promise<ManagerNode> {
+  const identity = resolveIdentity(options.certs, 'manager', options.name);
+  const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
+  // The revocation list next to the CA: read now (a bad one stops the manager here), then followed.
+  const revocation = RevocationWatcher.start({ file: path.join(options.certs, REVOKED_FILE), ca: identity.ca });
+  let system: ClusterSystem;
+  try {
+    system = await listen(identity, options.listen, log, revocation);
+  } catch (err) {
+    revocation.stop();
+    throw err;
+  }
+  if (revocation.list) log.info({ number: revocation.list.number, revoked: revocation.list.entries.length }, 'revocation list loaded');
+  spawnController(system);
+  const { host, port } = system.address!;
+  const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})`);
+
+  // Under a REPL, Ctrl-C cancels a command instead (and the REPL says how to leave).
+  const ctrlCStops = options.signals === undefined || options.signals.includes('SIGINT');
+  const expected = options.localWorkers;
+  let announced = expected === 0;
+  let joined!: () => void;
+  const workersJoined = new Promise<void>((resolve) => (joined = resolve));
+  if (expected === 0) {
+    joined();
+    options.print(`waiting for workers: start them with \`troupe worker --join HOST:PORT\`${ctrlCStops ? '; Ctrl-C stops' : ''}`);
+  }
+  const onMember = (event: MemberEvent) => {
+    // Clients are one member per command (`troupe run`, `status`, `attach`), so printing them
+    // would flood the REPL; they are in the log ("node joined", with their certificate's name).
+    if (event.node === system.node || event.role === 'client') return;
+    options.print(memberLine(event));
+    const up = system.members().filter((m) => m.role === 'worker' && m.status === 'up').length;
+    if (!announced && up >= expected) {
+      announced = true;
+      options.print(membershipTable(system.members()));
+      options.print(`all ${expected} local workers joined over mTLS${ctrlCStops ? '; Ctrl-C stops the manager and its workers' : ''}`);
+    }
+  };
+  system.on('member', onMember);
+
+  let workers: LocalWorkers | undefined;
+  if (expected > 0) {
+    options.print(`starting ${expected} local worker${expected === 1 ? '' : 's'}…`);
+    workers = LocalWorkers.start({
+      count: expected,
+      certs: options.certs,
+      join: { host: loopbackFor(host), port },
+      log,
+      args: options.workerArgs,
+      tags: options.localWorkerTags,
+      env: options.workerEnv,
+      stderr: options.workerStderr,
+    });
+    void workers.firstExit.then(joined);
+    // Joined means ready for work: the Worker actors checked in, not only the nodes connected.
+    let listening = true;
+    const stopListing = system.receptionist.listing(WORKER_KEY, (entries) => {
+      if (!listening || entries.length < expected) return;
+      listening = false;
+      joined();
+      setImmediate(stopListing);
+    });
+  }
+  let watcher: ScenarioWatcher | undefined;
+  if (options.sessions !== undefined) {
+    try {
+      watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log });
+    } catch (err) {
+      revocation.stop();
+      await workers?.stop();
+      await system.shutdown();
+      throw err;
+    }
+  }
+  const node = lifecycle(system, async () => {
+    revocation.stop();
+    await watcher?.stop();
+    await workers?.stop();
+  }, options.signals);
+  return { ...node, stop: node.stop, workersJoined };
+}
+
+export interface WorkerCommand extends CertificateOptions {
+  join: HostPort;
+  /** Exit when the parent process (a manager with --local-workers) goes away. */
+  exitWithParent: boolean;
+  slots?: number;
+  tags?: readonly string[];
+  print: Print;
+  logFile?: string;
+}
+
+export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
+  const identity = identityFrom(options, 'worker');
+  const log = createLogger({ node: identity.name, file: options.logFile });
+  const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
+  // One spawner for both: a small process that forks each command, and kills them all if this
+  // worker is SIGKILLed (actors/process/spawner.ts).
+  const spawner = new Spawner();
+  spawnWorker(system, { slots: options.slots, tags: options.tags, spawner });
+  // Beside the Worker: the Russula worker, for coordinated runs (docs/russula.md).
+  spawnRussulaWorker(system, { tags: options.tags, spawner });
+  const target = `${options.join.host}:${options.join.port}`;
+  options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
+
+  let lastFailure = '';
+  system.on('failure', (err: TroupeError, detail: { fatal: boolean; retryInMs?: number }) => {
+    if (detail.fatal) return;
+    // One line per kind of trouble, not one per attempt: the log has every attempt at debug.
+    if (err.code + err.message === lastFailure) return;
+    lastFailure = err.code + err.message;
+    options.print(`cannot join yet: ${err.message} (${err.code}); retrying with backoff`);
+  });
+  system.on('connected', (node: string) => {
+    lastFailure = '';
+    options.print(`joined the cluster through "${node}"`);
+  });
+  system.on('disconnected', (node: string) => options.print(`lost "${node}"; reconnecting…`));
+
+  const running = lifecycle(system, async () => {});
+  // After the actors have stopped (the Worker cancels its tasks first); what is left is killed.
+  running.stopped.finally(() => spawner.close()).catch(() => {});
+  if (options.exitWithParent) process.once('disconnect', () => void running.stop());
+  // A fatal dial failure (refused certificate, wrong role…) ends the node with that error, also
+  // on a redial after it had joined (its certificate revoked meanwhile): the dialer has stopped.
+  system.ready().catch((err: unknown) => running.fail(err));
+  system.on('failure', (err: TroupeError, detail: { fatal: boolean }) => {
+    if (detail.fatal) running.fail(err);
+  });
+  return running;
+}
+
+export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions'> {
+  certs?: string;
+  workers: number;
+  port?: number;
+  print: Print;
+}
+
+/** npm start: dev certificates if there are none, a manager on loopback, local workers joining it. */
+export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
+  const certs = options.certs ?? DEFAULT_CERTS_DIR;
+  const made = ensureDevCertificates(certs, { workers: options.workers });
+  if (made.created) options.print(`created development certificates in ${certs} (a local CA; not for production: see docs/security.md)`);
+  const { workers, port: _port, certs: _certs, ...rest } = options;
+  const start = (port: number) => runManager({ ...rest, certs, listen: { host: '127.0.0.1', port }, localWorkers: workers });
+  const port = options.port ?? DEFAULT_PORT;
+  try {
+    return await start(port);
+  } catch (err) {
+    if (options.port !== undefined || !(err instanceof TroupeError && err.code === ErrorCodes.LISTEN)) throw err;
+    options.print(`port ${port} is taken (another troupe manager?); using a free port instead`);
+    return start(0);
+  }
+}
+
+async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger, revocation: RevocationWatcher): Promise<ClusterSystem> {
+  // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
+  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log, revocation });
+}
+
+function loopbackFor(host: string): string {
+  return host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+}
+
+/** Signals stop the node once; a second Ctrl-C exits at once. */
+function lifecycle(
+  system: ClusterSystem,
+  beforeShutdown: () => Promise<void>,
+  signals: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'],
+): RunningNode & { fail(err: unknown): void } {
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const stopped = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  let stopping: Promise<void> | undefined;
+  const onSignal = () => {
+    if (stopping) process.exit(130);
+    void node.stop();
+  };
+  const finish = async (err?: unknown) => {
+    for (const signal of signals) process.off(signal, onSignal);
+    await beforeShutdown().catch(() => {});
+    await system.shutdown();
+    if (err === undefined) settle.resolve();
+    else settle.reject(err);
+  };
+  const node = {
+    system,
+    stopped,
+    stop(): Promise<void> {
+      stopping ??= finish();
+      return stopping;
+    },
+    fail(err: unknown): void {
+      stopping ??= finish(err);
+    },
+  };
+  for (const signal of signals) process.on(signal, onSignal);
+  return node;
+}

@@ -1,0 +1,119 @@
+/**
+ * The spawner process: started once by a Worker (actors/process/spawner.ts), it starts each task's
+ * `/bin/bash -c COMMAND` and relays its output, so that the fork happens in this small process
+ * rather than in the worker. Protocol and flow control: protocols/spawner.ts.
+ *
+ * It lives as long as its IPC channel: when the worker disconnects or dies, it SIGKILLs the process
+ * group of every command it started that is still running, and exits. It ignores SIGINT, SIGTERM and
+ * SIGHUP (a Ctrl-C at the terminal reaches the worker's whole process group): the worker decides
+ * when it ends. Keep its imports to node:child_process, the protocol and src/errors.ts (which
+ * import nothing): every module loaded here makes each fork dearer.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { isToSpawner, SPAWNER_WINDOW, type FromSpawner, type SpawnRequest } from '../../protocols/spawner.js';
+import { messageOf } from '../../src/errors.js';
+
+const SHELL = '/bin/bash';
+/** A full GC, while nothing runs, after this many commands (see SPAWNER_ARGV in spawner.ts): 256. */
+const GC_EVERY = 256;
+const collect = (globalThis as { gc?: () => void }).gc;
+let sinceGc = 0;
+
+interface Task {
+  child: ChildProcess;
+  pipes: Readable[];
+  unacked: number;
+  open: number;
+  exited: boolean;
+}
+
+const tasks = new Map<number, Task>();
+
+function send(msg: FromSpawner): void {
+  if (process.connected) process.send!(msg);
+}
+
+function start(m: SpawnRequest): void {
+  if (tasks.has(m.id)) return;
+  let child: ChildProcess;
+  try {
+    child = spawn(SHELL, ['-c', m.command], { cwd: m.cwd, env: m.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (err) {
+    send({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` });
+    return;
+  }
+  if (child.pid === undefined) {
+    child.stdout?.destroy();
+    child.stderr?.destroy();
+    child.once('error', (err) => send({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` }));
+    return;
+  }
+  child.on('error', () => {}); // a failed kill: we send none
+  const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false };
+  tasks.set(m.id, task);
+  send({ t: 'started', id: m.id, pid: child.pid });
+  task.pipes.forEach((pipe, s) => {
+    pipe.on('data', (d: Buffer) => {
+      send({ t: 'out', id: m.id, s: s as 0 | 1, d });
+      // Again on every chunk: Node resumes a child's pipes by itself when the child exits.
+      if (++task.unacked >= SPAWNER_WINDOW) for (const p of task.pipes) p.pause();
+    });
+    pipe.on('error', () => {}); // a read error ends the pipe; 'close' follows
+    pipe.on('close', () => {
+      send({ t: 'eof', id: m.id, s: s as 0 | 1 });
+      task.open--;
+      forgetIfDone(m.id, task);
+    });
+  });
+  child.on('exit', (code, signal) => {
+    task.exited = true;
+    send({ t: 'exit', id: m.id, code, signal });
+    forgetIfDone(m.id, task);
+  });
+}
+
+function forgetIfDone(id: number, task: Task): void {
+  if (!task.exited || task.open > 0) return;
+  tasks.delete(id);
+  // Old-generation garbage would otherwise grow until V8 sees fit to collect it, and each fork
+  // copies the page tables of all of it. A few ms of our CPU every GC_EVERY commands, when idle.
+  if (++sinceGc >= GC_EVERY && tasks.size === 0 && collect) {
+    sinceGc = 0;
+    collect();
+  }
+}
+
+process.on('message', (m: unknown) => {
+  if (!isToSpawner(m)) return; // only our worker talks to us; a shape we do not know is a bug there
+  switch (m.t) {
+    case 'spawn':
+      start(m);
+      break;
+    case 'ack':
+      for (const [id, n] of m.acks) {
+        const task = tasks.get(id);
+        if (!task) continue;
+        task.unacked = Math.max(0, task.unacked - n);
+        if (task.unacked < SPAWNER_WINDOW) for (const p of task.pipes) if (!p.destroyed) p.resume();
+      }
+      break;
+    case 'abandon':
+      for (const p of tasks.get(m.id)?.pipes ?? []) p.destroy(); // 'close' follows
+      break;
+  }
+});
+
+process.on('disconnect', () => {
+  // A task still in the table has a process, or a pipe holder, that may live: end its group.
+  for (const { child } of tasks.values()) {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group is already gone
+    }
+  }
+  process.exit(0);
+});
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});

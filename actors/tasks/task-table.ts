@@ -1,0 +1,200 @@
+/**
+ * The Controller's table of tasks: every task from submission to its end, as the events that moved
+ * it (`pending → running → succeeded | failed | timed-out | cancelled | lost`). Live tasks are kept
+ * whole; finished ones are kept up to a bound, oldest dropped first, each with only a bounded tail of
+ * its output.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ActorRef } from '../../protocols/actor-ref.js';
+import { FINISHED_STATUSES, type OutputStream, type TaskRecord, type TaskStatus, type WorkResult, type WorkSpec } from '../../protocols/tasks.js';
+
+export interface TaskTableLimits {
+  /** Finished tasks remembered. */
+  maxFinished: number;
+  /** Bytes of each stream's output kept per task. */
+  tailBytes: number;
+}
+
+export const DEFAULT_TASK_LIMITS: TaskTableLimits = { maxFinished: 1000, tailBytes: 64 * 1024 };
+
+export interface TaskEntry {
+  record: TaskRecord;
+  spec: WorkSpec;
+  subscribers: ActorRef[];
+  tail: Record<OutputStream, Tail>;
+  /**
+   * Each worker given a run of this task, with the number of its latest run there: the only nodes
+   * that may report on the task (a result from an earlier run is still taken).
+   */
+  ranOn: Map<string, number>;
+  /** Its place in the table, in submission order: the cursor of a page of tasks. */
+  order: number;
+}
+
+/** The last `limit` bytes of a stream. */
+export class Tail {
+  #chunks: Buffer[] = [];
+  #bytes = 0;
+  constructor(readonly limit: number) {}
+
+  push(data: Uint8Array): void {
+    if (this.limit === 0) return;
+    const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.#chunks.push(data.byteLength > this.limit ? Buffer.from(chunk.subarray(chunk.length - this.limit)) : Buffer.from(chunk));
+    this.#bytes += Math.min(data.byteLength, this.limit);
+    while (this.#bytes - this.#chunks[0]!.length >= this.limit) this.#bytes -= this.#chunks.shift()!.length;
+  }
+
+  toBuffer(): Buffer {
+    const all = Buffer.concat(this.#chunks);
+    return all.length > this.limit ? all.subarray(all.length - this.limit) : all;
+  }
+}
+
+export class TaskTable {
+  readonly #tasks = new Map<string, TaskEntry>();
+  /** Finished ids, oldest first. */
+  readonly #finished: string[] = [];
+  #seq = 0;
+  /**
+   * Ids are `<prefix>-<n>`: short to type, and the prefix, new for each Controller, keeps a restarted
+   * manager's ids apart from those of tasks its predecessor started that workers still run.
+   */
+  readonly #prefix = randomBytes(2).readUInt16BE(0).toString(36).padStart(3, '0').slice(-3);
+
+  #order = 0;
+
+  constructor(readonly limits: TaskTableLimits = DEFAULT_TASK_LIMITS) {}
+
+  newId(): string {
+    this.#seq += 1;
+    return `${this.#prefix}-${this.#seq}`;
+  }
+
+  get(id: string): TaskEntry | undefined {
+    return this.#tasks.get(id);
+  }
+
+  add(spec: WorkSpec, fields: { selector: string; retries: number; subscribers: ActorRef[]; broadcast: string | null; now: number }): TaskEntry {
+    const entry: TaskEntry = {
+      spec,
+      subscribers: fields.subscribers,
+      tail: { stdout: new Tail(this.limits.tailBytes), stderr: new Tail(this.limits.tailBytes) },
+      ranOn: new Map(),
+      order: ++this.#order,
+      record: {
+        id: spec.id,
+        command: spec.command,
+        selector: fields.selector,
+        status: 'pending',
+        worker: null,
+        attempts: 0,
+        retries: fields.retries,
+        submittedAt: fields.now,
+        startedAt: null,
+        finishedAt: null,
+        exitCode: null,
+        signal: null,
+        durationMs: null,
+        stdoutBytes: 0,
+        stderrBytes: 0,
+        error: null,
+        broadcast: fields.broadcast,
+      },
+    };
+    this.#tasks.set(spec.id, entry);
+    return entry;
+  }
+
+  /**
+   * A task a worker reports that this table never saw (the manager restarted while it ran): it is
+   * taken in as running there, so its output and result are kept.
+   */
+  adopt(spec: WorkSpec, worker: string, startedAt: number): TaskEntry {
+    const entry = this.add(spec, { selector: `name=${worker}`, retries: 0, subscribers: [], broadcast: null, now: startedAt });
+    this.running(entry, worker, startedAt);
+    return entry;
+  }
+
+  running(entry: TaskEntry, worker: string, now: number): void {
+    entry.record = { ...entry.record, status: 'running', worker, attempts: entry.record.attempts + 1, startedAt: now, error: null };
+    entry.ranOn.set(worker, entry.record.attempts);
+  }
+
+  /** Running again where an earlier attempt still runs (its worker is back): no new attempt. */
+  resumed(entry: TaskEntry, worker: string, startedAt: number): void {
+    entry.record = { ...entry.record, status: 'running', worker, startedAt, error: null };
+  }
+
+  /** Back to pending after a lost attempt, to run again elsewhere. */
+  retry(entry: TaskEntry, reason: string): void {
+    entry.record = { ...entry.record, status: 'pending', worker: null, startedAt: null, error: reason };
+  }
+
+  output(entry: TaskEntry, stream: OutputStream, data: Uint8Array): void {
+    entry.tail[stream].push(data);
+    if (stream === 'stdout') entry.record = { ...entry.record, stdoutBytes: entry.record.stdoutBytes + data.byteLength };
+    else entry.record = { ...entry.record, stderrBytes: entry.record.stderrBytes + data.byteLength };
+  }
+
+  /** The worker's result ends the task (the result of `worker`'s run, which may be an earlier attempt). */
+  result(entry: TaskEntry, result: WorkResult, now: number, worker = entry.record.worker): void {
+    const status: TaskStatus =
+      result.outcome === 'timed-out' ? 'timed-out'
+      : result.outcome === 'cancelled' ? 'cancelled'
+      : result.outcome === 'exited' && result.exitCode === 0 ? 'succeeded'
+      : 'failed';
+    this.finish(entry, status, now, {
+      exitCode: result.exitCode,
+      signal: result.signal,
+      durationMs: result.durationMs,
+      startedAt: result.startedAt,
+      stdoutBytes: Math.max(entry.record.stdoutBytes, result.stdoutBytes),
+      stderrBytes: Math.max(entry.record.stderrBytes, result.stderrBytes),
+      error: result.error,
+      worker,
+    });
+  }
+
+  finish(entry: TaskEntry, status: TaskStatus, now: number, fields: Partial<TaskRecord> = {}): void {
+    entry.record = { ...entry.record, ...fields, status, finishedAt: now };
+    this.#finished.push(entry.record.id);
+    while (this.#finished.length > this.limits.maxFinished) this.#tasks.delete(this.#finished.shift()!);
+  }
+
+  isFinished(entry: TaskEntry): boolean {
+    return FINISHED_STATUSES.has(entry.record.status);
+  }
+
+  /**
+   * A page of the tasks (or of those with one of the statuses), in submission order: those after
+   * the cursor `after`, at most `limit`, and no more than about `maxBytes` encoded (at least one).
+   * `next` is the cursor of the next page, absent on the last.
+   */
+  page(statuses: ReadonlySet<TaskStatus> | undefined, after: number, limit: number, maxBytes: number): { tasks: TaskRecord[]; next?: number } {
+    const tasks: TaskRecord[] = [];
+    let bytes = 0;
+    let last = after;
+    for (const entry of this.#tasks.values()) {
+      if (entry.order <= after || (statuses && !statuses.has(entry.record.status))) continue;
+      const size = recordBytes(entry.record);
+      if (tasks.length >= limit || (tasks.length > 0 && bytes + size > maxBytes)) return { tasks, next: last };
+      tasks.push(entry.record);
+      bytes += size;
+      last = entry.order;
+    }
+    return { tasks };
+  }
+
+  /** All tasks, or those with one of the statuses, in submission order. */
+  list(statuses?: ReadonlySet<TaskStatus>): TaskRecord[] {
+    const out: TaskRecord[] = [];
+    for (const entry of this.#tasks.values()) if (!statuses || statuses.has(entry.record.status)) out.push(entry.record);
+    return out;
+  }
+}
+
+/** About what a record takes encoded: its strings, and a bound for the rest of its fields. */
+function recordBytes(r: TaskRecord): number {
+  return 512 + Buffer.byteLength(r.command) + Buffer.byteLength(r.selector) + (r.error ? Buffer.byteLength(r.error) : 0);
+}

@@ -1,0 +1,135 @@
+/**
+ * The spawner process (actors/process/spawner.ts): what it adds beyond runCommand's guarantees, which
+ * run-command.test.ts checks both ways. That bash is forked there; that its death, its close() and
+ * its parent's SIGKILL each end the commands it started instead of orphaning them.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { runCommand, type RunningCommand } from '../../../actors/process/run-command.js';
+import { Spawner } from '../../../actors/process/spawner.js';
+import { isGone, parentOf, until } from '../../fixtures/processes.js';
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+/** Runs `command` through `spawner`; resolves its stdout's first line once printed. */
+function start(spawner: Spawner, tmpRoot: string, command: string): { run: RunningCommand; firstLine: Promise<string>; stdout: () => string } {
+  let out = '';
+  let resolveLine!: (line: string) => void;
+  const firstLine = new Promise<string>((resolve) => (resolveLine = resolve));
+  const run = runCommand({
+    command,
+    spawner,
+    tmpRoot,
+    onOutput: (stream, data) => {
+      if (stream !== 'stdout') return;
+      out += data.toString();
+      if (out.includes('\n')) resolveLine(out.slice(0, out.indexOf('\n')));
+    },
+  });
+  return { run, firstLine, stdout: () => out };
+}
+
+describe('actors: Spawner', function () {
+  this.timeout(20_000);
+
+  let tmpRoot: string;
+  let spawner: Spawner | undefined;
+  let pids: number[];
+  let children: ChildProcess[];
+
+  beforeEach(() => {
+    tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-spawner-test-'));
+    pids = [];
+    children = [];
+  });
+
+  afterEach(() => {
+    spawner?.close();
+    spawner = undefined;
+    for (const child of children) child.kill('SIGKILL');
+    const alive = pids.filter((pid) => !isGone(pid));
+    for (const pid of alive) process.kill(pid, 'SIGKILL');
+    fs.rmSync(tmpRoot, { recursive: true, force: true });
+    expect(alive, 'processes still alive after the test').to.deep.equal([]);
+  });
+
+  it('forks bash in the spawner process, not in ours', async () => {
+    spawner = new Spawner();
+    const { run, firstLine } = start(spawner, tmpRoot, 'echo $PPID');
+    expect(Number(await firstLine)).to.equal(spawner.pid);
+    expect(spawner.pid).to.not.equal(process.pid);
+    expect((await run.result).exitCode).to.equal(0);
+  });
+
+  it('a spawner killed under a command: the group is killed, the result says why, the next command gets a new spawner', async () => {
+    spawner = new Spawner();
+    const first = spawner.pid!;
+    const { run, firstLine } = start(spawner, tmpRoot, 'sleep 100 & echo $!; wait');
+    const sleep = Number(await firstLine);
+    pids.push(sleep, first);
+    process.kill(first, 'SIGKILL');
+    const result = await run.result;
+    expect(result).to.include({ outcome: 'exited', exitCode: null, signal: 'SIGKILL', error: 'the spawner process ended (SIGKILL)' });
+    expect(fs.existsSync(result.cwd)).to.equal(false);
+    await until(() => isGone(sleep), 'the sleep to be killed with its group');
+
+    const next = start(spawner, tmpRoot, 'echo $PPID');
+    const parent = Number(await next.firstLine);
+    expect((await next.run.result).exitCode).to.equal(0);
+    expect(parent).to.equal(spawner.pid);
+    expect(parent).to.not.equal(first);
+  });
+
+  it('a spawner killed before it started a command: the command fails to start, and says why', async () => {
+    spawner = new Spawner();
+    process.kill(spawner.pid!, 'SIGKILL'); // before the request below can reach it
+    const { run } = start(spawner, tmpRoot, 'echo never');
+    const result = await run.result;
+    expect(result).to.include({ outcome: 'failed-to-start', error: 'cannot start /bin/bash: the spawner process ended (SIGKILL)' });
+    expect(run.pid).to.equal(undefined);
+    expect(fs.existsSync(result.cwd)).to.equal(false);
+  });
+
+  it('close() ends the spawner and what it still runs; a command after it fails to start', async () => {
+    spawner = new Spawner();
+    const pid = spawner.pid!;
+    pids.push(pid);
+    const { run, firstLine } = start(spawner, tmpRoot, 'trap "" TERM; sleep 100 & echo $!; wait');
+    const sleep = Number(await firstLine);
+    pids.push(sleep);
+    spawner.close();
+    expect(await run.result).to.include({ exitCode: null, signal: 'SIGKILL', error: 'the worker stopped' });
+    await until(() => isGone(sleep) && isGone(pid), 'the sleep and the spawner to be gone');
+    const after = await start(spawner, tmpRoot, 'echo never').run.result;
+    expect(after).to.include({ outcome: 'failed-to-start', error: 'the worker is stopping' });
+  });
+
+  it('a parent SIGKILLed: its spawner kills the commands it started, then exits', async () => {
+    // A worker SIGKILLed mid-task used to leave its commands running, orphaned.
+    const script = `
+      const { Spawner } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'spawner.js'))});
+      const { runCommand } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'run-command.js'))});
+      const spawner = new Spawner();
+      runCommand({ command: 'sleep 100 & echo $!; wait', spawner, tmpRoot: ${JSON.stringify(tmpRoot)},
+        onOutput: (stream, data) => process.stdout.write(spawner.pid + ' ' + data) });`;
+    const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.push(parent);
+    const line = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      parent.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('\n')) resolve(out.slice(0, out.indexOf('\n')));
+      });
+      parent.once('exit', (code) => reject(new Error(`the parent exited (${code}) before printing: ${out}`)));
+    });
+    const [spawnerPid, sleep] = line.split(' ').map(Number) as [number, number];
+    pids.push(spawnerPid, sleep);
+    expect(parentOf(spawnerPid)).to.equal(parent.pid);
+    parent.kill('SIGKILL');
+    await until(() => isGone(sleep) && isGone(spawnerPid), 'the sleep and the spawner to be gone after the parent');
+  });
+});
