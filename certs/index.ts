@@ -20,3 +20,4 @@ export { runGenerateCommand, type GenerateCommandArgs } from './command.js';
 export { LOCAL_HOSTNAMES } from './subject-alt-name.js';
 export { DEFAULT_CA_DAYS, DEFAULT_CLIENTS, DEFAULT_DAYS, DEFAULT_MANAGER_NAME, DEFAULT_WORKERS, NODE_NAME_PATTERN } from './settings.js';
 export type { Pem } from './x509.js';
+export { makeSigningRequest, signRequest, publicKeyFingerprint, type SigningRequestOptions } from './signing-request.js';

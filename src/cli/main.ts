@@ -5,7 +5,7 @@
  * with the status of what they ran. Options can also come from the environment (env-options.ts).
  */
 import yargs, { type Argv } from 'yargs';
-import { runGenerateCommand, type Identity } from '../../certs/index.js';
+import { makeSigningRequest, runGenerateCommand, type Identity } from '../../certs/index.js';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
 import { createLogger, levelFromEnv } from '../log.js';
@@ -59,6 +59,19 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 generate-tls-certificates --add worker-9 --role worker', 'one more worker later'),
       (args) => {
         io.print(runGenerateCommand({ out: args.out, hostname: args.hostname, workers: args.workers, clients: args.clients, days: args.days, force: args.force, add: args.add, role: args.role as Role | undefined }));
+      },
+    )
+    .command(
+      'certificate-request',
+      false, // internal: what `troupe deploy` runs on a host, so that the node's key is made there and never leaves it
+      (y) =>
+        y
+          .option('key', { type: 'string', demandOption: true, describe: 'The private key file (made, mode 0600, if missing)' })
+          .option('name', { type: 'string', demandOption: true, describe: 'The node name' })
+          .option('role', { choices: ROLES, demandOption: true, describe: 'The node role' })
+          .option('new-key', { type: 'boolean', default: false, describe: 'Replace the key with a new one' }),
+      (args) => {
+        io.print(makeSigningRequest({ key: args.key, name: args.name, role: args.role as Role, newKey: args['new-key'] }).csr.trimEnd());
       },
     )
     .command(
