@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import { DeployError, ErrorCodes } from '../errors.js';
 import { writeTar, type TarEntry } from './tar-writer.js';
@@ -43,15 +44,18 @@ export function packageRoot(): string {
   return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 }
 
-/** Builds the bundle (once per process for the same root and extras). */
-export function buildBundle(options: BundleOptions = {}): Bundle {
+/**
+ * Builds the bundle (once per process for the same root and extras). Asynchronous all through (file
+ * reads, gzip on the thread pool): the process building it may be a cluster node with heartbeats to keep.
+ */
+export async function buildBundle(options: BundleOptions = {}): Promise<Bundle> {
   const root = path.resolve(options.root ?? packageRoot());
   const cacheKey = JSON.stringify([root, options.extra ?? {}]);
   const cached = cache.get(cacheKey);
   if (cached && fs.existsSync(cached.file)) return cached;
 
-  const pkg = readJson(path.join(root, 'package.json')) as { version?: string };
-  const lock = readJson(path.join(root, 'package-lock.json')) as { packages?: Record<string, { dev?: boolean; link?: boolean }> };
+  const pkg = (await readJson(path.join(root, 'package.json'))) as { version?: string };
+  const lock = (await readJson(path.join(root, 'package-lock.json'))) as { packages?: Record<string, { dev?: boolean; link?: boolean }> };
   const entries: TarEntry[] = [];
   const dirs = new Set<string>();
   const addDir = (rel: string) => {
@@ -64,28 +68,28 @@ export function buildBundle(options: BundleOptions = {}): Bundle {
       }
     }
   };
-  const addFile = (rel: string, abs: string) => {
+  const addFile = async (rel: string, abs: string) => {
     addDir(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
-    const stat = fs.statSync(abs);
-    entries.push({ path: rel, type: 'file', mode: stat.mode & 0o111 ? 0o755 : 0o644, data: fs.readFileSync(abs) });
+    const stat = await fs.promises.stat(abs);
+    entries.push({ path: rel, type: 'file', mode: stat.mode & 0o111 ? 0o755 : 0o644, data: await fs.promises.readFile(abs) });
   };
-  const walk = (rel: string, skip: (rel: string) => boolean) => {
+  const walk = async (rel: string, skip: (rel: string) => boolean): Promise<void> => {
     const abs = path.join(root, rel);
-    for (const name of fs.readdirSync(abs).sort()) {
+    for (const name of (await fs.promises.readdir(abs)).sort()) {
       const childRel = `${rel}/${name}`;
       if (skip(childRel)) continue;
-      const st = fs.lstatSync(path.join(abs, name));
-      if (st.isDirectory()) walk(childRel, skip);
-      else if (st.isFile()) addFile(childRel, path.join(abs, name));
+      const st = await fs.promises.lstat(path.join(abs, name));
+      if (st.isDirectory()) await walk(childRel, skip);
+      else if (st.isFile()) await addFile(childRel, path.join(abs, name));
       // symlinks (node_modules/.bin) are left out: nothing at run time needs them
     }
   };
 
-  addFile('package.json', path.join(root, 'package.json'));
+  await addFile('package.json', path.join(root, 'package.json'));
   const noMaps = (rel: string) => rel.endsWith('.map') || rel.endsWith('.d.ts') || rel.endsWith('.tsbuildinfo');
   for (const dir of BUNDLED_DIST) {
     if (!fs.existsSync(path.join(root, 'dist', dir))) throw new DeployError(ErrorCodes.SETTING, `${path.join(root, 'dist', dir)}: missing; build first (npm run build)`);
-    walk(`dist/${dir}`, noMaps);
+    await walk(`dist/${dir}`, noMaps);
   }
   const production = Object.entries(lock.packages ?? {})
     .filter(([key, meta]) => key.startsWith('node_modules/') && !meta.dev && !meta.link)
@@ -93,30 +97,30 @@ export function buildBundle(options: BundleOptions = {}): Bundle {
     .filter((key) => fs.existsSync(path.join(root, key)))
     .sort();
   // a nested node_modules holds packages of their own lock entries (walked, or not, by their own key)
-  for (const key of production) walk(key, (rel) => rel.endsWith('/.bin') || rel === `${key}/node_modules`);
+  for (const key of production) await walk(key, (rel) => rel.endsWith('/.bin') || rel === `${key}/node_modules`);
   for (const [rel, content] of Object.entries(options.extra ?? {}).sort()) {
     addDir(path.posix.dirname(rel) === '.' ? '' : path.posix.dirname(rel));
     entries.push({ path: rel, type: 'file', mode: 0o644, data: Buffer.from(content) });
   }
 
-  const gz = zlib.gzipSync(writeTar(entries), { level: 6 });
+  const gz = await promisify(zlib.gzip)(writeTar(entries), { level: 6 });
   const sha256 = createHash('sha256').update(gz).digest('hex');
   const id = `${pkg.version ?? '0.0.0'}-${sha256.slice(0, 12)}`;
   const outDir = options.outDir ?? os.tmpdir();
   const file = path.join(outDir, `troupe-bundle-${id}.tar.gz`);
   if (!fs.existsSync(file)) {
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, gz);
-    fs.renameSync(tmp, file);
+    await fs.promises.writeFile(tmp, gz);
+    await fs.promises.rename(tmp, file);
   }
   const bundle = { id, sha256, file, bytes: gz.length };
   cache.set(cacheKey, bundle);
   return bundle;
 }
 
-function readJson(file: string): unknown {
+async function readJson(file: string): Promise<unknown> {
   try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
+    return JSON.parse(await fs.promises.readFile(file, 'utf8'));
   } catch (cause) {
     throw new DeployError(ErrorCodes.SETTING, `${file}: cannot read it to build the bundle (${(cause as Error).message})`, { cause });
   }

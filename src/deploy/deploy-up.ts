@@ -60,7 +60,7 @@ export async function deployUp(options: UpOptions): Promise<UpReport> {
   const specs = chosenHosts(options);
   const ca = loadCa(inventory.certs);
   const knownHosts = knownHostsOf(options);
-  const bundle = options.bundle ?? buildBundle();
+  const bundle = options.bundle ?? (await buildBundle());
   const joinTimeoutMs = options.joinTimeoutMs ?? DEFAULT_JOIN_TIMEOUT_MS;
   const progress = options.onProgress ?? (() => {});
   const results = new Map<string, HostResult>();
@@ -91,7 +91,8 @@ export async function deployUp(options: UpOptions): Promise<UpReport> {
     }
   });
 
-  let failures = results.size;
+  // Only failed starts count towards stopping the rollout: a host that failed in step 1 changed nothing.
+  let failures = 0;
   const allowed = options.keepGoing ? Infinity : options.maxFailPercent !== undefined ? Math.floor((options.maxFailPercent * specs.length) / 100) : 0;
   let watch: ClusterWatch | undefined;
   try {
