@@ -93,6 +93,7 @@ export async function deployUp(options: UpOptions): Promise<UpReport> {
 
   // Only failed starts count towards stopping the rollout: a host that failed in step 1 changed nothing.
   let failures = 0;
+  prepared.sort((a, b) => specs.indexOf(a.spec) - specs.indexOf(b.spec)); // the rollout goes in inventory order
   const allowed = options.keepGoing ? Infinity : options.maxFailPercent !== undefined ? Math.floor((options.maxFailPercent * specs.length) / 100) : 0;
   let watch: ClusterWatch | undefined;
   try {
