@@ -53,3 +53,25 @@ export { spawnRussulaWorker, type RussulaWorkerHandle, type RussulaWorkerOptions
 export { PROTOCOLS as RUSSULA_PROTOCOLS, WORKER_RUSSULA_MESSAGES, COORDINATOR_RUSSULA_MESSAGES, type RussulaProtocol } from '../protocols/russula/index.js';
 export { parseScenario, type Scenario, type ScenarioStep } from './cli/scenario-file.js';
 export { runScenario, runScenarioFile, resultFileFor, type ScenarioResult } from './cli/scenario-runner.js';
+export {
+  deployUp,
+  deployStatus,
+  deployStop,
+  deployDown,
+  deployLogs,
+  loadInventory,
+  parseInventory,
+  selectHosts,
+  buildBundle,
+  type UpOptions,
+  type UpReport,
+  type FleetOptions,
+  type FleetReport,
+  type HostResult,
+  type HostStatus,
+  type StatusReport,
+  type Inventory,
+  type HostSpec,
+  type ManagerSpec,
+  type Bundle,
+} from './deploy/index.js';

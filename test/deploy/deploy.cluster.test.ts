@@ -11,7 +11,7 @@ import { generateCertificates } from '../../certs/index.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { TaskClient } from '../../src/client/task-client.js';
 import { runManager, type ManagerNode } from '../../src/cli/nodes.js';
-import { buildBundle, deployDown, deployStatus, deployUp, loadInventory, type Inventory, type UpOptions } from '../../src/deploy/index.js';
+import { buildBundle, deployDown, deployLogs, deployStatus, deployStop, deployUp, loadInventory, type Inventory, type UpOptions } from '../../src/deploy/index.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { NetnsLab, type NetnsHost } from '../fixtures/netns-hosts.js';
@@ -135,6 +135,14 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
     expect(lab.hosts.map((h) => fs.statSync(path.join(h.dir, 'troupe', 'certs', `${h.label}.crt`)).mtimeMs)).to.deep.equal(certMtimes);
     expect(members.slice(membersBefore).filter((e) => e.role === 'worker')).to.deep.equal([]); // no worker left or joined
     expect(fs.readdirSync(path.join(lab.hosts[0]!.dir, 'troupe', 'uploads'))).to.deep.equal([]);
+  });
+
+  it('logs: the node\'s log lines from its host', async () => {
+    const chunks: Buffer[] = [];
+    await deployLogs({ inventory, host: 'h1', lines: 1000, write: (d) => chunks.push(d) });
+    const text = Buffer.concat(chunks).toString();
+    expect(text).to.match(/"node":"h1"/);
+    expect(text).to.include('joined the manager');
   });
 
   it('a worker process killed: status shows it down, up brings it back (and only it)', async () => {
@@ -278,6 +286,46 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
       });
       expect(cmdlines.filter((c) => c.includes('troupe'))).to.deep.equal([]);
     }
+  });
+
+  it('a manager deployed on a host: workers join it there; stop stops, down removes', async () => {
+    const [h1, h2, h3] = lab.hosts;
+    const file = path.join(lab.dir, 'managed.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        `certs: ${certs}`,
+        `knownHosts: ${known}`,
+        'defaults:',
+        '  user: root',
+        `  identity: ${lab.clientKey}`,
+        `  dir: ${lab.dir}/{name}/troupe`,
+        '  service: process',
+        'manager:',
+        '  name: boss',
+        `  address: ${h3!.address}`,
+        'workers:',
+        `  - name: h[1-2]`,
+        `    address: 10.213.${lab.subnet}.[10-11]`,
+        '',
+      ].join('\n'),
+    );
+    const managed = loadInventory(file);
+    const report = await deployUp({ inventory: managed, joinTimeoutMs: 30_000 });
+    expect(report.results.map((r) => [r.host, r.role, r.ok, r.done])).to.deep.equal([
+      ['boss', 'manager', true, ['connected', 'uploaded', 'certificate', 'started', 'joined']],
+      ['h1', 'worker', true, ['connected', 'uploaded', 'certificate', 'started', 'joined']],
+      ['h2', 'worker', true, ['connected', 'uploaded', 'certificate', 'started', 'joined']],
+    ]);
+    const status = await deployStatus({ inventory: managed });
+    expect(status.hosts.map((s) => [s.host, s.running, s.joined])).to.deep.equal([['boss', true, true], ['h1', true, true], ['h2', true, true]]);
+    const stopped = await deployStop({ inventory: managed });
+    expect(stopped.results.map((r) => r.done)).to.deep.equal([['connected', 'stopped'], ['connected', 'stopped'], ['connected', 'stopped']]);
+    expect(fs.existsSync(path.join(h1!.dir, 'troupe', 'versions'))).to.equal(true);
+    const after = await deployStatus({ inventory: managed });
+    expect(after.hosts.map((s) => s.running)).to.deep.equal([false, false, false]);
+    expect((await deployDown({ inventory: managed })).ok).to.equal(true);
+    for (const name of ['h1', 'h2', 'boss']) expect(fs.existsSync(path.join(lab.dir, name, 'troupe'))).to.equal(false);
   });
 });
 
