@@ -190,6 +190,32 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
     expect(finished.worker).to.equal('h3');
   });
 
+  it('a version that cannot start: the first host fails with its output, the rollout stops before the next; up with a good one mends it', async () => {
+    const broken = await buildBundle({ extra: { 'dist/bin/troupe.js': "console.error('broken build'); process.exit(3);\n" } });
+    const pids = lab.hosts.map(pidOf);
+    const report = await up({ bundle: broken, hosts: 'h1,h2' });
+    expect(report.results.map((r) => [r.host, r.code])).to.deep.equal([
+      ['h1', ErrorCodes.JOIN_TIMEOUT],
+      ['h2', ErrorCodes.NOT_ATTEMPTED],
+    ]);
+    expect(report.results[0]!.error).to.match(/h1: the node exited before it joined: .*broken build/);
+    expect(pidOf(lab.hosts[1]!)).to.equal(pids[1]); // h2 untouched, still running the version before
+    const mended = await up({ hosts: 'h1,h2', batch: 2 });
+    expect(mended.results.map((r) => [r.host, r.ok])).to.deep.equal([
+      ['h1', true],
+      ['h2', true],
+    ]);
+  });
+
+  it('a host without a usable node: TROUPE_E_NODE_MISSING, and nothing installed there', async () => {
+    const file = writeInventory(path.join(lab.dir, 'no-node.yaml'), [lab.hosts[0]!], () => ['node: /opt/none/bin/node']);
+    const before = fs.readdirSync(path.join(lab.hosts[0]!.dir, 'troupe', 'versions')).sort();
+    const report = await deployUp({ inventory: loadInventory(file), bundle: await buildBundle({ extra: { 'dist/OTHER': 'x' } }) });
+    expect(report.results.map((r) => [r.host, r.code, r.done])).to.deep.equal([['h1', ErrorCodes.NODE_MISSING, ['connected']]]);
+    expect(report.results[0]!.error).to.match(/no `\/opt\/none\/bin\/node` on the remote PATH/);
+    expect(fs.readdirSync(path.join(lab.hosts[0]!.dir, 'troupe', 'versions')).sort()).to.deep.equal(before);
+  });
+
   it('one host unreachable: the others converge, the exit status is 1 and its line names the error', async () => {
     const file = writeInventory(path.join(lab.dir, 'with-ghost.yaml'), [...lab.hosts, { ...lab.hosts[0]!, label: 'ghost', address: `10.213.${lab.subnet}.99` }], (h) => ['slots: 1', ...(h.label === 'h1' ? ['tags: [gpu]'] : [])]);
     const { code, stdout } = await cli(['deploy', 'up', '--inventory', file, '--connect-timeout', '3', '--hosts', 'h3,ghost']);
