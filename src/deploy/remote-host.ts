@@ -30,6 +30,8 @@ export interface HostFacts {
   os: string;
   arch: string;
   nodeVersion: string | null;
+  /** The node binary's absolute path (systemd wants one in ExecStart). */
+  nodePath: string | null;
   missingTools: string[];
   systemd: boolean;
   uid: number;
@@ -77,7 +79,7 @@ export class RemoteHost {
     const script = `
 D=${sq(dir)}; case "$D" in /*) ;; *) D="$HOME/$D";; esac
 echo "os=$(uname -s)"; echo "arch=$(uname -m)"; echo "uid=$(id -u)"; echo "dir=$D"
-if command -v ${sq(node)} >/dev/null 2>&1; then echo "node=$(${sq(node)} --version 2>/dev/null)"; fi
+if command -v ${sq(node)} >/dev/null 2>&1; then echo "node=$(${sq(node)} --version 2>/dev/null)"; echo "nodepath=$(command -v ${sq(node)})"; fi
 for t in tar sha256sum setsid tail timeout; do command -v $t >/dev/null 2>&1 || echo "missing=$t"; done
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then echo systemd=1; fi
 if [ -d "$D" ]; then
@@ -122,6 +124,7 @@ exit 0`;
       os: one('os') ?? '',
       arch: one('arch') ?? '',
       nodeVersion: one('node'),
+      nodePath: one('nodepath'),
       missingTools: kv.get('missing') ?? [],
       systemd: one('systemd') === '1',
       uid: Number(one('uid') ?? -1),
@@ -275,7 +278,8 @@ echo "stopped=$stopped"`;
       const root = this.facts.uid === 0;
       const scope = root ? '' : '--user';
       const unitDir = root ? '/etc/systemd/system' : '"$HOME/.config/systemd/user"';
-      await this.session.writeFile(`${D}/run/${unit}`, systemdUnit(this.name, this.spec.role, D, command, root), 0o644);
+      const absolute = [this.facts.nodePath ?? this.spec.node, troupe, ...args].map((w) => `"${w.replace(/["\\]/g, '\\$&')}"`).join(' ');
+      await this.session.writeFile(`${D}/run/${unit}`, systemdUnit(this.name, this.spec.role, D, absolute, root), 0o644);
       out = await this.session.run(
         'starting the systemd unit',
         `cd ${sq(D)} && ${switchCurrent} && mkdir -p ${unitDir} && cp run/${unit} ${unitDir}/${unit} && echo ${sq(unit)} > run/unit && echo ${sq(scope)} > run/unit-scope && systemctl ${scope} daemon-reload && systemctl ${scope} enable ${unit} >/dev/null 2>&1; systemctl ${scope} restart ${unit} && systemctl ${scope} show -p MainPID --value ${unit} | tee run/troupe.pid`,
@@ -331,7 +335,7 @@ Wants=network-online.target
 
 [Service]
 WorkingDirectory=${dir}
-ExecStart=${command.replaceAll("'", '"')}
+ExecStart=${command}
 Restart=always
 RestartSec=2
 NoNewPrivileges=yes
