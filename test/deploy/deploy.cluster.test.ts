@@ -166,7 +166,7 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
     execFileSync('mkfifo', [fifo]);
     const [held] = await tasks.submit({ command: `cat ${fifo}`, selector: 'name=h3' });
     await running(held!.id);
-    const bundle = await buildBundle({ extra: { 'dist/NEXT': 'a new version' } });
+    const bundle = await buildBundle({ extra: { 'dist/NEXT': 'a new version' }, outDir: lab.dir });
     const steps: string[] = [];
     let report: Awaited<ReturnType<typeof up>>;
     try {
@@ -191,7 +191,7 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
   });
 
   it('a version that cannot start: the first host fails with its output, the rollout stops before the next; up with a good one mends it', async () => {
-    const broken = await buildBundle({ extra: { 'dist/bin/troupe.js': "console.error('broken build'); process.exit(3);\n" } });
+    const broken = await buildBundle({ extra: { 'dist/bin/troupe.js': "console.error('broken build'); process.exit(3);\n" }, outDir: lab.dir });
     const pids = lab.hosts.map(pidOf);
     const report = await up({ bundle: broken, hosts: 'h1,h2' });
     expect(report.results.map((r) => [r.host, r.code])).to.deep.equal([
@@ -210,7 +210,7 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
   it('a host without a usable node: TROUPE_E_NODE_MISSING, and nothing installed there', async () => {
     const file = writeInventory(path.join(lab.dir, 'no-node.yaml'), [lab.hosts[0]!], () => ['node: /opt/none/bin/node']);
     const before = fs.readdirSync(path.join(lab.hosts[0]!.dir, 'troupe', 'versions')).sort();
-    const report = await deployUp({ inventory: loadInventory(file), bundle: await buildBundle({ extra: { 'dist/OTHER': 'x' } }) });
+    const report = await deployUp({ inventory: loadInventory(file), bundle: await buildBundle({ extra: { 'dist/OTHER': 'x' }, outDir: lab.dir }) });
     expect(report.results.map((r) => [r.host, r.code, r.done])).to.deep.equal([['h1', ErrorCodes.NODE_MISSING, ['connected']]]);
     expect(report.results[0]!.error).to.match(/no `\/opt\/none\/bin\/node` on the remote PATH/);
     expect(fs.readdirSync(path.join(lab.hosts[0]!.dir, 'troupe', 'versions')).sort()).to.deep.equal(before);
