@@ -25,3 +25,4 @@ export { buildRevocationList, readRevocationList, normalizeSerial, type Revocati
 export { revokeCertificates, type RevokeOptions, type RevokeResult, type RevokedCertificate } from './revocation.js';
 export { RevocationWatcher, DEFAULT_REVOCATION_POLL_MS, type RevocationWatcherOptions } from './revocation-watcher.js';
 export { runRevokeCommand, type RevokeCommandArgs } from './revoke-command.js';
+export { makeSigningRequest, signRequest, publicKeyFingerprint, type SigningRequestOptions } from './signing-request.js';

@@ -36,6 +36,32 @@ export interface IssueOptions {
 }
 
 export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
+  const checked = checkIssue(ca, opts);
+  const keys = opts.key === undefined ? newKeyPair() : keyPairOf(opts.key);
+  return signAndEncode(certificateFor(checked, keys.publicKey), checked.signer.key, keys.privateKey);
+}
+
+/**
+ * A certificate for a public key whose private key is elsewhere (a signing request's): the subject,
+ * role and names come from `opts`, never from the request. Returns the certificate PEM.
+ */
+export function certifyPublicKey(ca: Pem, opts: Omit<IssueOptions, 'key'>, publicKey: forge.pki.rsa.PublicKey): string {
+  const checked = checkIssue(ca, opts);
+  const cert = certificateFor(checked, publicKey);
+  cert.sign(checked.signer.key, forge.md.sha256.create());
+  return forge.pki.certificateToPem(cert).replace(/\r\n/g, '\n');
+}
+
+interface CheckedIssue {
+  name: string;
+  role: Role | null;
+  altNames: ReturnType<typeof subjectAltNames>;
+  notBefore: Date;
+  notAfter: Date;
+  signer: ReturnType<typeof parseAuthority>;
+}
+
+function checkIssue(ca: Pem, opts: Omit<IssueOptions, 'key'>): CheckedIssue {
   const name = checkNodeName('name', opts.name);
   if (opts.role !== null && !isRole(opts.role)) {
     throw settingError('role', opts.role, 'one of "manager", "worker", "client"');
@@ -59,10 +85,13 @@ export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
   if (notAfter <= notBefore) {
     throw settingError('notAfter', notAfter.toISOString(), `a date after notBefore (${notBefore.toISOString()}) and before the CA expires (${signer.cert.validity.notAfter.toISOString()})`);
   }
+  return { name, role, altNames, notBefore, notAfter, signer };
+}
 
-  const keys = opts.key === undefined ? newKeyPair() : keyPairOf(opts.key);
+function certificateFor(checked: CheckedIssue, publicKey: forge.pki.rsa.PublicKey): forge.pki.Certificate {
+  const { name, role, altNames, notBefore, notAfter, signer } = checked;
   const cert = forge.pki.createCertificate();
-  cert.publicKey = keys.publicKey;
+  cert.publicKey = publicKey;
   cert.serialNumber = randomSerial();
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
@@ -77,7 +106,7 @@ export function issueCertificate(ca: Pem, opts: IssueOptions): Pem {
     { name: 'subjectKeyIdentifier' },
     ...(keyId !== undefined ? [{ name: 'authorityKeyIdentifier', keyIdentifier: keyId }] : []),
   ]);
-  return signAndEncode(cert, signer.key, keys.privateKey);
+  return cert;
 }
 
 function keyPairOf(pem: string): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki.rsa.PublicKey } {

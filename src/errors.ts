@@ -59,6 +59,18 @@ export const ErrorCodes = {
   RUSSULA_NO_VALUE: 'TROUPE_E_RUSSULA_NO_VALUE',
   RUSSULA_REFUSED: 'TROUPE_E_RUSSULA_REFUSED',
   RUSSULA_STOPPED: 'TROUPE_E_RUSSULA_STOPPED',
+  // deploy (src/deploy/)
+  INVENTORY: 'TROUPE_E_INVENTORY',
+  SSH_CONNECT: 'TROUPE_E_SSH_CONNECT',
+  SSH_HOST_KEY: 'TROUPE_E_SSH_HOST_KEY',
+  SSH_AUTH: 'TROUPE_E_SSH_AUTH',
+  SSH_COMMAND: 'TROUPE_E_SSH_COMMAND',
+  NODE_MISSING: 'TROUPE_E_NODE_MISSING',
+  NODE_TOO_OLD: 'TROUPE_E_NODE_TOO_OLD',
+  HOST_UNSUPPORTED: 'TROUPE_E_HOST_UNSUPPORTED',
+  BUNDLE_CHECKSUM: 'TROUPE_E_BUNDLE_CHECKSUM',
+  JOIN_TIMEOUT: 'TROUPE_E_JOIN_TIMEOUT',
+  NOT_ATTEMPTED: 'TROUPE_E_NOT_ATTEMPTED',
   // settings and usage
   SETTING: 'TROUPE_E_SETTING',
   LISTEN: 'TROUPE_E_LISTEN',
@@ -107,6 +119,9 @@ export class TaskError extends TroupeError {}
 
 /** A Russula run or scenario failed: a bad scenario file, too few workers, a timeout, a lost worker, a failed process. */
 export class RussulaError extends TroupeError {}
+
+/** `troupe deploy`: a bad inventory, an SSH failure, a host that cannot run troupe, a node that did not join (src/deploy/). */
+export class DeployError extends TroupeError {}
 
 /** A setting has a value of the wrong type or outside its range; the message names both. */
 export class SettingError extends TroupeError {}

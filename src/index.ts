@@ -75,3 +75,27 @@ export { connectClient as startClientNode, DEFAULT_CONNECT_TIMEOUT_MS, type Clie
 export { TaskClient, type SubmitOptions } from '../actors/tasks/task-client.js';
 export { WORKER_KEY } from '../actors/tasks/worker-pool.js';
 export { FINISHED_STATUSES, type Answer, type AskWhat, type TaskOutput, type TaskRecord, type TaskStatus } from '../protocols/tasks.js';
+
+// ── Putting troupe on hosts over SSH (docs/deploy.md) ──────────────────────────────────────────────
+export {
+  deployUp,
+  deployStatus,
+  deployStop,
+  deployDown,
+  deployLogs,
+  loadInventory,
+  parseInventory,
+  selectHosts,
+  buildBundle,
+  type UpOptions,
+  type UpReport,
+  type FleetOptions,
+  type FleetReport,
+  type HostResult,
+  type HostStatus,
+  type StatusReport,
+  type Inventory,
+  type HostSpec,
+  type ManagerSpec,
+  type Bundle,
+} from './deploy/index.js';
