@@ -15,6 +15,7 @@ import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-c
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from './nodes.js';
 import { runScenarioCommand } from './scenario-command.js';
+import { testbedCommand } from './testbed-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
@@ -242,6 +243,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       if (err) throw err;
       usageError = message;
     });
+  testbedCommand(cli, io, (j) => (job = j));
 
   try {
     await cli.parseAsync();
