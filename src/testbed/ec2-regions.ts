@@ -15,6 +15,8 @@ import { ErrorCodes, messageOf, TestbedError, type ErrorCode } from '../errors.j
 
 /** Attempts per request, the first included, under the adaptive retry strategy. */
 export const DEFAULT_AWS_MAX_ATTEMPTS = 8;
+/** Attempts of the region check, per region. */
+const PREFLIGHT_MAX_ATTEMPTS = 2;
 
 export interface AwsCredentials {
   accessKeyId: string;
@@ -41,17 +43,21 @@ export class Ec2Regions {
   client(region: string): EC2Client {
     let c = this.#clients.get(region);
     if (!c) {
-      c = new EC2Client({
-        region,
-        ...(this.access.endpoint !== undefined ? { endpoint: this.access.endpoint } : {}),
-        ...(this.access.profile !== undefined ? { profile: this.access.profile } : {}),
-        ...(this.access.credentials !== undefined ? { credentials: this.access.credentials } : {}),
-        maxAttempts: this.access.maxAttempts ?? DEFAULT_AWS_MAX_ATTEMPTS,
-        retryMode: 'adaptive',
-      });
+      c = this.#make(region, this.access.maxAttempts ?? DEFAULT_AWS_MAX_ATTEMPTS);
       this.#clients.set(region, c);
     }
     return c;
+  }
+
+  #make(region: string, maxAttempts: number): EC2Client {
+    return new EC2Client({
+      region,
+      ...(this.access.endpoint !== undefined ? { endpoint: this.access.endpoint } : {}),
+      ...(this.access.profile !== undefined ? { profile: this.access.profile } : {}),
+      ...(this.access.credentials !== undefined ? { credentials: this.access.credentials } : {}),
+      maxAttempts,
+      retryMode: 'adaptive',
+    });
   }
 
   /**
@@ -69,14 +75,18 @@ export class Ec2Regions {
     let known: Set<string> | undefined;
     const failures = new Map<string, unknown>();
     for (const region of regions) {
+      // Few attempts: a region that does not exist fails the same way every time.
+      const probe = this.#make(region, PREFLIGHT_MAX_ATTEMPTS);
       try {
-        const out = await this.client(region).send(new DescribeRegionsCommand({ AllRegions: true }));
+        const out = await probe.send(new DescribeRegionsCommand({ AllRegions: true }));
         known = new Set((out.Regions ?? []).map((r) => r.RegionName!).filter(Boolean));
         break;
       } catch (err) {
         const e = awsError(err, `listing the regions from ${region}`);
         if (e.code === ErrorCodes.AWS_CREDENTIALS) throw e;
         failures.set(region, err);
+      } finally {
+        probe.destroy();
       }
     }
     for (const region of regions) {

@@ -47,8 +47,8 @@ export async function resolveImage(ec2: EC2Client, region: string, choice: Image
     else throw awsError(err, `${region}: looking up the image`);
   }
   if (images.length === 0) {
-    const what = choice.kind === 'ids' ? `the AMI ${choice.ids[region]}` : `an available image named ${JSON.stringify(choice.name)} owned by ${choice.owner}`;
-    throw new TestbedError(ErrorCodes.AWS_IMAGE, `${region}: there is no ${what}`);
+    const what = choice.kind === 'ids' ? `the AMI ${choice.ids[region]} does not exist there (AMI ids differ per region)` : `no available image is named ${JSON.stringify(choice.name)} and owned by ${choice.owner}`;
+    throw new TestbedError(ErrorCodes.AWS_IMAGE, `${region}: ${what}`);
   }
   // Newest first; the name breaks ties so that the choice does not depend on the API's order.
   images.sort((a, b) => (b.CreationDate ?? '').localeCompare(a.CreationDate ?? '') || (b.Name ?? '').localeCompare(a.Name ?? ''));

@@ -138,13 +138,24 @@ export class Testbed {
     const taken = existing.map((i) => i.number).filter((n) => n > 0);
     const toCreate = new Map<string, number[]>();
     const surplus: DeployReport['surplus'] = [];
+    const need = new Map<string, number>();
     for (const region of regions) {
       const have = existing.filter((i) => i.region === region && i.state !== 'shutting-down').length;
       const missing = wanted.get(region)! - have;
       if (missing < 0) surplus.push({ region, count: -missing });
-      const numbers = freeNumbers(taken, Math.max(0, missing));
-      taken.push(...numbers);
-      toCreate.set(region, numbers);
+      need.set(region, Math.max(0, missing));
+      toCreate.set(region, []);
+    }
+    // New numbers go round the regions as the instances do: 1 and 3 in the first, 2 in the second.
+    for (let left = [...need.values()].reduce((a, b) => a + b, 0); left > 0; ) {
+      for (const region of regions) {
+        if (need.get(region)! === 0) continue;
+        const [n] = freeNumbers(taken, 1);
+        taken.push(n!);
+        toCreate.get(region)!.push(n!);
+        need.set(region, need.get(region)! - 1);
+        left--;
+      }
     }
     const created: TestbedInstance[] = [];
     const started: TestbedInstance[] = [];

@@ -11,6 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// The SDK's warning that its releases from 2027 on need Node 22 would print in every test run.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 const ROOT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 /** Credentials moto accepts (it checks none); never real ones. */
 export const FAKE_CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
