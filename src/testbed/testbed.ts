@@ -178,6 +178,8 @@ export class Testbed {
           this.#progress(region, `${region}: launched ${instanceName(s.id, n)} (${instance.InstanceId})`);
         });
         if (stopped.length > 0) {
+          // EC2 starts only a stopped instance, not one still stopping.
+          if (stopped.some((i) => i.state === 'stopping')) await this.#waitRegions([region], 'stopped', false, new Set(stopped.map((i) => i.instanceId)));
           await this.#call(region, 'starting the stopped instances', (c) => c.send(new StartInstancesCommand({ InstanceIds: stopped.map((i) => i.instanceId) })));
           started.push(...stopped);
         }
@@ -185,11 +187,13 @@ export class Testbed {
     );
     const failures = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as unknown);
     if (failures.length > 0) throw partly(failures, 'deploy');
-    const instances = await this.#waitRegions(regions, 'running', true);
-    // Workers in one region reach a manager in another over public addresses: let every instance in.
+    await this.#waitRegions(regions, 'running', true);
+    // Workers in one region reach a manager in another over public addresses: every instance of the
+    // testbed may reach the manager port in every region (also those this deploy did not change).
+    const instances = await this.list();
     const addresses = [...new Set(instances.map((i) => i.publicAddress).filter((a): a is string => a !== undefined).map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))];
-    await Promise.all(regions.map((r) => allowManagerPortFrom(this.#client(r), r, s.id, s.managerPort, addresses)));
-    return { created: created.sort(byNumber), started: started.sort(byNumber), surplus, instances: await this.list() };
+    await Promise.all(s.regions.map((r) => allowManagerPortFrom(this.#client(r), r, s.id, s.managerPort, addresses)));
+    return { created: created.sort(byNumber), started: started.sort(byNumber), surplus, instances };
   }
 
   /** Stops every running instance, or the `count` with the highest numbers; waits until they are stopped. */
@@ -205,6 +209,8 @@ export class Testbed {
   async start(count?: number): Promise<TestbedInstance[]> {
     const stopped = (await this.list()).filter((i) => i.state === 'stopped' || i.state === 'stopping').sort(byNumber);
     const chosen = count === undefined ? stopped : stopped.slice(0, checkCount(count));
+    const stopping = chosen.filter((i) => i.state === 'stopping');
+    if (stopping.length > 0) await this.#waitRegions([...new Set(stopping.map((i) => i.region))], 'stopped', false, new Set(stopping.map((i) => i.instanceId)));
     await this.#perRegion(chosen, 'starting', (c, ids) => c.send(new StartInstancesCommand({ InstanceIds: ids })));
     await this.#waitRegions([...new Set(chosen.map((i) => i.region))], 'running', false, new Set(chosen.map((i) => i.instanceId)));
     return chosen;

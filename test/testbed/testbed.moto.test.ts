@@ -164,6 +164,36 @@ describe('testbed on EC2 (moto server)', function () {
     expect(userData).to.include('shutdown -h +90 ');
   });
 
+  it('--region puts all N in that region; a region not in the settings is refused', async () => {
+    const tb = testbed('onlywest');
+    const report = await tb.deploy({ instances: 2, region: 'eu-west-1' });
+    expect(report.created.map((i) => [i.name, i.region])).to.deep.equal([['onlywest-1', 'eu-west-1'], ['onlywest-2', 'eu-west-1']]);
+    expect(await raw('us-east-1', 'onlywest')).to.deep.equal([]);
+    let err: unknown;
+    await tb.deploy({ instances: 1, region: 'us-west-2' }).catch((e: unknown) => (err = e));
+    expect((err as TestbedError).code).to.equal(ErrorCodes.SETTING);
+    expect((err as Error).message).to.match(/^region: expected one of the regions of .*testbed\.yaml \(us-east-1, eu-west-1\), got "us-west-2"$/);
+  });
+
+  it('a key pair of the same name without the tag: that region refused (TROUPE_E_TESTBED_CONFLICT), the other made; status shows the partial testbed, destroy removes it and not the foreign key pair', async () => {
+    const { ImportKeyPairCommand } = await import('@aws-sdk/client-ec2');
+    const pub = fs.readFileSync(`${dir}/id_test.pub`);
+    await client('eu-west-1').send(new ImportKeyPairCommand({ KeyName: 'troupe-partial', PublicKeyMaterial: pub }));
+    const tb = testbed('partial');
+    let err: unknown;
+    await tb.deploy({ instances: 3 }).catch((e: unknown) => (err = e));
+    expect((err as TestbedError).code).to.equal(ErrorCodes.TESTBED_CONFLICT);
+    expect((err as Error).message).to.equal(
+      'eu-west-1: a key pair named troupe-partial exists without the tag troupe:testbed of this testbed; troupe will not use or delete it: remove it, or choose another testbed id (deploy stopped there; troupe testbed status shows what exists, troupe testbed destroy removes it)',
+    );
+    expect((await tb.list()).map((i) => [i.name, i.region])).to.deep.equal([['partial-1', 'us-east-1'], ['partial-3', 'us-east-1']]);
+    const removed = await tb.destroy();
+    expect(removed.map((r) => [r.region, r.instances.length, r.securityGroups.length, r.keyPairs.length])).to.deep.equal([['us-east-1', 2, 1, 1], ['eu-west-1', 0, 0, 0]]);
+    expect(await tb.list()).to.deep.equal([]);
+    const keys = (await client('eu-west-1').send(new DescribeKeyPairsCommand({ KeyNames: ['troupe-partial'] }))).KeyPairs!;
+    expect(keys.map((k) => k.KeyName)).to.deep.equal(['troupe-partial']);
+  });
+
   describe('refused before anything is created', () => {
     async function refused(make: () => Testbed | Promise<Testbed>, act: (tb: Testbed) => Promise<unknown>, code: string, message: RegExp) {
       const before = await census(moto);
