@@ -212,7 +212,7 @@ function confirm(question: string, io: TestbedIo): Promise<boolean> {
 function hosts(tb: Testbed, instances: TestbedInstance[], out: string, force: boolean, io: TestbedIo): string {
   const inventory = inventoryOf(tb.settings, instances);
   writeInventory(out, tb.settings, inventory, force);
-  const manager = inventory.manager === 'local' ? 'this machine' : inventory.manager.name;
+  const manager = inventory.manager.local ? `this machine (${inventory.manager.address})` : inventory.manager.name;
   io.print(`${out}: manager ${manager}, ${inventory.workers.length} worker${inventory.workers.length === 1 ? '' : 's'} (${inventory.workers.map((w) => w.name).join(', ')})`);
   return out;
 }

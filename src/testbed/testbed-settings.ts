@@ -53,6 +53,8 @@ export interface TestbedSettings {
   market: 'on-demand' | 'spot';
   maxLifetimeMinutes: number;
   manager: 'first' | 'local';
+  /** Where the workers dial a `manager: local` (this machine's public address or DNS name). */
+  managerAddress: string | undefined;
   remoteDir: string | undefined;
   endpoint: string | undefined;
   profile: string | undefined;
@@ -62,7 +64,7 @@ export interface TestbedSettings {
 
 const KEYS = [
   'id', 'regions', 'instanceType', 'image', 'user', 'publicKey', 'privateKey', 'rootVolume', 'allowedCidrs',
-  'sshPort', 'managerPort', 'market', 'maxLifetime', 'manager', 'remoteDir', 'endpoint', 'profile', 'waitTimeout', 'pollInterval',
+  'sshPort', 'managerPort', 'market', 'maxLifetime', 'manager', 'managerAddress', 'remoteDir', 'endpoint', 'profile', 'waitTimeout', 'pollInterval',
 ];
 const ID = /^[a-z0-9][a-z0-9-]{0,31}$/;
 const REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
@@ -164,6 +166,10 @@ class Checker {
     const managerPort = this.integer(['managerPort'], DEFAULT_MANAGER_PORT, 1, 65535, 'a port from 1 to 65535');
     const market = this.choice(['market'], 'on-demand', ['on-demand', 'spot'] as const);
     const manager = this.choice(['manager'], 'first', ['first', 'local'] as const);
+    const managerAddress = this.string(['managerAddress'], undefined, /^[A-Za-z0-9.:-]{1,253}$/, 'the address or DNS name the workers dial this machine at', true);
+    if (manager === 'local' && managerAddress === undefined && this.#value(['managerAddress']) === undefined) {
+      this.problem(['manager'], 'manager: local needs managerAddress: the address or DNS name the instances dial this machine at');
+    }
     const maxLifetimeMinutes = this.duration(['maxLifetime'], DEFAULT_MAX_LIFETIME_MINUTES * 60_000, 60_000, MAX_LIFETIME_LIMIT_MINUTES * 60_000, 'a lifetime such as 8h or 90m (whole minutes, at least 1m, at most 7d)');
     const waitTimeoutMs = this.duration(['waitTimeout'], DEFAULT_WAIT_TIMEOUT_MS, 1000, 24 * 3_600_000, 'a duration such as 10m or 90s (1s to 24h)');
     const pollIntervalMs = this.duration(['pollInterval'], DEFAULT_POLL_INTERVAL_MS, 10, 600_000, 'a duration such as 5s or 200ms (10ms to 10m)');
@@ -187,6 +193,7 @@ class Checker {
       market: market!,
       maxLifetimeMinutes: Math.round(maxLifetimeMinutes! / 60_000),
       manager: manager!,
+      managerAddress,
       remoteDir,
       endpoint,
       profile,

@@ -65,9 +65,9 @@ describe('troupe testbed (CLI, moto server)', function () {
 
     const hosts = await troupe(['hosts', '--out', 'hosts.yaml']);
     expect([hosts.code, hosts.stdout]).to.deep.equal([0, 'hosts.yaml: manager cli-1, 1 worker (cli-2)']);
-    const inventory = parse(fs.readFileSync(path.join(dir, 'hosts.yaml'), 'utf8')) as { defaults: Record<string, unknown>; manager: { name: string; address: string }; workers: { name: string; address: string; tags: string[] }[] };
-    expect(inventory.defaults).to.deep.equal({ user: 'admin', port: 22, identityFile: path.join(dir, 'id_test') });
-    expect(inventory.manager.name).to.equal('cli-1');
+    const inventory = parse(fs.readFileSync(path.join(dir, 'hosts.yaml'), 'utf8')) as { defaults: Record<string, unknown>; manager: { name: string; address: string; port: number }; workers: { name: string; address: string; tags: string[] }[] };
+    expect(inventory.defaults).to.deep.equal({ user: 'admin', sshPort: 22, identity: path.join(dir, 'id_test') });
+    expect(inventory.manager).to.deep.equal({ name: 'cli-1', address: shown.instances[0]!.ssh!.split('@')[1], port: 7400 });
     expect(inventory.workers.map((w) => [w.name, w.tags[0]])).to.deep.equal([['cli-2', 'region-eu-west-1']]);
     expect(inventory.workers[0]!.address).to.equal(shown.instances[1]!.ssh!.split('@')[1]);
 

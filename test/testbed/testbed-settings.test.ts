@@ -46,6 +46,7 @@ describe('testbed settings', () => {
       market: 'on-demand',
       maxLifetimeMinutes: DEFAULT_MAX_LIFETIME_MINUTES,
       manager: 'first',
+      managerAddress: undefined,
       remoteDir: undefined,
       endpoint: undefined,
       profile: undefined,
@@ -72,7 +73,7 @@ rootVolume: 0
     expect(problems(text)).to.equal(
       [
         '7 problems:',
-        'tb.yaml:6: colour: unknown setting (the settings are: id, regions, instanceType, image, user, publicKey, privateKey, rootVolume, allowedCidrs, sshPort, managerPort, market, maxLifetime, manager, remoteDir, endpoint, profile, waitTimeout, pollInterval)',
+        'tb.yaml:6: colour: unknown setting (the settings are: id, regions, instanceType, image, user, publicKey, privateKey, rootVolume, allowedCidrs, sshPort, managerPort, market, maxLifetime, manager, managerAddress, remoteDir, endpoint, profile, waitTimeout, pollInterval)',
         'tb.yaml:1: id: expected a testbed id: 1 to 32 lowercase letters, digits or "-", starting with a letter or digit, got "Bench!"',
         'tb.yaml:2: regions[1]: us-east-1 is listed twice',
         'tb.yaml:3: image.us-east-1: expected an AMI id such as ami-0123456789abcdef0, got "ami-123"',
@@ -91,6 +92,7 @@ rootVolume: 0
     expect(problems(GOOD.replace(/image:\n.*\n.*\n/, 'image: { us-east-1: ami-0123456789abcdef0 }\n'))).to.equal('tb.yaml:3: image: no AMI id for the region eu-west-1 (AMI ids differ per region)');
     expect(problems('id: [x\n')).to.match(/^tb\.yaml:\d: not valid YAML: /);
     expect(problems('')).to.equal('tb.yaml:1: expected a map of settings (id, regions, image, allowedCidrs, …), got an empty file');
+    expect(problems(`${GOOD}manager: local\n`)).to.equal('tb.yaml:8: manager: local needs managerAddress: the address or DNS name the instances dial this machine at');
     expect(problems(`${GOOD}maxLifetime: 90s\n`)).to.match(/^tb\.yaml:8: maxLifetime: expected a lifetime such as 8h or 90m \(whole minutes/);
   });
 
