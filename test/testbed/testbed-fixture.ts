@@ -5,7 +5,7 @@
  * nothing.
  */
 import { DescribeImagesCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand } from '@aws-sdk/client-ec2';
-import { execFileSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,9 +19,18 @@ export function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-testbed-'));
 }
 
-/** A key pair made by ssh-keygen in `dir`: returns the public key's path. */
+/**
+ * An ed25519 key pair in `dir` (id_test, id_test.pub), made with node:crypto so that no ssh-keygen
+ * is needed: the public key in OpenSSH's format, the private key as PKCS#8 PEM. Returns the
+ * public key's path.
+ */
 export function makeKey(dir: string): string {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'troupe-test', '-f', path.join(dir, 'id_test')]);
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url');
+  const field = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
+  const blob = Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]);
+  fs.writeFileSync(path.join(dir, 'id_test'), privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 });
+  fs.writeFileSync(path.join(dir, 'id_test.pub'), `ssh-ed25519 ${blob.toString('base64')} troupe-test\n`);
   return path.join(dir, 'id_test.pub');
 }
 
