@@ -89,6 +89,15 @@ export class Ec2Regions {
         probe.destroy();
       }
     }
+    if (!known) {
+      // No region answered: an unknown region has no address (ENOTFOUND); anything else is the
+      // network or the endpoint, not the region.
+      const [region, failed] = [...failures][0]!;
+      if (!REGION_NETWORK_CODES.has(awsCode(failed) ?? '')) {
+        const where = this.access.endpoint !== undefined ? `the EC2 endpoint ${this.access.endpoint}` : `EC2 in ${region}`;
+        throw new TestbedError(ErrorCodes.AWS_REQUEST, `cannot reach ${where}: ${firstLine(messageOf(failed))}`, { cause: failed });
+      }
+    }
     for (const region of regions) {
       const failed = failures.get(region);
       if (known ? !known.has(region) : failed !== undefined) {

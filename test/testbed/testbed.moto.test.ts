@@ -6,6 +6,7 @@
 import { DescribeInstanceAttributeCommand, DescribeInstancesCommand, DescribeKeyPairsCommand, DescribeSecurityGroupsCommand, RunInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { expect } from 'chai';
 import fs from 'node:fs';
+import net from 'node:net';
 import { ErrorCodes, TestbedError } from '../../src/errors.js';
 import { Testbed } from '../../src/testbed/testbed.js';
 import { loadTestbedSettings } from '../../src/testbed/testbed-settings.js';
@@ -236,6 +237,20 @@ describe('testbed on EC2 (moto server)', function () {
         /^eu-west-1: the AMI ami-0000000000000dead does not exist there \(AMI ids differ per region\)$/,
       );
     });
+  });
+
+  it('an endpoint that does not answer: TROUPE_E_AWS_REQUEST naming it, not an unknown region', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const closed = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+    await new Promise((resolve) => server.close(resolve));
+    const settings = loadTestbedSettings(writeSettings(dir, settingsText('unreachable')), { MOTO_ENDPOINT: closed });
+    const tb = new Testbed({ settings, access: { credentials: FAKE_CREDENTIALS }, probe: null });
+    testbeds.push(tb);
+    let err: unknown;
+    await tb.list().catch((e: unknown) => (err = e));
+    expect((err as TestbedError).code).to.equal(ErrorCodes.AWS_REQUEST);
+    expect((err as Error).message).to.equal(`cannot reach the EC2 endpoint ${closed}: connect ECONNREFUSED ${closed.slice(7)}`);
   });
 
   function testbedWithKey(id: string, key: string): Testbed {
