@@ -1,7 +1,8 @@
 /**
  * The two resources a testbed has in each region besides its instances: a key pair (the user's
  * public key, imported) and a security group (SSH and the manager port from the allowed CIDRs,
- * the manager port also from every instance of the testbed). Both are named `troupe-ID` and
+ * the manager port also from every instance of the testbed). The group's rules on those ports are
+ * converged, as Terraform would: missing ones added, ones no longer in the settings revoked. Both are named `troupe-ID` and
  * tagged; both are found by their tag, never by name alone. A resource of that name without the
  * tag belongs to someone else: it is refused (TROUPE_E_TESTBED_CONFLICT), never reused or deleted.
  */
@@ -13,6 +14,7 @@ import {
   DescribeKeyPairsCommand,
   DescribeSecurityGroupsCommand,
   ImportKeyPairCommand,
+  RevokeSecurityGroupIngressCommand,
   type EC2Client,
   type IpPermission,
   type SecurityGroup,
@@ -113,13 +115,20 @@ export async function ensureSecurityGroup(ec2: EC2Client, region: string, id: st
   const wanted: IpPermission[] = [];
   for (const port of new Set([rules.sshPort, rules.managerPort])) wanted.push(...missingRules(group, port, rules.allowedCidrs));
   await authorize(ec2, region, group.GroupId!, wanted);
+  // The manager port's rules are converged by syncManagerPort, which also knows the instances.
+  if (rules.sshPort !== rules.managerPort) await revoke(ec2, region, group.GroupId!, staleRules(group, rules.sshPort, rules.allowedCidrs));
   return { groupId: group.GroupId!, created };
 }
 
-/** Lets every address in `cidrs` reach the manager port (the testbed's own instances, across regions). */
-export async function allowManagerPortFrom(ec2: EC2Client, region: string, id: string, managerPort: number, cidrs: readonly string[]): Promise<void> {
+/**
+ * Lets exactly `cidrs` reach the manager port: the allowed CIDRs and the testbed's own instances,
+ * across regions. Addresses of instances gone (or given a new address by a stop and start) are revoked.
+ */
+export async function syncManagerPort(ec2: EC2Client, region: string, id: string, managerPort: number, cidrs: readonly string[]): Promise<void> {
   const group = (await listSecurityGroups(ec2, region, id))[0];
-  if (group) await authorize(ec2, region, group.GroupId!, missingRules(group, managerPort, cidrs));
+  if (!group) return;
+  await authorize(ec2, region, group.GroupId!, missingRules(group, managerPort, cidrs));
+  await revoke(ec2, region, group.GroupId!, staleRules(group, managerPort, cidrs));
 }
 
 export async function deleteSecurityGroup(ec2: EC2Client, region: string, groupId: string): Promise<void> {
@@ -137,6 +146,23 @@ function missingRules(group: SecurityGroup, port: number, cidrs: readonly string
   const v6 = cidrs.filter((c) => c.includes(':') && !have.has(c));
   if (v4.length === 0 && v6.length === 0) return [];
   return [{ IpProtocol: 'tcp', FromPort: port, ToPort: port, IpRanges: v4.map((CidrIp) => ({ CidrIp })), Ipv6Ranges: v6.map((CidrIpv6) => ({ CidrIpv6 })) }];
+}
+
+function staleRules(group: SecurityGroup, port: number, keep: readonly string[]): IpPermission[] {
+  const rule = group.IpPermissions?.find((p) => p.IpProtocol === 'tcp' && p.FromPort === port && p.ToPort === port);
+  const v4 = (rule?.IpRanges ?? []).filter((r) => r.CidrIp !== undefined && !keep.includes(r.CidrIp)).map((r) => ({ CidrIp: r.CidrIp }));
+  const v6 = (rule?.Ipv6Ranges ?? []).filter((r) => r.CidrIpv6 !== undefined && !keep.includes(r.CidrIpv6)).map((r) => ({ CidrIpv6: r.CidrIpv6 }));
+  if (v4.length === 0 && v6.length === 0) return [];
+  return [{ IpProtocol: 'tcp', FromPort: port, ToPort: port, ...(v4.length > 0 ? { IpRanges: v4 } : {}), ...(v6.length > 0 ? { Ipv6Ranges: v6 } : {}) }];
+}
+
+async function revoke(ec2: EC2Client, region: string, groupId: string, permissions: IpPermission[]): Promise<void> {
+  if (permissions.length === 0) return;
+  try {
+    await ec2.send(new RevokeSecurityGroupIngressCommand({ GroupId: groupId, IpPermissions: permissions }));
+  } catch (err) {
+    if (awsCode(err) !== 'InvalidPermission.NotFound') throw awsError(err, `${region}: revoking rules of the security group ${groupId}`);
+  }
 }
 
 async function authorize(ec2: EC2Client, region: string, groupId: string, permissions: IpPermission[]): Promise<void> {

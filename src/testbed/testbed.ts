@@ -25,7 +25,7 @@ import { awsCode, awsError, Ec2Regions, type Ec2Access } from './ec2-regions.js'
 import { availabilityZones, launchInstance, resolveImage, type ResolvedImage } from './instance-launcher.js';
 import { freeNumbers, instanceName, instanceNumber, spread } from './instance-plan.js';
 import { tcpAccepts, type PortProbe } from './port-probe.js';
-import { allowManagerPortFrom, deleteKeyPair, deleteSecurityGroup, ensureKeyPair, ensureSecurityGroup, listKeyPairs, listSecurityGroups, readPublicKey, resourceName } from './testbed-resources.js';
+import { deleteKeyPair, deleteSecurityGroup, ensureKeyPair, ensureSecurityGroup, listKeyPairs, listSecurityGroups, readPublicKey, resourceName, syncManagerPort } from './testbed-resources.js';
 import type { TestbedSettings } from './testbed-settings.js';
 import { EXPIRES_TAG, isOurs, tagFilter, tagValue } from './testbed-tags.js';
 
@@ -164,7 +164,8 @@ export class Testbed {
         const ec2 = this.#client(region);
         const numbers = toCreate.get(region)!;
         const stopped = existing.filter((i) => i.region === region && (i.state === 'stopped' || i.state === 'stopping'));
-        if (numbers.length === 0 && stopped.length === 0) return;
+        if (wanted.get(region)! === 0) return;
+        // Also on a deploy that creates nothing: the group's rules follow the settings.
         await ensureKeyPair(ec2, region, s.id, publicKey);
         const { groupId } = await ensureSecurityGroup(ec2, region, s.id, s);
         const now = this.#now();
@@ -192,7 +193,7 @@ export class Testbed {
     // testbed may reach the manager port in every region (also those this deploy did not change).
     const instances = await this.list();
     const addresses = [...new Set(instances.map((i) => i.publicAddress).filter((a): a is string => a !== undefined).map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))];
-    await Promise.all(s.regions.map((r) => allowManagerPortFrom(this.#client(r), r, s.id, s.managerPort, addresses)));
+    await Promise.all(s.regions.map((r) => syncManagerPort(this.#client(r), r, s.id, s.managerPort, [...s.allowedCidrs, ...addresses])));
     return { created: created.sort(byNumber), started: started.sort(byNumber), surplus, instances };
   }
 

@@ -165,6 +165,20 @@ describe('testbed on EC2 (moto server)', function () {
     expect(userData).to.include('shutdown -h +90 ');
   });
 
+  it('the security group follows allowedCidrs: a deploy after they changed revokes the old CIDR and adds the new, also when it creates nothing', async () => {
+    await testbed('narrow').deploy({ instances: 2 });
+    const tb = fromText(settingsText('narrow').replace('allowedCidrs: [203.0.113.7/32]', 'allowedCidrs: [198.51.100.0/24, "2001:db8::/48"]'));
+    const report = await tb.deploy({ instances: 2 });
+    expect(report.created).to.deep.equal([]);
+    for (const region of REGIONS) {
+      const [group] = (await client(region).send(new DescribeSecurityGroupsCommand({ Filters: [{ Name: 'tag:troupe:testbed', Values: ['narrow'] }] }))).SecurityGroups!;
+      const rule = (port: number) => group!.IpPermissions!.find((p) => p.FromPort === port)!;
+      expect(rule(22).IpRanges!.map((r) => r.CidrIp)).to.deep.equal(['198.51.100.0/24']);
+      expect(rule(22).Ipv6Ranges!.map((r) => r.CidrIpv6)).to.deep.equal(['2001:db8::/48']);
+      expect(rule(7400).IpRanges!.map((r) => r.CidrIp).sort()).to.deep.equal(['198.51.100.0/24', ...report.instances.map((i) => `${i.publicAddress}/32`)].sort());
+    }
+  });
+
   it('--region puts all N in that region; a region not in the settings is refused', async () => {
     const tb = testbed('onlywest');
     const report = await tb.deploy({ instances: 2, region: 'eu-west-1' });
