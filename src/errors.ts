@@ -79,6 +79,19 @@ export const ErrorCodes = {
   // revocation (certs/revocation-*.ts, the manager's handshake)
   REVOKED: 'TROUPE_E_REVOKED',
   CRL_INVALID: 'TROUPE_E_CRL_INVALID',
+  // testbeds on EC2 (src/testbed/, src/cli/testbed-command.ts)
+  TESTBED_SETTINGS: 'TROUPE_E_TESTBED_SETTINGS',
+  TESTBED_KEY_FILE: 'TROUPE_E_TESTBED_KEY_FILE',
+  TESTBED_INSTANCES: 'TROUPE_E_TESTBED_INSTANCES',
+  TESTBED_CONFLICT: 'TROUPE_E_TESTBED_CONFLICT',
+  TESTBED_TIMEOUT: 'TROUPE_E_TESTBED_TIMEOUT',
+  TESTBED_NOT_CONFIRMED: 'TROUPE_E_TESTBED_NOT_CONFIRMED',
+  TESTBED_INVENTORY: 'TROUPE_E_TESTBED_INVENTORY',
+  AWS_CREDENTIALS: 'TROUPE_E_AWS_CREDENTIALS',
+  AWS_REGION: 'TROUPE_E_AWS_REGION',
+  AWS_IMAGE: 'TROUPE_E_AWS_IMAGE',
+  AWS_CAPACITY: 'TROUPE_E_AWS_CAPACITY',
+  AWS_REQUEST: 'TROUPE_E_AWS_REQUEST',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -125,6 +138,9 @@ export class DeployError extends TroupeError {}
 
 /** A setting has a value of the wrong type or outside its range; the message names both. */
 export class SettingError extends TroupeError {}
+
+/** A testbed (src/testbed/) could not be set up, read or removed: its settings, its key file, an EC2 call. */
+export class TestbedError extends TroupeError {}
 
 /** Builds the message of a SettingError: the option, the value given, what was expected. */
 export function settingError(option: string, value: unknown, expected: string): SettingError {

@@ -18,6 +18,7 @@ import { runScenarioCommand } from './scenario-command.js';
 import { runDeployCommand, runDeployLogs } from './deploy-command.js';
 import { DEFAULT_BATCH, DEFAULT_FANOUT, DEFAULT_INVENTORY_FILE, DEFAULT_LOG_LINES } from '../deploy/index.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS as DEFAULT_SSH_CONNECT_TIMEOUT_MS } from '../deploy/ssh-session.js';
+import { testbedCommand } from './testbed-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
@@ -354,6 +355,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       if (err) throw err;
       usageError = message;
     });
+  testbedCommand(cli, io, (j) => (job = j));
 
   try {
     await cli.parseAsync();
