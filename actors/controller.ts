@@ -25,7 +25,7 @@ import {
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes, TroupeError, type ErrorCode } from '../src/errors.js';
 import { parseSelector, type Selector } from './selector.js';
-import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskTableLimits } from './task-table.js';
+import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskObserver, type TaskTableLimits } from './task-table.js';
 import { spawnWorkerPool, type Pool, type PoolEvent } from './worker-pool.js';
 
 export const CONTROLLER_NAME = 'controller';
@@ -35,6 +35,8 @@ export interface ControllerOptions extends Partial<TaskTableLimits> {
   maxCommandBytes?: number;
   /** Most retries a submission may ask for. */
   maxRetries?: number;
+  /** Told of every task lifecycle change (metrics, the live view): see TaskObserver. */
+  observer?: TaskObserver;
 }
 
 export const DEFAULT_MAX_COMMAND_BYTES = 64 * 1024;
@@ -54,7 +56,7 @@ export interface Controller {
 }
 
 export function spawnController(system: ClusterSystem, options: ControllerOptions = {}): Controller {
-  const table = new TaskTable({ maxFinished: options.maxFinished ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes });
+  const table = new TaskTable({ maxFinished: options.maxFinished ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes }, options.observer);
   const maxCommandBytes = options.maxCommandBytes ?? DEFAULT_MAX_COMMAND_BYTES;
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const throttled = new Set<string>();

@@ -17,6 +17,12 @@ export interface TaskTableLimits {
 
 export const DEFAULT_TASK_LIMITS: TaskTableLimits = { maxFinished: 1000, tailBytes: 64 * 1024 };
 
+/**
+ * Told of every lifecycle change, after the record changed: `from` is the status before (null for a
+ * new task). Metrics and the live view (`troupe top`) follow the table through it.
+ */
+export type TaskObserver = (record: TaskRecord, from: TaskStatus | null) => void;
+
 export interface TaskEntry {
   record: TaskRecord;
   spec: WorkSpec;
@@ -55,7 +61,10 @@ export class TaskTable {
    */
   readonly #prefix = randomBytes(2).readUInt16BE(0).toString(36).padStart(3, '0').slice(-3);
 
-  constructor(readonly limits: TaskTableLimits = DEFAULT_TASK_LIMITS) {}
+  constructor(
+    readonly limits: TaskTableLimits = DEFAULT_TASK_LIMITS,
+    private readonly observer: TaskObserver = () => {},
+  ) {}
 
   newId(): string {
     this.#seq += 1;
@@ -92,6 +101,7 @@ export class TaskTable {
       },
     };
     this.#tasks.set(spec.id, entry);
+    this.observer(entry.record, null);
     return entry;
   }
 
@@ -106,12 +116,16 @@ export class TaskTable {
   }
 
   running(entry: TaskEntry, worker: string, now: number): void {
+    const from = entry.record.status;
     entry.record = { ...entry.record, status: 'running', worker, attempts: entry.record.attempts + 1, startedAt: now, error: null };
+    this.observer(entry.record, from);
   }
 
   /** Back to pending after a lost attempt, to run again elsewhere. */
   retry(entry: TaskEntry, reason: string): void {
+    const from = entry.record.status;
     entry.record = { ...entry.record, status: 'pending', worker: null, startedAt: null, error: reason };
+    this.observer(entry.record, from);
   }
 
   output(entry: TaskEntry, stream: OutputStream, data: Uint8Array): void {
@@ -139,7 +153,9 @@ export class TaskTable {
   }
 
   finish(entry: TaskEntry, status: TaskStatus, now: number, fields: Partial<TaskRecord> = {}): void {
+    const from = entry.record.status;
     entry.record = { ...entry.record, ...fields, status, finishedAt: now };
+    this.observer(entry.record, from);
     this.#finished.push(entry.record.id);
     while (this.#finished.length > this.limits.maxFinished) this.#tasks.delete(this.#finished.shift()!);
   }

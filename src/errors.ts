@@ -59,6 +59,8 @@ export const ErrorCodes = {
   // settings and usage
   SETTING: 'TROUPE_E_SETTING',
   LISTEN: 'TROUPE_E_LISTEN',
+  // metrics (src/cluster/metrics-server.ts)
+  METRICS_LISTEN: 'TROUPE_E_METRICS_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -14,6 +14,7 @@ import { COORDINATOR_RUSSULA_MESSAGES, WORKER_RUSSULA_MESSAGES } from '../../pro
 import { MANAGER_TASK_MESSAGES, WORKER_TASK_MESSAGES } from '../../protocols/tasks.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { ClusterSystem } from '../cluster/cluster-system.js';
+import type { MetricsAddress } from '../cluster/metrics-server.js';
 import { ErrorCodes, TroupeError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
@@ -52,6 +53,8 @@ export interface ManagerCommand {
   log?: (node: string) => Logger;
   /** The signals that stop the node; default SIGINT and SIGTERM (a REPL handles its own). */
   signals?: readonly NodeJS.Signals[];
+  /** Serve Prometheus metrics here (--metrics); off when absent. */
+  metrics?: MetricsAddress;
 }
 
 export interface ManagerNode extends RunningNode {
@@ -63,10 +66,13 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   const identity = resolveIdentity(options.certs, 'manager', options.name);
   const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
   const system = await listen(identity, options.listen, log);
-  spawnController(system);
+  // --metrics: before anything else starts, so that a port in use ends the manager at once.
+  let setUp = false;
+  const metrics = options.metrics ? await withMetrics(system, () => import('../../actors/task-metrics.js').then((m) => m.startManagerMetrics(system, options.metrics!, log, () => setUp))) : undefined;
+  spawnController(system, { observer: metrics?.observer });
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})`);
+  options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})${metrics ? `; metrics on ${metrics.server.url}` : ''}`);
 
   // Under a REPL, Ctrl-C cancels a command instead (and the REPL says how to leave).
   const ctrlCStops = options.signals === undefined || options.signals.includes('SIGINT');
@@ -116,8 +122,9 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   let watcher: ScenarioWatcher | undefined;
   if (options.sessions !== undefined) {
     try {
-      watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log });
+      watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log, onResult: metrics?.russulaRun });
     } catch (err) {
+      await metrics?.close();
       await workers?.stop();
       await system.shutdown();
       throw err;
@@ -126,7 +133,9 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   const node = lifecycle(system, async () => {
     await watcher?.stop();
     await workers?.stop();
+    await metrics?.close();
   }, options.signals);
+  setUp = true;
   return { ...node, stop: node.stop, workersJoined };
 }
 
@@ -138,12 +147,15 @@ export interface WorkerCommand extends CertificateOptions {
   tags?: readonly string[];
   print: Print;
   logFile?: string;
+  /** Serve Prometheus metrics here (--metrics); off when absent. */
+  metrics?: MetricsAddress;
 }
 
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = identityFrom(options, 'worker');
   const log = createLogger({ node: identity.name, file: options.logFile });
   const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
+  const metrics = options.metrics ? await withMetrics(system, () => import('../../actors/task-metrics.js').then((m) => m.startNodeMetrics(system, options.metrics!, log))) : undefined;
   // One spawner for both: a small process that forks each command, and kills them all if this
   // worker is SIGKILLed (actors/spawner.ts).
   const spawner = new Spawner();
@@ -151,7 +163,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   // Beside the Worker: the Russula worker, for coordinated runs (docs/russula.md).
   spawnRussulaWorker(system, { tags: options.tags, spawner });
   const target = `${options.join.host}:${options.join.port}`;
-  options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
+  options.print(`troupe worker "${identity.name}" joining the manager at ${target}…${metrics ? ` (metrics on ${metrics.server.url})` : ''}`);
 
   let lastFailure = '';
   system.on('failure', (err: TroupeError, detail: { fatal: boolean; retryInMs?: number }) => {
@@ -167,7 +179,9 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   });
   system.on('disconnected', (node: string) => options.print(`lost "${node}"; reconnecting…`));
 
-  const running = lifecycle(system, async () => {});
+  const running = lifecycle(system, async () => {
+    await metrics?.close();
+  });
   // After the actors have stopped (the Worker cancels its tasks first); what is left is killed.
   running.stopped.finally(() => spawner.close()).catch(() => {});
   if (options.exitWithParent) process.once('disconnect', () => void running.stop());
@@ -203,6 +217,16 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger): Promise<ClusterSystem> {
   // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
   return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log });
+}
+
+/** Starts the metrics endpoint (loaded only when asked for); if it cannot listen, the node stops. */
+async function withMetrics<T>(system: ClusterSystem, start: () => Promise<T>): Promise<T> {
+  try {
+    return await start();
+  } catch (err) {
+    await system.shutdown();
+    throw err;
+  }
 }
 
 function loopbackFor(host: string): string {
