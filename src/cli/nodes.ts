@@ -5,6 +5,8 @@
  * itself: see sessions.ts).
  */
 import { spawnController } from '../../actors/controller.js';
+import { fanOut, spawnLiveView } from '../../actors/live-view.js';
+import { MANAGER_LIVE_VIEW_MESSAGES } from '../../protocols/live-view.js';
 import { spawnRussulaWorker } from '../../actors/russula-worker.js';
 import { WORKER_KEY } from '../../actors/worker-pool.js';
 import { Spawner } from '../../actors/spawner.js';
@@ -69,7 +71,9 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   // --metrics: before anything else starts, so that a port in use ends the manager at once.
   let setUp = false;
   const metrics = options.metrics ? await withMetrics(system, () => import('../../actors/task-metrics.js').then((m) => m.startManagerMetrics(system, options.metrics!, log, () => setUp))) : undefined;
-  spawnController(system, { observer: metrics?.observer });
+  // The live view `troupe top` watches; like the metrics, it follows the Controller's task table.
+  const liveView = spawnLiveView(system);
+  spawnController(system, { observer: fanOut(liveView.observer, metrics?.observer) });
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
   options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})${metrics ? `; metrics on ${metrics.server.url}` : ''}`);
@@ -125,6 +129,7 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
       watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log, onResult: metrics?.russulaRun });
     } catch (err) {
       await metrics?.close();
+      liveView.close();
       await workers?.stop();
       await system.shutdown();
       throw err;
@@ -134,6 +139,7 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     await watcher?.stop();
     await workers?.stop();
     await metrics?.close();
+    liveView.close();
   }, options.signals);
   setUp = true;
   return { ...node, stop: node.stop, workersJoined };
@@ -216,7 +222,7 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
 
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger): Promise<ClusterSystem> {
   // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
-  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log });
+  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES, ...MANAGER_LIVE_VIEW_MESSAGES], log });
 }
 
 /** Starts the metrics endpoint (loaded only when asked for); if it cannot listen, the node stops. */
