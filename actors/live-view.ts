@@ -113,6 +113,7 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
       tags: e.tags,
       platform: e.platform,
       arch: e.arch,
+      cpus: cpusOf(system.membership.get(e.worker)?.meta),
       upSince: system.membership.get(e.worker)?.status === 'up' ? system.membership.get(e.worker)!.since : null,
       usage: usage.get(e.worker) ?? null,
     }));
@@ -170,6 +171,11 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
       system.off('member', onMember);
     },
   };
+}
+
+function cpusOf(meta: Record<string, unknown> | undefined): number {
+  const cpus = meta?.cpus;
+  return typeof cpus === 'number' && Number.isInteger(cpus) && cpus > 0 ? cpus : 0;
 }
 
 function row(t: TaskRecord): ViewTask {

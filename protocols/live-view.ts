@@ -32,6 +32,8 @@ export const ViewWorkerT = Type.Object({
   tags: Type.Array(Type.String({ maxLength: 64 }), { maxItems: 256 }),
   platform: Type.String({ maxLength: 32 }),
   arch: Type.String({ maxLength: 32 }),
+  /** From its membership record; 0 when not known. */
+  cpus: Type.Integer({ minimum: 0 }),
   /** When it joined (as the manager saw it), if known. */
   upSince: Nullable(Millis),
   usage: Nullable(UsageT),

@@ -191,6 +191,19 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       },
     )
     .command(
+      'top [manager]',
+      'A live full-screen view of the cluster: workers (cpu, load, memory, slots), running tasks, the queue, tasks/s, membership',
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .example('$0 top 10.0.0.5', 'keys: q quit, s sort, / filter by selector, ↑↓ select, Enter live output, c cancel')
+          .epilog('Updated as the manager pushes changes (at most 4 times a second). NO_COLOR turns colours off.'),
+      (args) => {
+        const options = clientConnection(args, 'troupe top');
+        job = async () => (await import('./top.js')).runTop(options);
+      },
+    )
+    .command(
       'scenario',
       'Russula: coordinated multi-phase runs (servers, then clients, then stop) from scenario files',
       (y) =>
