@@ -67,10 +67,12 @@ export interface ManagerNode extends RunningNode {
 export async function runManager(options: ManagerCommand): Promise<ManagerNode> {
   const identity = resolveIdentity(options.certs, 'manager', options.name);
   const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
+  // --metrics: loaded only when asked for, before the node exists, so that the collectors are in
+  // place (synchronously, below) before any peer can connect; a port in use ends the manager at once.
+  const metricsModule = options.metrics ? await import('../../actors/task-metrics.js') : undefined;
   const system = await listen(identity, options.listen, log);
-  // --metrics: before anything else starts, so that a port in use ends the manager at once.
   let setUp = false;
-  const metrics = options.metrics ? await withMetrics(system, () => import('../../actors/task-metrics.js').then((m) => m.startManagerMetrics(system, options.metrics!, log, () => setUp))) : undefined;
+  const metrics = metricsModule ? await withMetrics(system, metricsModule.startManagerMetrics(system, options.metrics!, log, () => setUp)) : undefined;
   // The live view `troupe top` watches; like the metrics, it follows the Controller's task table.
   const liveView = spawnLiveView(system);
   spawnController(system, { observer: fanOut(liveView.observer, metrics?.observer) });
@@ -160,8 +162,10 @@ export interface WorkerCommand extends CertificateOptions {
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = identityFrom(options, 'worker');
   const log = createLogger({ node: identity.name, file: options.logFile });
+  const metricsModule = options.metrics ? await import('../../actors/task-metrics.js') : undefined;
   const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
-  const metrics = options.metrics ? await withMetrics(system, () => import('../../actors/task-metrics.js').then((m) => m.startNodeMetrics(system, options.metrics!, log))) : undefined;
+  // Its collectors are registered now, before the dial can complete; it listens further down.
+  const metricsStarting = metricsModule?.startNodeMetrics(system, options.metrics!, log);
   // One spawner for both: a small process that forks each command, and kills them all if this
   // worker is SIGKILLed (actors/spawner.ts).
   const spawner = new Spawner();
@@ -169,7 +173,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   // Beside the Worker: the Russula worker, for coordinated runs (docs/russula.md).
   spawnRussulaWorker(system, { tags: options.tags, spawner });
   const target = `${options.join.host}:${options.join.port}`;
-  options.print(`troupe worker "${identity.name}" joining the manager at ${target}…${metrics ? ` (metrics on ${metrics.server.url})` : ''}`);
+  options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
 
   let lastFailure = '';
   system.on('failure', (err: TroupeError, detail: { fatal: boolean; retryInMs?: number }) => {
@@ -184,6 +188,14 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
     options.print(`joined the cluster through "${node}"`);
   });
   system.on('disconnected', (node: string) => options.print(`lost "${node}"; reconnecting…`));
+  // After the handlers above: the connection may be made while this waits.
+  const metrics = metricsStarting
+    ? await withMetrics(system, metricsStarting).catch((err: unknown) => {
+        spawner.close();
+        throw err;
+      })
+    : undefined;
+  if (metrics) options.print(`metrics on ${metrics.server.url}`);
 
   const running = lifecycle(system, async () => {
     await metrics?.close();
@@ -226,9 +238,9 @@ async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['ident
 }
 
 /** Starts the metrics endpoint (loaded only when asked for); if it cannot listen, the node stops. */
-async function withMetrics<T>(system: ClusterSystem, start: () => Promise<T>): Promise<T> {
+async function withMetrics<T>(system: ClusterSystem, starting: Promise<T>): Promise<T> {
   try {
-    return await start();
+    return await starting;
   } catch (err) {
     await system.shutdown();
     throw err;

@@ -145,8 +145,8 @@ describe('Prometheus metrics (--metrics) scraped by a real Prometheus', function
   it('a worker with --metrics serves its own cluster metrics, ready once joined', async () => {
     const port = Number(/wss:\/\/127\.0\.0\.1:(\d+)/.exec(manager.stdout[0]!)![1]);
     const worker = CliProcess.start(['worker', '--certs', testPki().dir, '--name', 'worker-3', '--join', `127.0.0.1:${port}`, '--metrics', ':0']);
-    const line = await worker.waitForLine(/metrics on/);
-    const url = /metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)\)/.exec(line)![1]!;
+    const line = await worker.waitForLine(/^metrics on /);
+    const url = /^metrics on (http:\/\/127\.0\.0\.1:\d+\/metrics)$/.exec(line)![1]!;
     await worker.waitForLine(/^joined the cluster/, 'stdout', 30_000);
     const base = url.replace(/\/metrics$/, '');
     await poll('the worker ready', async () => ((await fetch(`${base}/readyz`)).status === 200 ? true : undefined));
@@ -154,6 +154,13 @@ describe('Prometheus metrics (--metrics) scraped by a real Prometheus', function
     expect(text).to.match(/^troupe_connections\{peer_role="manager"\} 1$/m);
     expect(text).to.match(/^troupe_process_cpu_seconds_total \d/m);
     expect(spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' }).status).to.equal(0);
+    // Heartbeat round trips: the worker times its pings; the manager, which seldom pings, learns
+    // them from the next ping's payload.
+    await poll('round trips on the worker', async () => (/^troupe_heartbeat_rtt_seconds_count\{peer_role="manager"\} [1-9]/m.test(await (await fetch(url)).text()) ? true : undefined));
+    await poll('round trips on the manager, in Prometheus', async () => {
+      const r = (await getJson(`${promUrl}/api/v1/query?query=${encodeURIComponent('troupe_heartbeat_rtt_seconds_count{peer_role="worker"} > 0')}`)).data.result;
+      return r.length === 1 ? true : undefined;
+    });
     worker.child.kill('SIGTERM');
     expect((await worker.exited).code).to.equal(0);
   });
