@@ -53,3 +53,10 @@ export { spawnRussulaWorker, type RussulaWorkerHandle, type RussulaWorkerOptions
 export { PROTOCOLS as RUSSULA_PROTOCOLS, WORKER_RUSSULA_MESSAGES, COORDINATOR_RUSSULA_MESSAGES, type RussulaProtocol } from '../protocols/russula/index.js';
 export { parseScenario, type Scenario, type ScenarioStep } from './cli/scenario-file.js';
 export { runScenario, runScenarioFile, resultFileFor, type ScenarioResult } from './cli/scenario-runner.js';
+// Observability (docs/metrics.md): Prometheus metrics and the live view `troupe top` watches.
+export { metricsRegistry, registerClusterMetrics } from './cluster/cluster-metrics.js';
+export { MetricsServer, parseMetricsAddress, DEFAULT_METRICS_HOST, type MetricsAddress } from './cluster/metrics-server.js';
+export { registerTaskMetrics, startManagerMetrics, startNodeMetrics, type TaskMetrics, type NodeMetrics, type RussulaRunOutcome } from '../actors/task-metrics.js';
+export { spawnLiveView, fanOut, LIVE_VIEW_NAME, type LiveView } from '../actors/live-view.js';
+export type { TaskObserver } from '../actors/task-table.js';
+export { ClusterView, WatchCluster, UnwatchCluster, MANAGER_LIVE_VIEW_MESSAGES, CLIENT_LIVE_VIEW_MESSAGES } from '../protocols/live-view.js';

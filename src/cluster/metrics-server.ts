@@ -43,7 +43,8 @@ export function parseMetricsAddress(option: string, value: unknown): MetricsAddr
     const colon = text.lastIndexOf(':');
     if (colon <= 0) throw settingError(option, value, expected);
     [host, portText] = [text.slice(0, colon), text.slice(colon + 1)];
-    if (!/^\d+$/.test(portText) || (isIP(host) === 0 && !HOSTNAME.test(host))) throw settingError(option, value, expected);
+    // An IPv6 address goes in brackets: `::1:9464` is ambiguous.
+    if (!/^\d+$/.test(portText) || isIP(host) === 6 || (isIP(host) === 0 && !HOSTNAME.test(host))) throw settingError(option, value, expected);
   }
   const port = Number(portText);
   if (port > 65535) throw settingError(option, value, 'a port number from 0 to 65535');
