@@ -9,7 +9,14 @@
  *     (as Prometheus would), and a real `troupe top` attached (in a pseudo-terminal from script(1)).
  * The blocks alternate (plain, observed, observed, plain, …) so the machine's noise falls on both.
  * The figure is each manager's own CPU time (utime + stime from /proc/PID/stat) over its blocks,
- * per task; the cost is observed − plain, as a share of plain. Target: under 5 %.
+ * per task; the cost is observed − plain, as a share of plain. Target: under 5 %. Before the load,
+ * both managers' CPU over the same idle window (BENCH_METRICS_IDLE_S seconds): the fixed cost of
+ * being observed, per second, whatever the load.
+ *
+ * Beside those end-to-end figures (noisy on a shared machine: the manager's CPU is a few percent of
+ * a core at this load), two measured in this process, exactly: the CPU of the task observers per
+ * task (metrics and live view on a real TaskTable, against the table alone), and the CPU of one
+ * scrape of a manager's registry (a real ClusterSystem and Controller, no workers).
  *
  * Knobs (environment): BENCH_METRICS_N (tasks per block, default 1000), BENCH_METRICS_BLOCKS (blocks
  * per way, default 3), BENCH_METRICS_WARMUP (tasks per cluster before measuring, 100).
@@ -19,7 +26,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnController } from '../actors/controller.js';
+import { fanOut, spawnLiveView } from '../actors/live-view.js';
+import { registerTaskMetrics } from '../actors/task-metrics.js';
+import { TaskTable } from '../actors/task-table.js';
 import { WORKER_KEY } from '../actors/worker-pool.js';
+import { metricsRegistry, registerClusterMetrics } from '../src/cluster/cluster-metrics.js';
 import { generateCertificates, loadIdentity } from '../certs/index.js';
 import { CLIENT_TASK_MESSAGES } from '../protocols/tasks.js';
 import { TaskClient } from '../src/client/task-client.js';
@@ -30,6 +42,7 @@ import { envInt, measure, progressTo, roundTo } from './bench-util.js';
 const N = envInt('BENCH_METRICS_N', 1000);
 const BLOCKS = envInt('BENCH_METRICS_BLOCKS', 3);
 const WARMUP = envInt('BENCH_METRICS_WARMUP', 100);
+const IDLE_S = envInt('BENCH_METRICS_IDLE_S', 10);
 const SLOTS = 2;
 const SCRAPE_MS = 1000;
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'troupe.js');
@@ -111,6 +124,51 @@ async function run(c: Cluster, n: number): Promise<{ wallMs: number }> {
   }, n, SLOTS);
 }
 
+/** CPU µs per task of driving a real TaskTable through a task's life, with `observe` or without. */
+function tableCpuUsPerTask(observer: ConstructorParameters<typeof TaskTable>[1] | undefined, n: number): number {
+  const table = new TaskTable({ maxFinished: 1000, tailBytes: 0 }, observer);
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) {
+    const now = Date.now();
+    const e = table.add({ id: table.newId(), command: 'true', env: {}, timeoutMs: 0 }, { selector: '', retries: 0, subscribers: [], broadcast: null, now });
+    table.running(e, 'worker-1', now);
+    table.result(e, { id: e.record.id, outcome: 'exited', exitCode: 0, signal: null, startedAt: now, durationMs: 2, stdoutBytes: 0, stderrBytes: 0, error: null }, now);
+  }
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / n;
+}
+
+async function inProcess(certs: string): Promise<Record<string, number>> {
+  const system = await ClusterSystem.start({ identity: loadIdentity({ dir: certs, name: 'manager' }), listen: { host: '127.0.0.1', port: 0 }, log: silentLogger() });
+  try {
+    const registry = metricsRegistry();
+    const detach = registerClusterMetrics(registry, system);
+    const metrics = registerTaskMetrics(registry, system);
+    const live = spawnLiveView(system);
+    spawnController(system);
+    const n = 200_000;
+    tableCpuUsPerTask(undefined, 20_000);
+    tableCpuUsPerTask(fanOut(live.observer, metrics.observer), 20_000);
+    const bare = tableCpuUsPerTask(undefined, n);
+    const observed = tableCpuUsPerTask(fanOut(live.observer, metrics.observer), n);
+    await registry.metrics();
+    const scrapes = 200;
+    const c0 = process.cpuUsage();
+    for (let i = 0; i < scrapes; i++) await registry.metrics();
+    const c = process.cpuUsage(c0);
+    live.close();
+    detach();
+    return {
+      table_cpu_us_per_task: roundTo(bare, 2),
+      table_with_observers_cpu_us_per_task: roundTo(observed, 2),
+      observers_cpu_us_per_task: roundTo(observed - bare, 2),
+      scrape_cpu_ms: roundTo((c.user + c.system) / 1000 / scrapes, 3),
+    };
+  } finally {
+    await system.shutdown();
+  }
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-metrics-'));
   const certs = path.join(dir, 'certs');
@@ -130,6 +188,10 @@ async function main(): Promise<void> {
     progress(`warming up (${WARMUP} tasks each)`);
     await run(plain, WARMUP);
     await run(observed, WARMUP);
+    progress(`idle for ${IDLE_S} s`);
+    const idle0 = [cpuSeconds(plain.manager.pid!), cpuSeconds(observed.manager.pid!)];
+    await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
+    const idle = [cpuSeconds(plain.manager.pid!) - idle0[0]!, cpuSeconds(observed.manager.pid!) - idle0[1]!].map((s) => roundTo((1000 * s) / IDLE_S, 1));
     const order: Cluster[] = [];
     for (let b = 0; b < BLOCKS; b++) order.push(...(b % 2 === 0 ? [plain, observed] : [observed, plain]));
     for (const c of order) {
@@ -149,8 +211,11 @@ async function main(): Promise<void> {
     });
     const p = figures(plain);
     const o = figures(observed);
+    progress('in-process figures');
+    const exact = await inProcess(certs);
     const result = {
       bench: 'metrics',
+      in_process: exact,
       slots: SLOTS,
       tasks_per_block: N,
       blocks_per_way: BLOCKS,
@@ -158,6 +223,7 @@ async function main(): Promise<void> {
       scrapes,
       exposition_bytes: scrapeBytes,
       top_attached: observed.top !== undefined && observed.top.exitCode === null,
+      idle_manager_cpu_ms_per_s: { plain: idle[0], observed: idle[1] },
       plain: p,
       observed: o,
       cost_percent_of_manager_cpu: roundTo((100 * (o.manager_cpu_ms_per_task - p.manager_cpu_ms_per_task)) / p.manager_cpu_ms_per_task, 1),
