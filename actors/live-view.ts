@@ -7,7 +7,8 @@
  * watchers: a timer every DEFAULT_LIVE_VIEW_INTERVAL_MS that sends a view only when a task changed
  * (or a second has passed: usage reports come every second), so at most 4 views a second whatever
  * the task rate; the workers' slots and usage are asked of the Controller once a second (a local
- * query). A watcher is dropped when it unwatches or its node goes down.
+ * query). A watcher is dropped when it unwatches or its node goes down; only a client's or a
+ * manager's actor can be one.
  */
 import { ActorRef } from '../protocols/actor-ref.js';
 import type { MemberEvent } from '../protocols/cluster-messages.js';
@@ -149,6 +150,13 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   const ref = system.spawn<null, WatchCluster | UnwatchCluster>(
     (state, msg) => {
       if (msg.type === 'watchCluster') {
+        // Views go only to a manager or a client: a watcher pointed at a worker would have the
+        // manager send it what it refuses, and every refusal is a strike against the manager's link.
+        const role = msg.subscriber.node === system.node ? system.role : system.membership.get(msg.subscriber.node)?.role;
+        if (role !== 'client' && role !== 'manager') {
+          system.log.warn({ subscriber: msg.subscriber.toString(), role }, 'watchCluster for a node that is not a client; ignored');
+          return state;
+        }
         watchers.set(msg.subscriber.toString(), msg.subscriber);
         // The first view at once (from what is known), a fuller one as soon as the workers are in.
         if (Date.now() - workersAt >= WORKERS_REFRESH_MS) refreshWorkers();
