@@ -22,6 +22,9 @@ import { LocalWorkers } from '../src/cli/local-workers.js';
 import { memberLine, membershipTable } from '../src/cli/membership-view.js';
 import { machineMeta } from '../src/cli/node-meta.js';
 import { ScenarioWatcher } from './russula/scenario-watcher.js';
+import { fanOut, spawnLiveView } from './tasks/live-view.js';
+import { MANAGER_LIVE_VIEW_MESSAGES } from '../protocols/live-view.js';
+import type { MetricsAddress } from '../src/cluster/metrics-server.js';
 import { DEFAULT_CERTS_DIR, identityFrom, resolveIdentity, type CertificateOptions, type HostPort } from '../src/cli/options.js';
 
 export type Print = (line: string) => void;
@@ -53,6 +56,8 @@ export interface ManagerCommand {
   log?: (node: string) => Logger;
   /** The signals that stop the node; default SIGINT and SIGTERM (a REPL handles its own). */
   signals?: readonly NodeJS.Signals[];
+  /** Serve Prometheus metrics here (--metrics); off when absent. */
+  metrics?: MetricsAddress;
 }
 
 export interface ManagerNode extends RunningNode {
@@ -65,18 +70,32 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
   // The revocation list next to the CA: read now (a bad one stops the manager here), then followed.
   const revocation = RevocationWatcher.start({ file: path.join(options.certs, REVOKED_FILE), ca: identity.ca });
+  // --metrics: loaded only when asked for, before the node exists, so that the collectors are in
+  // place (synchronously, below) before any peer can connect; a port in use ends the manager at once.
   let system: ClusterSystem;
+  let metricsModule: typeof import('./tasks/task-metrics.js') | undefined;
   try {
+    metricsModule = options.metrics ? await import('./tasks/task-metrics.js') : undefined;
     system = await listen(identity, options.listen, log, revocation);
   } catch (err) {
     revocation.stop();
     throw err;
   }
   if (revocation.list) log.info({ number: revocation.list.number, revoked: revocation.list.entries.length }, 'revocation list loaded');
-  spawnController(system);
+  let setUp = false;
+  let metrics: Awaited<ReturnType<NonNullable<typeof metricsModule>['startManagerMetrics']>> | undefined;
+  try {
+    metrics = metricsModule ? await withMetrics(system, metricsModule.startManagerMetrics(system, options.metrics!, log, () => setUp)) : undefined;
+  } catch (err) {
+    revocation.stop();
+    throw err;
+  }
+  // The live view `troupe top` watches; like the metrics, it follows the Controller's task table.
+  const liveView = spawnLiveView(system);
+  spawnController(system, { observer: fanOut(liveView.observer, metrics?.observer) });
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})`);
+  options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})${metrics ? `; metrics on ${metrics.server.url}` : ''}`);
 
   // Under a REPL, Ctrl-C cancels a command instead (and the REPL says how to leave).
   const ctrlCStops = options.signals === undefined || options.signals.includes('SIGINT');
@@ -128,9 +147,11 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   let watcher: ScenarioWatcher | undefined;
   if (options.sessions !== undefined) {
     try {
-      watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log });
+      watcher = await ScenarioWatcher.start({ system, dir: options.sessions, print: options.print, log, onResult: metrics?.russulaRun });
     } catch (err) {
       revocation.stop();
+      await metrics?.close();
+      liveView.close();
       await workers?.stop();
       await system.shutdown();
       throw err;
@@ -140,7 +161,10 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     revocation.stop();
     await watcher?.stop();
     await workers?.stop();
+    await metrics?.close();
+    liveView.close();
   }, options.signals);
+  setUp = true;
   return { ...node, stop: node.stop, workersJoined };
 }
 
@@ -152,12 +176,17 @@ export interface WorkerCommand extends CertificateOptions {
   tags?: readonly string[];
   print: Print;
   logFile?: string;
+  /** Serve Prometheus metrics here (--metrics); off when absent. */
+  metrics?: MetricsAddress;
 }
 
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = identityFrom(options, 'worker');
   const log = createLogger({ node: identity.name, file: options.logFile });
+  const metricsModule = options.metrics ? await import('./tasks/task-metrics.js') : undefined;
   const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
+  // Its collectors are registered now, before the dial can complete; it listens further down.
+  const metricsStarting = metricsModule?.startNodeMetrics(system, options.metrics!, log);
   // One spawner for both: a small process that forks each command, and kills them all if this
   // worker is SIGKILLed (actors/process/spawner.ts).
   const spawner = new Spawner();
@@ -180,8 +209,18 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
     options.print(`joined the cluster through "${node}"`);
   });
   system.on('disconnected', (node: string) => options.print(`lost "${node}"; reconnecting…`));
+  // After the handlers above: the connection may be made while this waits.
+  const metrics = metricsStarting
+    ? await withMetrics(system, metricsStarting).catch((err: unknown) => {
+        spawner.close();
+        throw err;
+      })
+    : undefined;
+  if (metrics) options.print(`metrics on ${metrics.server.url}`);
 
-  const running = lifecycle(system, async () => {});
+  const running = lifecycle(system, async () => {
+    await metrics?.close();
+  });
   // After the actors have stopped (the Worker cancels its tasks first); what is left is killed.
   running.stopped.finally(() => spawner.close()).catch(() => {});
   if (options.exitWithParent) process.once('disconnect', () => void running.stop());
@@ -220,7 +259,17 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
 
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger, revocation: RevocationWatcher): Promise<ClusterSystem> {
   // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
-  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log, revocation });
+  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES, ...MANAGER_LIVE_VIEW_MESSAGES], log, revocation });
+}
+
+/** Starts the metrics endpoint (loaded only when asked for); if it cannot listen, the node stops. */
+async function withMetrics<T>(system: ClusterSystem, starting: Promise<T>): Promise<T> {
+  try {
+    return await starting;
+  } catch (err) {
+    await system.shutdown();
+    throw err;
+  }
 }
 
 function loopbackFor(host: string): string {

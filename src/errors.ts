@@ -92,6 +92,8 @@ export const ErrorCodes = {
   AWS_IMAGE: 'TROUPE_E_AWS_IMAGE',
   AWS_CAPACITY: 'TROUPE_E_AWS_CAPACITY',
   AWS_REQUEST: 'TROUPE_E_AWS_REQUEST',
+  // metrics (src/cluster/metrics-server.ts)
+  METRICS_LISTEN: 'TROUPE_E_METRICS_LISTEN',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -99,3 +99,11 @@ export {
   type ManagerSpec,
   type Bundle,
 } from './deploy/index.js';
+
+// Observability (docs/metrics.md): Prometheus metrics and the live view `troupe top` watches.
+export { metricsRegistry, registerClusterMetrics } from './cluster/cluster-metrics.js';
+export { MetricsServer, parseMetricsAddress, DEFAULT_METRICS_HOST, type MetricsAddress } from './cluster/metrics-server.js';
+export { registerTaskMetrics, startManagerMetrics, startNodeMetrics, type TaskMetrics, type NodeMetrics, type RussulaRunOutcome } from '../actors/tasks/task-metrics.js';
+export { spawnLiveView, fanOut, LIVE_VIEW_NAME, type LiveView } from '../actors/tasks/live-view.js';
+export type { TaskObserver } from '../actors/tasks/task-table.js';
+export { ClusterView, WatchCluster, UnwatchCluster, MANAGER_LIVE_VIEW_MESSAGES, CLIENT_LIVE_VIEW_MESSAGES } from '../protocols/live-view.js';

@@ -21,7 +21,7 @@ import path from 'node:path';
 import type { Logger } from '../../src/log.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes, RussulaError } from '../../src/errors.js';
-import { resultFileFor, runScenarioFile, type Print } from './scenario-runner.js';
+import { resultFileFor, runScenarioFile, type Print, type ScenarioResult } from './scenario-runner.js';
 
 /** A file runs once its size and mtime have not changed for this long: 200 ms. */
 export const STABLE_MS = 200;
@@ -33,6 +33,8 @@ export interface ScenarioWatcherOptions {
   dir: string;
   print: Print;
   log: Logger;
+  /** Told of each run's result (metrics count runs and steps). */
+  onResult?: (result: ScenarioResult) => void;
 }
 
 export class ScenarioWatcher {
@@ -134,7 +136,7 @@ export class ScenarioWatcher {
     this.#options.print(`sessions: running ${name}`);
     this.#running = runScenarioFile({ system: this.#options.system, file, print: (line) => this.#options.print(`sessions: ${line}`), signal: this.#abort.signal })
       .then(
-        () => {},
+        (result) => this.#options.onResult?.(result),
         (err: unknown) => this.#options.log.error({ err, file }, 'scenario run failed unexpectedly'),
       )
       .finally(() => {

@@ -40,7 +40,7 @@ import { ErrorCodes, TroupeError, settingError, type ErrorCode } from '../../src
 import { OutputPauses } from './output-pauses.js';
 import { RefusalLog } from './refusal-log.js';
 import { parseSelector, type Selector } from './selector.js';
-import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskTableLimits } from './task-table.js';
+import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskObserver, type TaskTableLimits } from './task-table.js';
 import { spawnWorkerPool, type Pool, type PoolEvent } from './worker-pool.js';
 
 export const CONTROLLER_NAME = 'controller';
@@ -57,6 +57,8 @@ export interface ControllerOptions extends Partial<TaskTableLimits> {
   timeoutGraceMs?: number;
   /** About the most bytes of task records in one answer to a `tasks*` query (one page). */
   pageBytes?: number;
+  /** Told of every task lifecycle change (metrics, the live view): see TaskObserver. */
+  observer?: TaskObserver;
 }
 
 export const DEFAULT_MAX_COMMAND_BYTES = 64 * 1024;
@@ -85,7 +87,7 @@ export interface Controller {
 }
 
 export function spawnController(system: ClusterSystem, options: ControllerOptions = {}): Controller {
-  const table = new TaskTable({ maxFinished: options.maxFinished ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes });
+  const table = new TaskTable({ maxFinished: options.maxFinished ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes }, options.observer);
   const maxCommandBytes = options.maxCommandBytes ?? DEFAULT_MAX_COMMAND_BYTES;
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const timeoutGraceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;

@@ -17,6 +17,12 @@ export interface TaskTableLimits {
 
 export const DEFAULT_TASK_LIMITS: TaskTableLimits = { maxFinished: 1000, tailBytes: 64 * 1024 };
 
+/**
+ * Told of every lifecycle change, after the record changed: `from` is the status before (null for a
+ * new task). Metrics and the live view (`troupe top`) follow the table through it.
+ */
+export type TaskObserver = (record: TaskRecord, from: TaskStatus | null) => void;
+
 export interface TaskEntry {
   record: TaskRecord;
   spec: WorkSpec;
@@ -64,7 +70,10 @@ export class TaskTable {
 
   #order = 0;
 
-  constructor(readonly limits: TaskTableLimits = DEFAULT_TASK_LIMITS) {}
+  constructor(
+    readonly limits: TaskTableLimits = DEFAULT_TASK_LIMITS,
+    private readonly observer: TaskObserver = () => {},
+  ) {}
 
   newId(): string {
     this.#seq += 1;
@@ -103,6 +112,7 @@ export class TaskTable {
       },
     };
     this.#tasks.set(spec.id, entry);
+    this.observer(entry.record, null);
     return entry;
   }
 
@@ -117,18 +127,24 @@ export class TaskTable {
   }
 
   running(entry: TaskEntry, worker: string, now: number): void {
+    const from = entry.record.status;
     entry.record = { ...entry.record, status: 'running', worker, attempts: entry.record.attempts + 1, startedAt: now, error: null };
     entry.ranOn.set(worker, entry.record.attempts);
+    this.observer(entry.record, from);
   }
 
   /** Running again where an earlier attempt still runs (its worker is back): no new attempt. */
   resumed(entry: TaskEntry, worker: string, startedAt: number): void {
+    const from = entry.record.status;
     entry.record = { ...entry.record, status: 'running', worker, startedAt, error: null };
+    this.observer(entry.record, from);
   }
 
   /** Back to pending after a lost attempt, to run again elsewhere. */
   retry(entry: TaskEntry, reason: string): void {
+    const from = entry.record.status;
     entry.record = { ...entry.record, status: 'pending', worker: null, startedAt: null, error: reason };
+    this.observer(entry.record, from);
   }
 
   output(entry: TaskEntry, stream: OutputStream, data: Uint8Array): void {
@@ -157,7 +173,9 @@ export class TaskTable {
   }
 
   finish(entry: TaskEntry, status: TaskStatus, now: number, fields: Partial<TaskRecord> = {}): void {
+    const from = entry.record.status;
     entry.record = { ...entry.record, ...fields, status, finishedAt: now };
+    this.observer(entry.record, from);
     this.#finished.push(entry.record.id);
     while (this.#finished.length > this.limits.maxFinished) this.#tasks.delete(this.#finished.shift()!);
   }

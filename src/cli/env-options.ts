@@ -9,12 +9,13 @@
 
 /** The options of each command that the environment may set. */
 export const ENV_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  manager: ['certs', 'name', 'host', 'port', 'local-workers', 'sessions', 'log-file'],
-  worker: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'slots', 'tags', 'log-file'],
+  manager: ['certs', 'name', 'host', 'port', 'local-workers', 'sessions', 'log-file', 'metrics'],
+  worker: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'slots', 'tags', 'log-file', 'metrics'],
   demo: ['certs', 'port', 'workers', 'sessions', 'log-file'],
   attach: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   run: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'wait', 'log-file'],
   status: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
+  top: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   scenario: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   'generate-tls-certificates': ['out=certs'],
 };

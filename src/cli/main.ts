@@ -9,6 +9,7 @@ import { makeSigningRequest, runGenerateCommand, runRevokeCommand, type Identity
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
 import { createLogger, levelFromEnv } from '../log.js';
+import { DEFAULT_METRICS_HOST, parseMetricsAddress } from '../cluster/metrics-server.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client-node.js';
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
@@ -105,7 +106,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('local-workers', { type: 'number', default: 0, describe: 'Also start N workers on this machine, joined over loopback' })
           .option('local-worker-tags', localWorkerTagsOption)
           .option('sessions', sessionsOption)
+          .option('metrics', metricsOption)
           .example('$0 manager --local-workers 4', 'a manager, four local workers, and the REPL')
+          .example('$0 manager --no-repl --metrics 0.0.0.0:9464', 'as a service, Prometheus metrics on every interface (docs/metrics.md)')
           .example('$0 manager --no-repl --sessions ./sessions', 'run every scenario file dropped into ./sessions (docs/russula.md)')
           .example("echo 'uname -a' | $0 manager --local-workers 1", 'from a script: the lines run in order, the exit status is the last one\'s')
           .example('$0 manager --no-repl', 'as a service (also when stdin is /dev/null)'),
@@ -117,6 +120,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           localWorkers: count('local-workers', args['local-workers']),
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
+          metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
         };
         job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks }), io);
       },
@@ -131,6 +135,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('slots', { type: 'number', describe: 'Tasks run at once (default: the number of cpus)' })
           .option('tags', { type: 'string', describe: 'Comma-separated tags tasks can select with tag=… (e.g. gpu,ssd)' })
           .option('log-file', { type: 'string', describe: 'Append logs (JSON lines) to this file instead of stderr' })
+          .option('metrics', metricsOption)
           .option('exit-with-parent', { type: 'boolean', default: false, hidden: true })
           .example('$0 worker --join 10.0.0.5 --name worker-3 --tags gpu', 'join a manager on the default port')
           .example('$0 worker --join mgr:7400 --cert w3.crt --key w3.key --ca ca.crt', 'with the three files anywhere'),
@@ -146,6 +151,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           slots: args.slots === undefined ? undefined : slots(args.slots),
           tags: parseTags(args.tags),
           logFile: args['log-file'],
+          metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
           print: io.print,
         };
         job = async () => {
@@ -217,6 +223,19 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           print: io.print,
         };
         job = () => showStatus(options);
+      },
+    )
+    .command(
+      'top [manager]',
+      'A live full-screen view of the cluster: workers (cpu, load, memory, slots), running tasks, the queue, tasks/s, membership',
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .example('$0 top 10.0.0.5', 'keys: q quit, s sort, / filter by selector, ↑↓ select, Enter live output, c cancel')
+          .epilog('Updated as the manager pushes changes (at most 4 times a second). NO_COLOR turns colours off.'),
+      (args) => {
+        const options = clientConnection(args, 'troupe top');
+        job = async () => (await import('./top.js')).runTop(options);
       },
     )
     .command(
@@ -389,6 +408,11 @@ const localWorkerTagsOption = {
   type: 'string',
   array: true,
   describe: 'Tags of the local workers: the first value for worker-1, the next for worker-2…, the last for the rest (e.g. --local-worker-tags server --local-worker-tags client)',
+} as const;
+
+const metricsOption = {
+  type: 'string',
+  describe: `Serve Prometheus metrics at http://HOST:PORT/metrics (and /healthz, /readyz); PORT alone binds to ${DEFAULT_METRICS_HOST} (default: off; docs/metrics.md)`,
 } as const;
 
 const sessionsOption = {

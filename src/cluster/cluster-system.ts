@@ -131,6 +131,8 @@ type ClusterEvents = {
   failure: [TroupeError, { fatal: boolean; retryInMs?: number }];
   /** The manager refused a would-be peer, at TLS or at the handshake. */
   refused: [{ from: string; code: string; reason: string }];
+  /** A connection to a peer is established (before `connected`): metrics read its `stats` and `rtt` events. */
+  link: [Connection];
 };
 
 export class ClusterSystem extends EventEmitter<ClusterEvents> {
@@ -618,6 +620,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     }
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
     connection.on('undeliverable', this.#onUnsendable);
+    this.emit('link', connection);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(peer.node) === connection) {
         this.#links.delete(peer.node);
@@ -666,6 +669,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     this.#links.set(welcome.node, connection);
     connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
     connection.on('undeliverable', this.#onUnsendable);
+    this.emit('link', connection);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(welcome.node) === connection) this.#links.delete(welcome.node);
       this.emit('disconnected', welcome.node, info);

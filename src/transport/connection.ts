@@ -12,6 +12,8 @@
  * troupe nodes that is one ping and one pong per interval, half of what both sides pinging costs: a
  * manager with a thousand idle workers handles 2,000 frames a second instead of 4,000. Both sides
  * still hear from each other every interval, so either one notices the other frozen in time.
+ * Round trip: each pong answering our ping is timed and emitted as `rtt` (seconds); our ping carries
+ * the last round trip we measured (4 bytes, microseconds), so the side that seldom pings learns it too.
  * Bad input: every decoded envelope is checked; a bad frame or envelope is answered with an `error`
  * envelope and logged once per code; a peer that collects `maxStrikes` inside the strike window is
  * disconnected (1008); from the moment it is, nothing more it sent is handled, not even the rest of
@@ -82,6 +84,8 @@ export class Connection extends EventEmitter {
   #congested = false;
   #lastSeen = Date.now();
   #lastPing = 0;
+  #pingSentAt = 0;
+  #lastRttUs = 0;
   /** Ping every interval (the dialling side), or only a silent peer (the listening side). */
   #pingAlways: boolean;
   #tickMs: number;
@@ -102,8 +106,15 @@ export class Connection extends EventEmitter {
     this.#settings = settings;
     this.#log = log.child({ peer: peer.node });
     ws.on('message', (data, isBinary) => this.#receive(data as Buffer, isBinary));
-    ws.on('pong', () => (this.#lastSeen = Date.now()));
-    ws.on('ping', () => (this.#lastSeen = Date.now()));
+    ws.on('pong', () => {
+      this.#lastSeen = Date.now();
+      if (this.#pingSentAt > 0) this.#rtt((this.#lastRttUs = Math.min(0xffffffff, Math.round((performance.now() - this.#pingSentAt) * 1000))));
+      this.#pingSentAt = 0;
+    });
+    ws.on('ping', (data: Buffer) => {
+      this.#lastSeen = Date.now();
+      if (data.length === 4 && data.readUInt32BE(0) > 0) this.#rtt(data.readUInt32BE(0));
+    });
     ws.on('close', (code, reason) => this.#onClose(code, reason.toString()));
     ws.on('error', (err) => this.#log.debug({ err: err.message }, 'connection error'));
     // Silence is checked four times per interval, so a frozen peer is cut within the timeout plus
@@ -313,11 +324,18 @@ export class Connection extends EventEmitter {
     if (!this.#pingAlways && now - this.#lastSeen < interval * 1.5) return;
     this.#lastPing = now;
     try {
-      this.#ws.ping();
+      const rtt = Buffer.alloc(4);
+      rtt.writeUInt32BE(this.#lastRttUs);
+      this.#ws.ping(rtt);
+      this.#pingSentAt = performance.now();
     } catch {
       // The socket is closing; 'close' follows.
     }
   };
+
+  #rtt(us: number): void {
+    if (this.listenerCount('rtt') > 0) this.emit('rtt', us / 1e6);
+  }
 
   #onClose(code: number, reason: string): void {
     if (this.#closed) return;

@@ -1,0 +1,198 @@
+/**
+ * The LiveView (on the manager): keeps the live tasks (pending and running) and the tasks finished
+ * per second over the last minute, from the Controller's TaskObserver, and pushes whole views of
+ * the cluster to its watchers (`troupe top`), see protocols/live-view.ts.
+ *
+ * Cost: with no watcher, a map update per lifecycle change and nothing else (no timer). With
+ * watchers: a timer every DEFAULT_LIVE_VIEW_INTERVAL_MS that sends a view only when a task changed
+ * (or a second has passed: usage reports come every second), so at most 4 views a second whatever
+ * the task rate; the workers' slots and usage are asked of the Controller once a second (a local
+ * query). A watcher is dropped when it unwatches or its node goes down; only a client's or a
+ * manager's actor can be one.
+ */
+import { ActorRef } from '../../protocols/actor-ref.js';
+import type { MemberEvent } from '../../protocols/cluster-messages.js';
+import { VIEW_COMMAND_CHARS, type ClusterView, type UnwatchCluster, type ViewTask, type ViewWorker, type WatchCluster } from '../../protocols/live-view.js';
+import type { Answer, TaskRecord, TaskStatus } from '../../protocols/tasks.js';
+import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
+import { CONTROLLER_NAME } from './controller.js';
+import type { TaskObserver } from './task-table.js';
+
+export const LIVE_VIEW_NAME = 'live-view';
+/** At most four views a second. */
+export const DEFAULT_LIVE_VIEW_INTERVAL_MS = 250;
+/** Workers' slots and usage are refreshed this often (they report every second). */
+const WORKERS_REFRESH_MS = 1000;
+/** Bounds of one view: running tasks, and queued ones (the counts stay exact). */
+export const MAX_VIEW_RUNNING = 2000;
+export const MAX_VIEW_PENDING = 200;
+const SECONDS = 60;
+
+export interface LiveView {
+  ref: ActorRef;
+  /** Pass to spawnController (beside others: see fanOut). */
+  observer: TaskObserver;
+  close(): void;
+}
+
+/** One observer that tells each given one, in order. */
+export function fanOut(...observers: (TaskObserver | undefined)[]): TaskObserver {
+  const list = observers.filter((o): o is TaskObserver => o !== undefined);
+  if (list.length === 1) return list[0]!;
+  return (record, from) => {
+    for (const o of list) o(record, from);
+  };
+}
+
+export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: number } = {}): LiveView {
+  const intervalMs = options.intervalMs ?? DEFAULT_LIVE_VIEW_INTERVAL_MS;
+  const live = new Map<string, TaskRecord>();
+  const perSecond = new Array<number>(SECONDS).fill(0);
+  let second = Math.floor(Date.now() / 1000);
+  const watchers = new Map<string, ActorRef>();
+  let dirty = true;
+  let lastSent = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let workers: { executors: NonNullable<Answer['executors']>; usage: NonNullable<Answer['usage']> } = { executors: [], usage: [] };
+  let workersAt = 0;
+  let asking = false;
+  const controller = new ActorRef(system.node, CONTROLLER_NAME);
+
+  const roll = (now: number) => {
+    const s = Math.floor(now / 1000);
+    for (let i = 0; i < Math.min(SECONDS, s - second); i++) perSecond[(second + 1 + i) % SECONDS] = 0;
+    if (s > second) second = s;
+  };
+
+  const observer: TaskObserver = (record: TaskRecord, _from: TaskStatus | null) => {
+    if (record.status === 'pending' || record.status === 'running') {
+      live.set(record.id, record);
+    } else {
+      live.delete(record.id);
+      roll(Date.now());
+      perSecond[second % SECONDS]! += 1;
+    }
+    dirty = true;
+  };
+
+  const refreshWorkers = () => {
+    if (asking) return;
+    asking = true;
+    const ask = (what: 'executors' | 'resourceUsage') => system.query<Answer>(controller, (replyTo) => ({ type: 'ask', what, replyTo }));
+    Promise.all([ask('executors'), ask('resourceUsage')])
+      .then(([e, u]) => {
+        workers = { executors: e.executors ?? [], usage: u.usage ?? [] };
+        workersAt = Date.now();
+        dirty = true;
+      })
+      .catch(() => {})
+      .finally(() => (asking = false));
+  };
+
+  const view = (now: number): ClusterView => {
+    roll(now);
+    const busy = new Map<string, number>();
+    const running: ViewTask[] = [];
+    const pending: ViewTask[] = [];
+    let pendingCount = 0;
+    let runningCount = 0;
+    for (const t of live.values()) {
+      if (t.status === 'running') {
+        runningCount++;
+        if (t.worker) busy.set(t.worker, (busy.get(t.worker) ?? 0) + 1);
+        if (running.length < MAX_VIEW_RUNNING) running.push(row(t));
+      } else {
+        pendingCount++;
+        if (pending.length < MAX_VIEW_PENDING) pending.push(row(t));
+      }
+    }
+    const usage = new Map(workers.usage.map((u) => [u.worker, u]));
+    const rows: ViewWorker[] = workers.executors.map((e) => ({
+      worker: e.worker,
+      slots: e.slots,
+      busy: busy.get(e.worker) ?? 0,
+      tags: e.tags,
+      platform: e.platform,
+      arch: e.arch,
+      cpus: cpusOf(system.membership.get(e.worker)?.meta),
+      upSince: system.membership.get(e.worker)?.status === 'up' ? system.membership.get(e.worker)!.since : null,
+      usage: usage.get(e.worker) ?? null,
+    }));
+    const finishedPerSecond = Array.from({ length: SECONDS }, (_, i) => perSecond[(second + 1 + i) % SECONDS]!);
+    return { type: 'clusterView', at: now, workers: rows, tasks: [...running, ...pending], pending: pendingCount, running: runningCount, finishedPerSecond };
+  };
+
+  const send = (to: Iterable<ActorRef>) => {
+    const now = Date.now();
+    const v = view(now);
+    for (const w of to) system.dispatch(w, v);
+    lastSent = now;
+    dirty = false;
+  };
+
+  const tick = () => {
+    const now = Date.now();
+    if (now - workersAt >= WORKERS_REFRESH_MS) refreshWorkers();
+    if (dirty || now - lastSent >= WORKERS_REFRESH_MS) send(watchers.values());
+  };
+
+  const onMember = (event: MemberEvent) => {
+    if (event.status !== 'down') return;
+    for (const [key, w] of watchers) if (w.node === event.node) watchers.delete(key);
+    if (watchers.size === 0) stopTimer();
+  };
+  const stopTimer = () => {
+    clearInterval(timer);
+    timer = undefined;
+  };
+  system.on('member', onMember);
+
+  const ref = system.spawn<null, WatchCluster | UnwatchCluster>(
+    (state, msg) => {
+      if (msg.type === 'watchCluster') {
+        // Views go only to a manager or a client: a watcher pointed at a worker would have the
+        // manager send it what it refuses, and every refusal is a strike against the manager's link.
+        const role = msg.subscriber.node === system.node ? system.role : system.membership.get(msg.subscriber.node)?.role;
+        if (role !== 'client' && role !== 'manager') {
+          system.log.warn({ subscriber: msg.subscriber.toString(), role }, 'watchCluster for a node that is not a client; ignored');
+          return state;
+        }
+        watchers.set(msg.subscriber.toString(), msg.subscriber);
+        // The first view at once (from what is known), a fuller one as soon as the workers are in.
+        if (Date.now() - workersAt >= WORKERS_REFRESH_MS) refreshWorkers();
+        send([msg.subscriber]);
+        timer ??= setInterval(tick, intervalMs).unref();
+      } else if (msg.type === 'unwatchCluster') {
+        watchers.delete(msg.subscriber.toString());
+        if (watchers.size === 0) stopTimer();
+      }
+      return state;
+    },
+    LIVE_VIEW_NAME,
+    { initialState: null, onCrash: 'resume' },
+  );
+  return {
+    ref,
+    observer,
+    close() {
+      stopTimer();
+      system.off('member', onMember);
+    },
+  };
+}
+
+function cpusOf(meta: Record<string, unknown> | undefined): number {
+  const cpus = meta?.cpus;
+  return typeof cpus === 'number' && Number.isInteger(cpus) && cpus > 0 ? cpus : 0;
+}
+
+function row(t: TaskRecord): ViewTask {
+  return {
+    id: t.id,
+    status: t.status as 'pending' | 'running',
+    worker: t.worker,
+    command: t.command.length > VIEW_COMMAND_CHARS ? `${t.command.slice(0, VIEW_COMMAND_CHARS - 1)}…` : t.command,
+    submittedAt: t.submittedAt,
+    startedAt: t.startedAt,
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The manager's task metrics, from the Controller's data: tasks by outcome, queue wait and run time
+ * as histograms, tasks pending and running, each worker's slots, busy slots, cpu, load and memory
+ * (from its last usage report), and Russula runs and steps by outcome. See docs/metrics.md.
+ *
+ * Two sources, both from outside the Controller: its TaskObserver (every lifecycle change, in the
+ * Controller's turn; here a few counter and histogram updates, nothing that allocates per task
+ * beyond the histogram's own), and, at scrape time only, the Controller's `executors` and
+ * `resourceUsage` queries (local, one turn each). Labels: outcome and worker name, never task ids
+ * or commands.
+ */
+import promClient, { type Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { ActorRef } from '../../protocols/actor-ref.js';
+import type { Answer, TaskRecord, TaskStatus } from '../../protocols/tasks.js';
+import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
+import { metricsRegistry, registerClusterMetrics } from '../../src/cluster/cluster-metrics.js';
+import { MetricsServer, type MetricsAddress } from '../../src/cluster/metrics-server.js';
+import { CONTROLLER_NAME } from './controller.js';
+import type { TaskObserver } from './task-table.js';
+
+const OUTCOMES = ['succeeded', 'failed', 'timed-out', 'cancelled', 'lost'] as const;
+/** From a `true` on an idle worker (a few ms) to a long batch job (an hour). */
+const TASK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
+const SCRAPE_QUERY_TIMEOUT_MS = 2000;
+
+/** What a Russula run reports when it ends (scenario-runner's result). */
+export interface RussulaRunOutcome {
+  ok: boolean;
+  steps: readonly { ok: boolean }[];
+}
+
+export interface TaskMetrics {
+  /** Pass to spawnController (or call from its observer). */
+  observer: TaskObserver;
+  /** Call when a Russula run on this node ends. */
+  russulaRun(run: RussulaRunOutcome): void;
+}
+
+/** Registers the task metrics on `registry`; the worker gauges ask the Controller on `system`. */
+export function registerTaskMetrics(registry: Registry, system: ClusterSystem): TaskMetrics {
+  const registers = [registry];
+  const tasks = new promClient.Counter({ name: 'troupe_tasks_total', help: 'Tasks that ended, by outcome', labelNames: ['outcome'], registers });
+  const submitted = new promClient.Counter({ name: 'troupe_tasks_submitted_total', help: 'Tasks submitted (one per worker for a broadcast; adopted ones too)', registers });
+  const retried = new promClient.Counter({ name: 'troupe_tasks_retried_total', help: 'Attempts lost or refused and placed again', registers });
+  const queueWait = new promClient.Histogram({ name: 'troupe_task_queue_wait_seconds', help: 'Time from pending to running (from submission, or from the retry)', buckets: TASK_BUCKETS, registers });
+  const runTime = new promClient.Histogram({ name: 'troupe_task_run_seconds', help: 'Run time of tasks that ran to an end, by outcome', labelNames: ['outcome'], buckets: TASK_BUCKETS, registers });
+  let pending = 0;
+  let running = 0;
+  new promClient.Gauge({ name: 'troupe_tasks_pending', help: 'Tasks waiting for a free worker', registers, collect() { this.set(pending); } });
+  new promClient.Gauge({ name: 'troupe_tasks_running', help: 'Tasks running on workers', registers, collect() { this.set(running); } });
+  for (const outcome of OUTCOMES) {
+    tasks.inc({ outcome }, 0);
+    runTime.zero({ outcome });
+  }
+
+  /** When each live task last became pending (ms): the queue wait of a retry counts from its retry. */
+  const pendingSince = new Map<string, number>();
+  const observer: TaskObserver = (record: TaskRecord, from: TaskStatus | null) => {
+    const to = record.status;
+    if (from === 'pending') pending--;
+    else if (from === 'running') running--;
+    if (to === 'pending') {
+      pending++;
+      pendingSince.set(record.id, from === null ? record.submittedAt : Date.now());
+      if (from === null) submitted.inc();
+      else retried.inc();
+    } else if (to === 'running') {
+      running++;
+      const since = pendingSince.get(record.id);
+      pendingSince.delete(record.id);
+      if (from === null) submitted.inc();
+      else if (since !== undefined) queueWait.observe(Math.max(0, (record.startedAt ?? Date.now()) - since) / 1000);
+    } else {
+      pendingSince.delete(record.id);
+      tasks.inc({ outcome: to });
+      if (from === 'running' && record.durationMs !== null) runTime.observe({ outcome: to }, record.durationMs / 1000);
+    }
+  };
+
+  const controller = new ActorRef(system.node, CONTROLLER_NAME);
+  const ask = (what: 'executors' | 'resourceUsage') => system.query<Answer>(controller, (replyTo) => ({ type: 'ask', what, replyTo }), SCRAPE_QUERY_TIMEOUT_MS);
+  // One pair of queries per scrape, shared by the gauges below (each gauge's collect runs in turn).
+  let snapshot: Promise<[Answer, Answer]> | undefined;
+  const workers = () => {
+    snapshot ??= Promise.all([ask('executors'), ask('resourceUsage')]).finally(() => setImmediate(() => (snapshot = undefined)));
+    return snapshot;
+  };
+  const workerGauge = (name: string, help: string, value: (e: NonNullable<Answer['executors']>[number], u: NonNullable<Answer['usage']>[number] | undefined) => number | undefined) =>
+    new promClient.Gauge({
+      name,
+      help,
+      labelNames: ['worker'],
+      registers,
+      async collect() {
+        const [executors, usage] = await workers();
+        const byWorker = new Map((usage.usage ?? []).map((u) => [u.worker, u]));
+        this.reset();
+        for (const e of executors.executors ?? []) {
+          const v = value(e, byWorker.get(e.worker));
+          if (v !== undefined) this.set({ worker: e.worker }, v);
+        }
+      },
+    });
+  workerGauge('troupe_worker_slots', 'Tasks the worker runs at once', (e) => e.slots);
+  workerGauge('troupe_worker_busy_slots', 'Slots running a task', (e) => e.busy);
+  workerGauge('troupe_worker_cpu_ratio', 'CPU use of the whole machine, 0 to 1, over its last report interval', (_, u) => (u ? u.cpuPercent / 100 : undefined));
+  workerGauge('troupe_worker_load1', 'One-minute load average', (_, u) => u?.load1);
+  workerGauge('troupe_worker_memory_used_bytes', 'Memory in use on the machine', (_, u) => u?.memoryUsedBytes);
+  workerGauge('troupe_worker_memory_total_bytes', 'Memory of the machine', (_, u) => u?.memoryTotalBytes);
+  workerGauge('troupe_worker_report_timestamp_seconds', 'When the worker last reported its usage (Unix time)', (_, u) => (u ? u.at / 1000 : undefined));
+
+  const runs = new promClient.Counter({ name: 'troupe_russula_runs_total', help: 'Russula runs (scenario files) that ended, by outcome', labelNames: ['outcome'], registers });
+  const steps = new promClient.Counter({ name: 'troupe_russula_steps_total', help: 'Steps of Russula runs, by outcome', labelNames: ['outcome'], registers });
+  for (const outcome of ['passed', 'failed']) {
+    runs.inc({ outcome }, 0);
+    steps.inc({ outcome }, 0);
+  }
+  return {
+    observer,
+    russulaRun(run) {
+      runs.inc({ outcome: run.ok ? 'passed' : 'failed' });
+      for (const step of run.steps) steps.inc({ outcome: step.ok ? 'passed' : 'failed' });
+    },
+  };
+}
+
+export interface NodeMetrics {
+  server: MetricsServer;
+  close(): Promise<void>;
+}
+
+/**
+ * A worker's (or any non-manager node's) endpoint: the cluster and process metrics. Ready once it
+ * has joined the manager.
+ */
+export async function startNodeMetrics(system: ClusterSystem, at: MetricsAddress, log: Logger): Promise<NodeMetrics> {
+  const registry = metricsRegistry();
+  const detach = registerClusterMetrics(registry, system);
+  let ready = false;
+  system.ready().then(() => (ready = true), () => {});
+  return serve(registry, at, log, () => ready && system.manager !== undefined && system.membership.get(system.manager)?.status === 'up', detach);
+}
+
+/** The manager's endpoint: cluster, process and task metrics. Ready once `ready()` says so. */
+export async function startManagerMetrics(system: ClusterSystem, at: MetricsAddress, log: Logger, ready: () => boolean): Promise<NodeMetrics & TaskMetrics> {
+  const registry = metricsRegistry();
+  const detach = registerClusterMetrics(registry, system);
+  const tasks = registerTaskMetrics(registry, system);
+  return { ...(await serve(registry, at, log, ready, detach)), ...tasks };
+}
+
+async function serve(registry: Registry, at: MetricsAddress, log: Logger, ready: () => boolean, detach: () => void): Promise<NodeMetrics> {
+  let server: MetricsServer;
+  try {
+    server = await MetricsServer.start({ at, registry, ready, log });
+  } catch (err) {
+    detach();
+    throw err;
+  }
+  return {
+    server,
+    async close() {
+      detach();
+      await server.close();
+    },
+  };
+}
