@@ -81,10 +81,11 @@ export function runSettings(options: RunCommandOptions): RunSettings {
   };
 }
 
-function milliseconds(option: string, value: unknown, fallback: number): number {
+/** A timer setting checked: `fallback` when undefined, else an integer from `min` to what setTimeout holds. */
+export function milliseconds(option: string, value: unknown, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
-    throw settingError(option, value, `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
+    throw settingError(option, value, `an integer number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
   }
   return value;
 }

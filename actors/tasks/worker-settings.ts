@@ -5,7 +5,7 @@
  */
 import os from 'node:os';
 import { settingError } from '../../src/errors.js';
-import { DEFAULT_KILL_GRACE_MS } from '../process/run-options.js';
+import { DEFAULT_KILL_GRACE_MS, milliseconds } from '../process/run-options.js';
 import type { Spawner } from '../process/spawner.js';
 
 export { DEFAULT_KILL_GRACE_MS };
@@ -31,8 +31,6 @@ export const DEFAULT_SUBSCRIBER_WAIT_MS = 10_000;
 export const TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** What TAG accepts, in words (for messages). */
 export const TAGS_EXPECTED = 'tags of letters, digits, ".", "_" or "-" (up to 64)';
-/** setTimeout's largest delay; a larger one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface WorkerOptions {
   /** Tasks run at once (1 to MAX_SLOTS); default: DEFAULT_SLOTS, the number of cpus. */
@@ -81,12 +79,12 @@ export function workerSettings(given: WorkerOptions = {}): WorkerSettings {
   return {
     slots: workerSlots(given.slots ?? DEFAULT_SLOTS),
     tags: workerTags(given.tags ?? []),
-    killGraceMs: milliseconds('killGraceMs', given.killGraceMs ?? DEFAULT_KILL_GRACE_MS, 0),
-    usageIntervalMs: milliseconds('usageIntervalMs', given.usageIntervalMs ?? DEFAULT_USAGE_INTERVAL_MS, 1),
+    killGraceMs: milliseconds('killGraceMs', given.killGraceMs, DEFAULT_KILL_GRACE_MS),
+    usageIntervalMs: milliseconds('usageIntervalMs', given.usageIntervalMs, DEFAULT_USAGE_INTERVAL_MS, 1),
     tmpRoot: tmpRoot ?? os.tmpdir(),
     spawner,
     maxHeldOutputBytes: bytes('maxHeldOutputBytes', given.maxHeldOutputBytes ?? DEFAULT_MAX_HELD_OUTPUT_BYTES),
-    subscriberWaitMs: milliseconds('subscriberWaitMs', given.subscriberWaitMs ?? DEFAULT_SUBSCRIBER_WAIT_MS, 0),
+    subscriberWaitMs: milliseconds('subscriberWaitMs', given.subscriberWaitMs, DEFAULT_SUBSCRIBER_WAIT_MS),
   };
 }
 
@@ -101,13 +99,6 @@ export function workerTags(value: unknown, expected = TAGS_EXPECTED): string[] {
   if (!Array.isArray(value)) throw settingError('tags', value, `an array of ${TAGS_EXPECTED}`);
   for (const tag of value) if (typeof tag !== 'string' || !TAG.test(tag)) throw settingError('tags', tag, expected);
   return [...new Set(value as string[])];
-}
-
-function milliseconds(option: string, value: unknown, min: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > MAX_TIMER_MS) {
-    throw settingError(option, value, `an integer number of milliseconds from ${min} to ${MAX_TIMER_MS}`);
-  }
-  return value;
 }
 
 function bytes(option: string, value: unknown): number {
