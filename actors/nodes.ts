@@ -9,6 +9,7 @@ import { spawnRussulaWorker } from './russula/worker.js';
 import { WORKER_KEY } from './tasks/worker-pool.js';
 import { Spawner } from './process/spawner.js';
 import { spawnWorker } from './tasks/worker.js';
+import { workerSettings } from './tasks/worker-settings.js';
 import path from 'node:path';
 import { ensureDevCertificates, RevocationWatcher, REVOKED_FILE } from '../certs/index.js';
 import { COORDINATOR_RUSSULA_MESSAGES, WORKER_RUSSULA_MESSAGES } from '../protocols/russula/index.js';
@@ -182,6 +183,8 @@ export interface WorkerCommand extends CertificateOptions {
 
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = identityFrom(options, 'worker');
+  // Checked before anything starts: a bad --slots or --tags (or option of an embedding program) is one error line.
+  const settings = workerSettings({ slots: options.slots, tags: options.tags });
   const log = createLogger({ node: identity.name, file: options.logFile });
   const metricsModule = options.metrics ? await import('./tasks/task-metrics.js') : undefined;
   const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
@@ -190,9 +193,9 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   // One spawner for both: a small process that forks each command, and kills them all if this
   // worker is SIGKILLed (actors/process/spawner.ts).
   const spawner = new Spawner();
-  spawnWorker(system, { slots: options.slots, tags: options.tags, spawner });
+  spawnWorker(system, { slots: settings.slots, tags: settings.tags, spawner });
   // Beside the Worker: the Russula worker, for coordinated runs (docs/russula.md).
-  spawnRussulaWorker(system, { tags: options.tags, spawner });
+  spawnRussulaWorker(system, { tags: settings.tags, spawner });
   const target = `${options.join.host}:${options.join.port}`;
   options.print(`troupe worker "${identity.name}" joining the manager at ${target}…`);
 

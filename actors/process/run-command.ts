@@ -2,9 +2,10 @@
  * Runs one task's shell command: the process-running heart of the Executor actor.
  *
  * What it guarantees:
- * - The command runs as `/bin/bash -c COMMAND`, stdin `/dev/null`, in a fresh directory made with
- *   mkdtemp under `tmpRoot` (prefix `troupe-task-`), in its own session and process group, with a
- *   minimal environment: INHERITED_ENV_KEYS copied from ours, then the task's `env` on top.
+ * - The command runs as `/bin/bash -c COMMAND`, stdin `/dev/null`, in a fresh directory taken from
+ *   `dirs` (a TaskDirs, task-dirs.ts: made ahead under its root, prefix `troupe-task-`), in its own
+ *   session and process group, with a minimal environment: INHERITED_ENV_KEYS copied from ours, then
+ *   the task's `env` on top. The options are checked in run-options.ts.
  * - Output: every chunk read from stdout or stderr reaches `onOutput` exactly once, in the order it
  *   was read, numbered `seq` 0, 1, 2… across both streams. Within a stream the bytes are in order;
  *   between the two streams the order is the order Node read them (two pipes carry no finer order).
@@ -15,9 +16,9 @@
  *   killed (SIGKILL): a background job that was not waited for does not outlive its command. `result`
  *   resolves once both pipes have reached end-of-file and everything read has been delivered (so a
  *   paused consumer holds `result` back until it resumes), and after the directory is removed.
- * - With `dirs` (a TaskDirs, see task-dirs.ts), the directory is one made ahead of time, and when the
- *   command is over it is renamed out of its path before `result` resolves, its contents deleted in
- *   the background: the same guarantees at the task's path, with neither step on the task's way.
+ * - The directory: when the command is over it is renamed out of its path (into the TaskDirs' trash)
+ *   before `result` resolves, its contents deleted in the background, so neither making nor deleting
+ *   it is on the task's way. A directory that cannot be taken (the root is gone) fails the start.
  * - With `spawner` (see spawner.ts), bash is started by that small process instead of this one, and
  *   its output relayed: the same guarantees, with `pid` known only once it has started (a cancel or
  *   timeout before then takes effect when it starts). If the spawner dies under the command, the
@@ -38,50 +39,20 @@
  * pipes has exited (it may still be a zombie until its parent or init reaps it).
  */
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { messageOf, settingError } from '../../src/errors.js';
-import { spawnDirect, type ChildEvents, type ChildHandle, type OutputStream, type Spawner } from './spawner.js';
-import type { TaskDirs } from './task-dirs.js';
+import { messageOf } from '../../src/errors.js';
+import { runSettings, type RunCommandOptions, type RunSettings } from './run-options.js';
+import { spawnDirect, type ChildEvents, type ChildHandle, type OutputStream } from './spawner.js';
 
-/** SIGTERM → SIGKILL grace on timeout or cancel: 2 seconds. */
-export const DEFAULT_KILL_GRACE_MS = 2000;
-/**
- * After the group is SIGKILLed, how long (counted only while not paused) we wait for the pipes to
- * reach end-of-file before abandoning them: 1 second. Only a process that escaped the group (setsid)
- * can hold them that long; a short wait costs nothing in the normal case.
- */
-export const DEFAULT_DRAIN_TIMEOUT_MS = 1000;
-/** The variables a command inherits from the worker's own environment (when set there). */
-export const INHERITED_ENV_KEYS: readonly string[] = Object.freeze(['PATH', 'HOME', 'LANG', 'USER', 'SHELL', 'TMPDIR']);
-/** The per-task directory's name prefix under tmpRoot. */
-export const TASK_DIR_PREFIX = 'troupe-task-';
-/** setTimeout's largest delay; a larger one would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
+export {
+  DEFAULT_DRAIN_TIMEOUT_MS,
+  DEFAULT_KILL_GRACE_MS,
+  INHERITED_ENV_KEYS,
+  TASK_DIR_PREFIX,
+  removeTaskDir,
+  type RunCommandOptions,
+} from './run-options.js';
 export type { OutputStream };
-
-export interface RunCommandOptions {
-  /** Run as `/bin/bash -c COMMAND`. */
-  command: string;
-  /** Added to (and overriding) the inherited INHERITED_ENV_KEYS. Default: none. */
-  env?: Record<string, string>;
-  /** Milliseconds until the command is timed out. Default: 0, no timeout. */
-  timeoutMs?: number;
-  /** Milliseconds between SIGTERM and SIGKILL on timeout or cancel. Default: DEFAULT_KILL_GRACE_MS. */
-  killGraceMs?: number;
-  /** See DEFAULT_DRAIN_TIMEOUT_MS. Default: DEFAULT_DRAIN_TIMEOUT_MS. */
-  drainTimeoutMs?: number;
-  /** Where the per-task directory is made. Default: os.tmpdir(). Not used with `dirs`. */
-  tmpRoot?: string;
-  /** Where the per-task directory comes from and goes to instead (made ahead, deleted behind). Default: none. */
-  dirs?: TaskDirs;
-  /** Start bash through this spawner process rather than from this one. Default: none (directly). */
-  spawner?: Spawner;
-  /** Each chunk read, in order; `seq` counts 0, 1, 2… across both streams. */
-  onOutput(stream: OutputStream, data: Buffer, seq: number): void;
-}
 
 export interface CommandResult {
   exitCode: number | null;
@@ -117,21 +88,9 @@ export interface RunningCommand {
   resume(): void;
 }
 
-interface Settings {
-  command: string;
-  env: Record<string, string>;
-  timeoutMs: number;
-  killGraceMs: number;
-  drainTimeoutMs: number;
-  tmpRoot: string;
-  dirs: TaskDirs | undefined;
-  spawner: Spawner | undefined;
-  onOutput: RunCommandOptions['onOutput'];
-}
-
 /** Starts the command. Throws a SettingError (TROUPE_E_SETTING) for bad options; nothing else. */
 export function runCommand(options: RunCommandOptions): RunningCommand {
-  return new CommandRun(validate(options));
+  return new CommandRun(runSettings(options));
 }
 
 /** Every command whose result has not resolved: what a process that exits must end (see above). */
@@ -143,7 +102,7 @@ class CommandRun implements RunningCommand {
   #pid: number | undefined;
   #cwd = '';
 
-  readonly #s: Settings;
+  readonly #s: RunSettings;
   #resolve!: (result: CommandResult) => void;
   readonly #startedAt = Date.now();
   readonly #t0 = performance.now();
@@ -167,7 +126,7 @@ class CommandRun implements RunningCommand {
   #error: string | undefined;
   #done = false;
 
-  constructor(settings: Settings) {
+  constructor(settings: RunSettings) {
     this.#s = settings;
     this.result = new Promise((resolve) => (this.#resolve = resolve));
     unfinished.add(this);
@@ -219,20 +178,11 @@ class CommandRun implements RunningCommand {
 
   #start(): void {
     const { dirs } = this.#s;
-    const tmpRoot = dirs?.root ?? this.#s.tmpRoot;
     try {
-      // A TaskDirs root is a real path already.
-      this.#cwd = dirs ? dirs.take() : fs.mkdtempSync(path.join(tmpRoot, TASK_DIR_PREFIX));
+      this.#cwd = dirs.take(); // a real path: what `pwd` will print
     } catch (err) {
-      this.#failToStart(`cannot make the task directory under ${tmpRoot}: ${messageOf(err)}`);
+      this.#failToStart(`cannot make the task directory under ${dirs.root}: ${messageOf(err)}`);
       return;
-    }
-    if (!dirs) {
-      try {
-        this.#cwd = fs.realpathSync(this.#cwd); // what `pwd` will print
-      } catch {
-        // keep the path as made
-      }
     }
     const events: ChildEvents = {
       started: (pid) => this.#onStarted(pid),
@@ -390,7 +340,7 @@ class CommandRun implements RunningCommand {
   }
 
   async #finish(end: Pick<CommandResult, 'exitCode' | 'signal' | 'outcome' | 'error' | 'durationMs' | 'outputAbandoned'>): Promise<void> {
-    const cleanupError = this.#cwd === '' ? undefined : this.#s.dirs ? await this.#s.dirs.discard(this.#cwd) : await removeTaskDir(this.#cwd);
+    const cleanupError = this.#cwd === '' ? undefined : await this.#s.dirs.discard(this.#cwd);
     unfinished.delete(this);
     this.#resolve({
       ...end,
@@ -401,95 +351,4 @@ class CommandRun implements RunningCommand {
       ...(cleanupError !== undefined && { cleanupError }),
     });
   }
-}
-
-/**
- * Removes a task directory; returns why it could not, or undefined. Never throws. `sync: false`:
- * without blocking the event loop even for the first rmdir (for removals off a task's path).
- */
-export async function removeTaskDir(dir: string, { sync = true } = {}): Promise<string | undefined> {
-  // Most commands leave their directory empty: one rmdir (on a task's path: without a thread-pool round trip).
-  try {
-    if (sync) fs.rmdirSync(dir);
-    else await fs.promises.rmdir(dir);
-    return undefined;
-  } catch {
-    // not empty (or gone): the full removal below
-  }
-  try {
-    await fs.promises.rm(dir, { recursive: true, force: true });
-    return undefined;
-  } catch {
-    // A task may leave directories we may not enter or write (chmod 000): open them up, try again.
-    try {
-      await makeOwnerWritable(dir);
-      await fs.promises.rm(dir, { recursive: true, force: true });
-      return undefined;
-    } catch (err) {
-      return messageOf(err);
-    }
-  }
-}
-
-async function makeOwnerWritable(dir: string): Promise<void> {
-  await fs.promises.chmod(dir, 0o700);
-  for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) await makeOwnerWritable(path.join(dir, entry.name));
-  }
-}
-
-function validate(options: RunCommandOptions): Settings {
-  if (options === null || typeof options !== 'object') throw settingError('options', options, 'an object');
-  const { command, env, onOutput, tmpRoot } = options;
-  if (typeof command !== 'string' || command.trim() === '') throw settingError('command', command, 'a non-empty string');
-  if (command.includes('\0')) throw settingError('command', '(a string with a NUL byte)', 'a string without NUL bytes');
-  if (typeof onOutput !== 'function') throw settingError('onOutput', onOutput, 'a function (stream, data, seq)');
-  if (tmpRoot !== undefined && (typeof tmpRoot !== 'string' || tmpRoot === '' || tmpRoot.includes('\0'))) {
-    throw settingError('tmpRoot', tmpRoot, 'a directory path');
-  }
-  if (options.dirs !== undefined && (options.dirs === null || typeof options.dirs !== 'object' || typeof options.dirs.take !== 'function')) {
-    throw settingError('dirs', options.dirs, 'a TaskDirs');
-  }
-  if (options.spawner !== undefined && (options.spawner === null || typeof options.spawner !== 'object' || typeof options.spawner.launch !== 'function')) {
-    throw settingError('spawner', options.spawner, 'a Spawner');
-  }
-  return {
-    command,
-    env: taskEnv(env),
-    timeoutMs: milliseconds('timeoutMs', options.timeoutMs, 0),
-    killGraceMs: milliseconds('killGraceMs', options.killGraceMs, DEFAULT_KILL_GRACE_MS),
-    drainTimeoutMs: milliseconds('drainTimeoutMs', options.drainTimeoutMs, DEFAULT_DRAIN_TIMEOUT_MS),
-    tmpRoot: tmpRoot ?? os.tmpdir(),
-    dirs: options.dirs,
-    spawner: options.spawner,
-    onOutput,
-  };
-}
-
-function milliseconds(option: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
-    throw settingError(option, value, `an integer number of milliseconds from 0 to ${MAX_TIMER_MS}`);
-  }
-  return value;
-}
-
-/** INHERITED_ENV_KEYS from our environment, then the task's variables over them. */
-function taskEnv(given: unknown): Record<string, string> {
-  if (given !== undefined && (given === null || typeof given !== 'object' || Array.isArray(given))) {
-    throw settingError('env', given, 'an object of string values');
-  }
-  // No prototype: a variable named __proto__ is just a variable.
-  const env = Object.create(null) as Record<string, string>;
-  for (const key of INHERITED_ENV_KEYS) {
-    const value = process.env[key];
-    if (value !== undefined) env[key] = value;
-  }
-  for (const [key, value] of Object.entries((given ?? {}) as Record<string, unknown>)) {
-    if (key === '' || key.includes('=') || key.includes('\0')) throw settingError('env', key, 'variable names that are non-empty, without "=" or NUL');
-    if (typeof value !== 'string') throw settingError(`env.${key}`, value, 'a string');
-    if (value.includes('\0')) throw settingError(`env.${key}`, '(a string with a NUL byte)', 'a string without NUL bytes');
-    env[key] = value;
-  }
-  return env;
 }

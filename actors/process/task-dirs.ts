@@ -1,6 +1,7 @@
 /**
  * Task directories made ahead of use and deleted behind it, so that neither the making nor the
- * deleting is on a task's path (a Worker gives one to runCommand as `dirs`).
+ * deleting is on a task's path. Every runCommand takes its directory from one (`dirs`): the Worker's
+ * (one per slot made ahead), the Russula worker's, a test's.
  *
  * Why: on ext4 under load a mkdtemp costs 0.1-0.15 ms and the rmdir of a directory a command just
  * ran in 0.4-0.8 ms, both on the worker's event loop, both between the submit and the result. A
@@ -15,8 +16,11 @@
  *   trash directory (`troupe-trash-*` under `root`, the same filesystem), whose entries are deleted
  *   in the background, one at a time, without blocking the event loop. If the rename fails (the
  *   command took away its own write permission, or moved things), the directory is removed in place
- *   as runCommand does without `dirs`, and `discard` resolves after that. Either way its path no
+ *   with removeTaskDir (run-options.ts), and `discard` resolves after that. Either way its path no
  *   longer exists when `discard` resolves; it resolves with why not, if it could not be removed.
+ * - A root that cannot be used (it does not exist yet, or is not a directory) is not the
+ *   constructor's error but `take()`'s, tried again on each call: a worker whose TMPDIR is missing
+ *   still starts, each task fails to start saying why, and tasks run once the directory is there.
  * - `close()` deletes the spares and the trash, synchronously (it runs from process 'exit'). A
  *   worker that is SIGKILLed leaves its spares, its trash and its tasks' directories behind; so:
  * - With an `owner` (the worker's node name), every directory made here is named for its owner and
@@ -28,8 +32,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { NODE_NAME } from '../../protocols/actor-ref.js';
 import { settingError } from '../../src/errors.js';
-import { TASK_DIR_PREFIX, removeTaskDir } from './run-command.js';
+import { TASK_DIR_PREFIX, removeTaskDir } from './run-options.js';
 
 /** A spare older than this is not handed out (a tmp cleaner may have been at it): 60 seconds. */
 export const DEFAULT_MAX_SPARE_AGE_MS = 60_000;
@@ -41,15 +46,16 @@ export interface TaskDirsOptions {
   ahead?: number;
   /** See DEFAULT_MAX_SPARE_AGE_MS. */
   maxSpareAgeMs?: number;
-  /** Whose directories these are (a node name: letters, digits, . _ -); see above. Default: none. */
+  /** Whose directories these are (a node name: letters, digits, . _ -, and ~ before a session); see above. Default: none. */
   owner?: string;
 }
 
-const OWNER = /^[A-Za-z0-9._-]{1,63}$/;
 
 export class TaskDirs {
-  /** The real path of the root the directories are made under. */
-  readonly root: string;
+  /** The root as given, and its real path once it could be resolved. */
+  readonly #given: string;
+  #real: string | undefined;
+  readonly #owner: string | undefined;
   readonly #ahead: number;
   readonly #maxSpareAgeMs: number;
   readonly #spares: { dir: string; madeAt: number }[] = [];
@@ -66,23 +72,44 @@ export class TaskDirs {
   readonly #taskPrefix: string;
   readonly #trashPrefix: string;
   /** What the constructor removed (left by earlier runs of the same owner), as paths. */
-  readonly removedLeftovers: readonly string[];
+  removedLeftovers: readonly string[] = [];
 
-  /** Throws as fs.realpathSync does when `root` does not exist. */
+  /** Throws a SettingError for bad options; a root that cannot be used yet is reported by take(). */
   constructor(root: string, options: TaskDirsOptions = {}) {
-    this.root = fs.realpathSync(root);
+    if (typeof root !== 'string' || root === '' || root.includes('\0')) throw settingError('root', root, 'a directory path');
+    this.#given = root;
     this.#ahead = options.ahead ?? 1;
     this.#maxSpareAgeMs = options.maxSpareAgeMs ?? DEFAULT_MAX_SPARE_AGE_MS;
     const { owner } = options;
-    if (owner !== undefined && !OWNER.test(owner)) throw settingError('owner', owner, 'a node name (letters, digits, . _ -)');
+    if (owner !== undefined && !NODE_NAME.test(owner)) throw settingError('owner', owner, 'a node name (letters, digits, . _ -, and ~ before a session)');
     const mark = owner === undefined ? '' : `${owner}.${process.pid}-`;
     this.#taskPrefix = TASK_DIR_PREFIX + mark;
     this.#trashPrefix = TRASH_DIR_PREFIX + mark;
-    this.removedLeftovers = owner === undefined ? [] : removeLeftovers(this.root, owner);
+    this.#owner = owner;
+    try {
+      this.#resolve();
+    } catch {
+      // take() reports it (and tries again)
+    }
   }
 
-  /** A fresh directory; throws as fs.mkdtempSync does when none can be made. */
+  /** The real path of the root the directories are made under (as given, until it can be resolved). */
+  get root(): string {
+    return this.#real ?? this.#given;
+  }
+
+  /** The root's real path; the first time, also removes what earlier runs of the owner left. Throws as fs.realpathSync does. */
+  #resolve(): string {
+    if (this.#real !== undefined) return this.#real;
+    const real = fs.realpathSync(this.#given);
+    this.#real = real;
+    if (this.#owner !== undefined) this.removedLeftovers = removeLeftovers(real, this.#owner);
+    return real;
+  }
+
+  /** A fresh directory; throws as fs.realpathSync or fs.mkdtempSync does when none can be made. */
   take(): string {
+    const root = this.#resolve();
     const now = Date.now();
     let dir: string | undefined;
     while (dir === undefined && this.#spares.length > 0) {
@@ -90,7 +117,7 @@ export class TaskDirs {
       if (now - spare.madeAt <= this.#maxSpareAgeMs) dir = spare.dir;
       else void this.discard(spare.dir);
     }
-    dir ??= fs.mkdtempSync(path.join(this.root, this.#taskPrefix));
+    dir ??= fs.mkdtempSync(path.join(root, this.#taskPrefix));
     this.#refill();
     return dir;
   }
@@ -147,7 +174,7 @@ export class TaskDirs {
   }
 
   #refill(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#real === undefined) return;
     while (this.#spares.length + this.#making < this.#ahead) {
       this.#making++;
       this.#begin();

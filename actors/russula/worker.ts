@@ -15,6 +15,7 @@
  *   goes down (watched), when this actor stops, and when this process exits.
  */
 import net from 'node:net';
+import os from 'node:os';
 import { ActorRef } from '../../protocols/actor-ref.js';
 import type { Terminated } from '../../protocols/cluster-messages.js';
 import {
@@ -38,6 +39,7 @@ import { encodeFrame } from '../../src/transport/codec.js';
 import { OutputTail } from '../process/output-tail.js';
 import { runCommand, type CommandResult, type RunningCommand } from '../process/run-command.js';
 import type { Spawner } from '../process/spawner.js';
+import { TaskDirs } from '../process/task-dirs.js';
 
 export { RUSSULA_WORKER_KEY };
 
@@ -52,8 +54,10 @@ export interface RussulaWorkerOptions {
   tags?: readonly string[];
   /** The host other groups reach this worker's servers at; default 127.0.0.1. */
   advertiseHost?: string;
-  /** Where each process's temporary directory is made; default: the OS's. */
+  /** Where each process's temporary directory is made; default: the OS's. Not used with `dirs`. */
   tmpRoot?: string;
+  /** Where each process's directory comes from instead (shared, left open). Default: one of its own under tmpRoot, closed when it stops. */
+  dirs?: TaskDirs;
   /**
    * Start processes through this spawner (actors/process/spawner.ts), which kills them if the worker is
    * SIGKILLed; their pid is then known once started. Default: none, forked from this process.
@@ -115,6 +119,11 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   const probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
   let bytesSent = 0;
   let self!: ActorRef;
+  // Made when needed (ahead: 0), named for this node so that a later run removes what a killed one left.
+  const dirs = options.dirs ?? new TaskDirs(options.tmpRoot ?? os.tmpdir(), { ahead: 0, owner: system.node });
+  const closeDirs = () => {
+    if (!options.dirs) dirs.close();
+  };
 
   const push = (m: Member, extra: Partial<RussulaState> = {}) => {
     const msg: RussulaState = { type: 'russulaState', run: m.run, member: m.name, state: m.state, at: m.at, ready: m.ready, ...extra };
@@ -179,7 +188,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
         command: m.step.command,
         env: { ...env, TROUPE_WORKER: system.node, TROUPE_RUSSULA_RUN: m.run, TROUPE_RUSSULA_MEMBER: m.name },
         killGraceMs: m.step.killGraceMs,
-        tmpRoot: options.tmpRoot,
+        dirs,
         spawner: options.spawner,
         onOutput: (stream, data) => {
           m.tails[stream].push(data);
@@ -361,11 +370,16 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
           clearTimeout(m.probeTimer);
           m.process?.cancel();
         }
+        process.off('exit', closeDirs);
+        // The trash goes now; a cancelled process's directory, when it ends, the usual way.
+        closeDirs();
       },
     },
   );
 
-  // A worker process that exits takes the processes of its runs with it: runCommand sees to that.
+  // A worker process that exits takes the processes of its runs with it: runCommand sees to that
+  // (and removes their directories); the trash goes here.
+  process.on('exit', closeDirs);
 
   system.receptionist.checkIn(RUSSULA_WORKER_KEY, self, {
     name: system.node,

@@ -15,6 +15,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
+import { TAGS_EXPECTED, workerSlots, workerTags } from '../../actors/tasks/worker-settings.js';
 import { runScenarioCommand } from './scenario-command.js';
 import { runDeployCommand, runDeployLogs } from './deploy-command.js';
 import { DEFAULT_BATCH, DEFAULT_FANOUT, DEFAULT_INVENTORY_FILE, DEFAULT_LOG_LINES } from '../deploy/index.js';
@@ -148,7 +149,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           name: args.name,
           join: parseHostPort('join', args.join),
           exitWithParent: args['exit-with-parent'],
-          slots: args.slots === undefined ? undefined : slots(args.slots),
+          slots: args.slots === undefined ? undefined : workerSlots(args.slots),
           tags: parseTags(args.tags),
           logFile: args['log-file'],
           metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
@@ -468,24 +469,16 @@ function count(option: string, value: number): number {
   return value;
 }
 
-function slots(value: number): number {
-  if (!Number.isInteger(value) || value < 1 || value > 10_000) throw settingError('slots', value, 'a whole number from 1 to 10000');
-  return value;
-}
-
 /** A number of seconds given on the command line, as milliseconds. */
 function seconds(option: string, value: number): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 7 * 86400) throw settingError(option, value, 'a number of seconds above 0 (at most a week)');
   return Math.round(value * 1000);
 }
 
-const TAG = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-
+/** `--tags a,b`: checked as the Worker's settings check them (worker-settings.ts). */
 function parseTags(text: string | undefined): string[] {
   if (text === undefined) return [];
-  const tags = text.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  for (const tag of tags) if (!TAG.test(tag)) throw settingError('tags', tag, 'tags of letters, digits, ".", "_" or "-" (up to 64), separated by commas');
-  return [...new Set(tags)];
+  return workerTags(text.split(',').map((t) => t.trim()).filter((t) => t !== ''), `${TAGS_EXPECTED}, separated by commas`);
 }
 
 function describe(err: unknown): string {

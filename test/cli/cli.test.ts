@@ -117,6 +117,11 @@ describe('troupe command', function () {
     const workers = await CliProcess.run(['demo', '--workers', '-1'], { cwd: dir });
     expect(workers.code).to.equal(1);
     expect(workers.stderr).to.contain('troupe: TROUPE_E_SETTING: workers: expected a whole number from 0 to 1000, got -1');
+    // Checked by the Worker's settings (actors/tasks/worker-settings.ts), before anything starts.
+    const slots = await CliProcess.run(['worker', '--join', '127.0.0.1:1', '--certs', testPki().dir, '--name', 'worker-1', '--slots', '0']);
+    expect([slots.code, slots.stderr.trim()]).to.deep.equal([1, 'troupe: TROUPE_E_SETTING: slots: expected a whole number from 1 to 10000, got 0']);
+    const tags = await CliProcess.run(['worker', '--join', '127.0.0.1:1', '--certs', testPki().dir, '--name', 'worker-1', '--tags', 'gpu,a b']);
+    expect([tags.code, tags.stderr.trim()]).to.deep.equal([1, 'troupe: TROUPE_E_SETTING: tags: expected tags of letters, digits, ".", "_" or "-" (up to 64), separated by commas, got "a b"']);
     const level = await CliProcess.run(['worker', '--join', '127.0.0.1:1', '--certs', testPki().dir, '--name', 'worker-1'], { env: { TROUPE_LOG: 'verbose' } });
     expect(level.code).to.equal(1);
     expect(level.stderr.trim()).to.equal('troupe: TROUPE_E_SETTING: TROUPE_LOG: expected one of trace, debug, info, warn, error, fatal, silent, got "verbose"');

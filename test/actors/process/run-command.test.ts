@@ -1,7 +1,8 @@
 /**
  * runCommand against a real /bin/bash. No test sleeps to synchronise: each waits for output, for
  * `result`, or for a process to be gone. Every process a test starts prints its pid, and each test
- * ends by checking that all of them are dead and that its tmpRoot is empty again.
+ * ends by checking that all of them are dead and that its tmpRoot (the root of the TaskDirs every
+ * command takes its directory from) is empty again once the TaskDirs is closed.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -21,6 +22,7 @@ import {
   type RunningCommand,
 } from '../../../actors/process/run-command.js';
 import { Spawner } from '../../../actors/process/spawner.js';
+import { TaskDirs } from '../../../actors/process/task-dirs.js';
 import { ErrorCodes, SettingError } from '../../../src/errors.js';
 import { expectCode } from '../../fixtures/expect-code.js';
 import { isGone, until } from '../../fixtures/processes.js';
@@ -75,17 +77,22 @@ for (const via of ['directly', 'through a spawner'] as const) {
     after(() => spawner?.close());
 
     let tmpRoot: string;
+    let dirs: TaskDirs;
     let scratch: string;
     /** Every pid a test learned; all must be gone when it ends. */
     let pids: number[];
 
     beforeEach(() => {
       tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-run-command-test-'));
+      dirs = new TaskDirs(tmpRoot);
       scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-run-command-scratch-'));
       pids = [];
     });
 
-    afterEach(() => {
+    afterEach(async () => {
+      // Its spare and its trash; a spare still being made is removed when it arrives.
+      dirs.close();
+      await dirs.drained();
       const alive = pids.filter((pid) => !isGone(pid));
       for (const pid of alive) {
         try {
@@ -115,7 +122,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
         }
       };
       const running: RunningCommand = runCommand({
-        tmpRoot,
+        dirs,
         spawner,
         ...options,
         onOutput(stream, data, seq) {
@@ -276,7 +283,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
         }
       });
 
-      it('runs in a fresh directory under tmpRoot that is gone afterwards', async () => {
+      it('runs in a fresh directory under the TaskDirs root that is gone afterwards', async () => {
         let existedDuring = false;
         const run = start({ command: 'pwd; mkdir -p sub/deep; echo x > sub/deep/f; chmod 000 sub' }, (_c, running) => {
           existedDuring ||= fs.existsSync(running.cwd);
@@ -390,8 +397,10 @@ for (const via of ['directly', 'through a spawner'] as const) {
         const script = `
           const { runCommand } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'run-command.js'))});
           const { Spawner } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'spawner.js'))});
+          const { TaskDirs } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'task-dirs.js'))});
           const spawner = ${via === 'through a spawner' ? 'new Spawner()' : 'undefined'};
-          runCommand({ command: 'sleep 100 & echo $! "$PWD"; wait', spawner, tmpRoot: ${JSON.stringify(tmpRoot)},
+          const dirs = new TaskDirs(${JSON.stringify(tmpRoot)}, { ahead: 0 });
+          runCommand({ command: 'sleep 100 & echo $! "$PWD"; wait', spawner, dirs,
             onOutput: (stream, data) => { process.stdout.write(data); process.exit(0); } });`;
         const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
         const [sleep, cwd] = out.trim().split(' ') as [string, string];
@@ -406,7 +415,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
       it('resolves failed-to-start when the task directory cannot be made', async () => {
         const file = path.join(scratch, 'a-file');
         fs.writeFileSync(file, '');
-        const { result, run } = await runToEnd({ command: 'echo never', tmpRoot: path.join(file, 'below') });
+        const { result, run } = await runToEnd({ command: 'echo never', dirs: new TaskDirs(path.join(file, 'below')) });
         expect(result).to.include({ outcome: 'failed-to-start', exitCode: null, signal: null, cwd: '', stdoutBytes: 0, stderrBytes: 0 });
         expect(result.error).to.match(/^cannot make the task directory under .*: ENOTDIR/);
         expect(run.running.pid).to.equal(undefined);
@@ -442,7 +451,8 @@ for (const via of ['directly', 'through a spawner'] as const) {
         ['a negative grace', { command: 'true', killGraceMs: -5 }, 'killGraceMs'],
         ['an infinite grace', { command: 'true', killGraceMs: Infinity }, 'killGraceMs'],
         ['a negative drain timeout', { command: 'true', drainTimeoutMs: -1 }, 'drainTimeoutMs'],
-        ['an empty tmpRoot', { command: 'true', tmpRoot: '' }, 'tmpRoot'],
+        ['no dirs', { command: 'true', dirs: undefined }, 'dirs'],
+        ['dirs that are not a TaskDirs', { command: 'true', dirs: '/tmp' }, 'dirs'],
         ['an env that is not an object', { command: 'true', env: 'A=1' }, 'env'],
         ['an env value that is not a string', { command: 'true', env: { A: 1 } }, 'env.A'],
         ['an env name with "="', { command: 'true', env: { 'A=B': 'x' } }, 'env'],
@@ -450,7 +460,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
       ];
       for (const [what, given, option] of cases) {
         it(`rejects ${what} with TROUPE_E_SETTING naming ${option}`, () => {
-          const err = expectCode(() => runCommand({ onOutput, tmpRoot, ...given } as unknown as RunCommandOptions), ErrorCodes.SETTING);
+          const err = expectCode(() => runCommand({ onOutput, dirs, ...given } as unknown as RunCommandOptions), ErrorCodes.SETTING);
           expect(err).to.be.instanceOf(SettingError);
           expect(err.message.startsWith(`${option}: expected `), err.message).to.equal(true);
         });
@@ -485,7 +495,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
         const t = performance.now();
         const running: RunningCommand = runCommand({
           command: 'echo $$ >&2; yes | head -c 1000000000',
-          tmpRoot,
+          dirs,
           spawner,
           onOutput(stream, data, seq) {
             if (paused) deliveredWhilePaused++;

@@ -10,20 +10,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { runCommand, type RunningCommand } from '../../../actors/process/run-command.js';
+import { TaskDirs } from '../../../actors/process/task-dirs.js';
 import { Spawner } from '../../../actors/process/spawner.js';
 import { isGone, parentOf, until } from '../../fixtures/processes.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Runs `command` through `spawner`; resolves its stdout's first line once printed. */
-function start(spawner: Spawner, tmpRoot: string, command: string): { run: RunningCommand; firstLine: Promise<string>; stdout: () => string } {
+function start(spawner: Spawner, dirs: TaskDirs, command: string): { run: RunningCommand; firstLine: Promise<string>; stdout: () => string } {
   let out = '';
   let resolveLine!: (line: string) => void;
   const firstLine = new Promise<string>((resolve) => (resolveLine = resolve));
   const run = runCommand({
     command,
     spawner,
-    tmpRoot,
+    dirs,
     onOutput: (stream, data) => {
       if (stream !== 'stdout') return;
       out += data.toString();
@@ -37,12 +38,14 @@ describe('actors: Spawner', function () {
   this.timeout(20_000);
 
   let tmpRoot: string;
+  let dirs: TaskDirs;
   let spawner: Spawner | undefined;
   let pids: number[];
   let children: ChildProcess[];
 
   beforeEach(() => {
     tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-spawner-test-'));
+    dirs = new TaskDirs(tmpRoot, { ahead: 0 });
     pids = [];
     children = [];
   });
@@ -53,13 +56,14 @@ describe('actors: Spawner', function () {
     for (const child of children) child.kill('SIGKILL');
     const alive = pids.filter((pid) => !isGone(pid));
     for (const pid of alive) process.kill(pid, 'SIGKILL');
+    dirs.close();
     fs.rmSync(tmpRoot, { recursive: true, force: true });
     expect(alive, 'processes still alive after the test').to.deep.equal([]);
   });
 
   it('forks bash in the spawner process, not in ours', async () => {
     spawner = new Spawner();
-    const { run, firstLine } = start(spawner, tmpRoot, 'echo $PPID');
+    const { run, firstLine } = start(spawner, dirs, 'echo $PPID');
     expect(Number(await firstLine)).to.equal(spawner.pid);
     expect(spawner.pid).to.not.equal(process.pid);
     expect((await run.result).exitCode).to.equal(0);
@@ -68,7 +72,7 @@ describe('actors: Spawner', function () {
   it('a spawner killed under a command: the group is killed, the result says why, the next command gets a new spawner', async () => {
     spawner = new Spawner();
     const first = spawner.pid!;
-    const { run, firstLine } = start(spawner, tmpRoot, 'sleep 100 & echo $!; wait');
+    const { run, firstLine } = start(spawner, dirs, 'sleep 100 & echo $!; wait');
     const sleep = Number(await firstLine);
     pids.push(sleep, first);
     process.kill(first, 'SIGKILL');
@@ -77,7 +81,7 @@ describe('actors: Spawner', function () {
     expect(fs.existsSync(result.cwd)).to.equal(false);
     await until(() => isGone(sleep), 'the sleep to be killed with its group');
 
-    const next = start(spawner, tmpRoot, 'echo $PPID');
+    const next = start(spawner, dirs, 'echo $PPID');
     const parent = Number(await next.firstLine);
     expect((await next.run.result).exitCode).to.equal(0);
     expect(parent).to.equal(spawner.pid);
@@ -87,7 +91,7 @@ describe('actors: Spawner', function () {
   it('a spawner killed before it started a command: the command fails to start, and says why', async () => {
     spawner = new Spawner();
     process.kill(spawner.pid!, 'SIGKILL'); // before the request below can reach it
-    const { run } = start(spawner, tmpRoot, 'echo never');
+    const { run } = start(spawner, dirs, 'echo never');
     const result = await run.result;
     expect(result).to.include({ outcome: 'failed-to-start', error: 'cannot start /bin/bash: the spawner process ended (SIGKILL)' });
     expect(run.pid).to.equal(undefined);
@@ -98,13 +102,13 @@ describe('actors: Spawner', function () {
     spawner = new Spawner();
     const pid = spawner.pid!;
     pids.push(pid);
-    const { run, firstLine } = start(spawner, tmpRoot, 'trap "" TERM; sleep 100 & echo $!; wait');
+    const { run, firstLine } = start(spawner, dirs, 'trap "" TERM; sleep 100 & echo $!; wait');
     const sleep = Number(await firstLine);
     pids.push(sleep);
     spawner.close();
     expect(await run.result).to.include({ exitCode: null, signal: 'SIGKILL', error: 'the worker stopped' });
     await until(() => isGone(sleep) && isGone(pid), 'the sleep and the spawner to be gone');
-    const after = await start(spawner, tmpRoot, 'echo never').run.result;
+    const after = await start(spawner, dirs, 'echo never').run.result;
     expect(after).to.include({ outcome: 'failed-to-start', error: 'the worker is stopping' });
   });
 
@@ -113,8 +117,9 @@ describe('actors: Spawner', function () {
     const script = `
       const { Spawner } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'spawner.js'))});
       const { runCommand } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'run-command.js'))});
+      const { TaskDirs } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'task-dirs.js'))});
       const spawner = new Spawner();
-      runCommand({ command: 'sleep 100 & echo $!; wait', spawner, tmpRoot: ${JSON.stringify(tmpRoot)},
+      runCommand({ command: 'sleep 100 & echo $!; wait', spawner, dirs: new TaskDirs(${JSON.stringify(tmpRoot)}, { ahead: 0 }),
         onOutput: (stream, data) => process.stdout.write(spawner.pid + ' ' + data) });`;
     const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(parent);

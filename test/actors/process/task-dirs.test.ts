@@ -109,6 +109,20 @@ describe('actors: TaskDirs', () => {
     await until(() => fs.readdirSync(path.join(root, trash!)).length === 0, 'the trash emptied');
   });
 
+  it('a root that does not exist yet: take() says why (each time), and hands out directories once it exists', () => {
+    const later = path.join(root, 'later');
+    dirs = new TaskDirs(later, { ahead: 0 });
+    expect(dirs.root).to.equal(later);
+    expect(() => dirs!.take()).to.throw(/ENOENT/);
+    expect(() => dirs!.take()).to.throw(/ENOENT/);
+    fs.mkdirSync(later);
+    const dir = dirs.take();
+    expect(path.dirname(dir)).to.equal(fs.realpathSync(later));
+    expect(dirs.root).to.equal(fs.realpathSync(later));
+    fs.rmdirSync(dir);
+    fs.rmdirSync(later);
+  });
+
   it('with an owner: names its directories for owner and process, and removes those of the same owner whose process is gone', async () => {
     const dead = spawnSync('/bin/true').pid!; // reaped: its pid names no process now
     const live = spawn('/bin/sleep', ['100'], { stdio: 'ignore' });
