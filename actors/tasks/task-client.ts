@@ -20,6 +20,7 @@ import { CONTROLLER_NAME } from './controller.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes, TroupeError, settingError, type ErrorCode } from '../../src/errors.js';
 import { OutputLedger } from './output-ledger.js';
+import { DEFAULT_MAX_FINISHED } from './controller-settings.js';
 
 export type SubmitOptions = Omit<Submit, 'type' | 'replyTo' | 'subscriber'>;
 
@@ -29,7 +30,7 @@ interface TaskClientEvents {
 }
 
 /** Finished tasks a client remembers, as the Controller does by default. */
-export const MAX_FINISHED = 1000;
+export const MAX_FINISHED = DEFAULT_MAX_FINISHED;
 /**
  * How long a restarted manager has to learn of a task from its worker before the task counts as
  * lost: the workers' reconnect backoff cap (5 s) and a handshake besides.
