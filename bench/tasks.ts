@@ -44,7 +44,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WORKER_KEY } from '../actors/tasks/worker-pool.js';
 import { generateCertificates } from '../certs/index.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
 import { runManager, type ManagerNode } from '../actors/nodes.js';
@@ -230,26 +229,15 @@ class NodeProcess {
   }
 }
 
-/** Until the Controller lists worker-1 among its executors (the receptionist listing comes first). */
-async function waitForWorker(system: ClusterSystem, tasks: TaskClient): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const stop = system.receptionist.listing(WORKER_KEY, (entries) => {
-      if (!entries.some((e) => e.ref.node === WORKER)) return;
-      stop();
-      resolve();
-    });
-  });
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    const executors = (await tasks.ask('executors')).executors ?? [];
-    const worker = executors.find((e) => e.worker === WORKER);
-    if (worker) {
-      if (worker.slots !== SLOTS) throw new Error(`${WORKER} has ${worker.slots} slots, expected ${SLOTS}`);
-      return;
-    }
-    if (Date.now() > deadline) throw new Error(`the Controller does not know ${WORKER} after ${START_TIMEOUT_MS} ms`);
-    await sleep(20);
-  }
+/**
+ * Until the Controller knows worker-1: a first `true` task held by the Controller until the worker
+ * has joined (waitForWorkerMs, the one way to wait for a worker), then its slots checked.
+ */
+async function waitForWorker(tasks: TaskClient): Promise<void> {
+  const [first] = await tasks.submit({ command: 'true', selector: `name=${WORKER}`, waitForWorkerMs: START_TIMEOUT_MS });
+  await tasks.finished(first!.id);
+  const worker = ((await tasks.ask('executors')).executors ?? []).find((e) => e.worker === WORKER);
+  if (worker?.slots !== SLOTS) throw new Error(`${WORKER} has ${worker?.slots} slots, expected ${SLOTS}`);
 }
 
 // ── the run ────────────────────────────────────────────────────────────────────────────────────
@@ -411,7 +399,7 @@ async function main(): Promise<void> {
     progress(`manager in this process (pid ${process.pid}) on port ${port}, ${WORKER} with ${SLOTS} slots (pid ${worker.child.pid})`);
     // On the manager, as its REPL does (src/cli/sessions.ts).
     tasks = TaskClient.start(manager.system);
-    await waitForWorker(manager.system, tasks);
+    await waitForWorker(tasks);
     progress(`${WORKER} is known to the Controller`);
 
     const clientDriver = new Driver('client', [dir, `127.0.0.1:${port}`]);

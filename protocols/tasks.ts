@@ -51,9 +51,21 @@ export const Submit = defineMessage(
     broadcast: Type.Optional(Type.Boolean()),
     /** Gets taskUpdate and taskOutput for the tasks made. */
     subscriber: Type.Optional(TActorRef()),
+    /**
+     * How long the Controller may hold the submission while no worker matches it, in ms: it is
+     * placed as soon as a matching worker joins, or answered TROUPE_E_NO_WORKERS /
+     * TROUPE_E_NO_MATCHING_WORKER once this has passed. 0 or absent: answered at once.
+     */
+    waitForWorkerMs: Type.Optional(Type.Number()),
   },
   { allow: SubmitterRoles },
 );
+
+/**
+ * The submitter gives up a submission that is still waiting for a worker (sent with the same
+ * `replyTo`); it is answered TROUPE_E_NO_WORKERS then. Nothing happens when it was placed already.
+ */
+export const WithdrawSubmit = defineMessage('withdrawSubmit', { replyTo: TActorRef() }, { allow: SubmitterRoles });
 
 export const Cancel = defineMessage('cancel', { replyTo: TActorRef(), id: TaskId }, { allow: SubmitterRoles });
 
@@ -221,12 +233,13 @@ export const WorkerState = defineMessage(
 export const WorkerUsage = defineMessage('workerUsage', { usage: UsageT }, { allow: ['worker'] });
 
 export type Submit = MessageOf<typeof Submit>;
+export type WithdrawSubmit = MessageOf<typeof WithdrawSubmit>;
 export type Cancel = MessageOf<typeof Cancel>;
 export type Ask = MessageOf<typeof Ask>;
 export type Subscribe = MessageOf<typeof Subscribe>;
 export type PauseOutput = MessageOf<typeof PauseOutput>;
 export type Submitted = MessageOf<typeof Submitted>;
-export type TaskError = MessageOf<typeof TaskError>;
+export type TaskErrorReply = MessageOf<typeof TaskError>;
 export type Cancelled = MessageOf<typeof Cancelled>;
 export type TaskUpdate = MessageOf<typeof TaskUpdate>;
 export type TaskOutput = MessageOf<typeof TaskOutput>;
@@ -243,7 +256,7 @@ export type WorkerState = MessageOf<typeof WorkerState>;
 export type WorkerUsage = MessageOf<typeof WorkerUsage>;
 
 /** What a manager accepts from other nodes. */
-export const MANAGER_TASK_MESSAGES = [Submit, Cancel, Ask, Subscribe, PauseOutput, WorkOutput, WorkResult, WorkRefused, WorkerState, WorkerUsage];
+export const MANAGER_TASK_MESSAGES = [Submit, WithdrawSubmit, Cancel, Ask, Subscribe, PauseOutput, WorkOutput, WorkResult, WorkRefused, WorkerState, WorkerUsage];
 /** What a worker accepts. */
 export const WORKER_TASK_MESSAGES = [Work, CancelWork, PoolHello, ResultAck, Throttle];
 /** What a client accepts (replies and subscriptions). */

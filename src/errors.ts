@@ -120,9 +120,6 @@ export class ConnectionError extends TroupeError {}
 /** The hello / welcome exchange failed: version, name, role, timeout. */
 export class HandshakeError extends TroupeError {}
 
-/** A peer sent something that is not a valid message: undecodable, unknown, wrong shape, too big. */
-export class ProtocolError extends TroupeError {}
-
 /** A message could not be delivered or answered: no such actor, node down, query timeout. */
 export class DeliveryError extends TroupeError {}
 

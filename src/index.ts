@@ -73,8 +73,10 @@ export {
 } from '../actors/nodes.js';
 export { connectClient as startClientNode, DEFAULT_CONNECT_TIMEOUT_MS, type ClientNode } from './cli/client-node.js';
 export { TaskClient, type SubmitOptions } from '../actors/tasks/task-client.js';
+// `SubmitOptions.waitForWorkerMs`: how long a submit may wait for a matching worker (at most MAX_WAIT_FOR_WORKER_MS).
+export { MAX_WAIT_FOR_WORKER_MS, type ControllerOptions, type ControllerSettings } from '../actors/tasks/controller-settings.js';
 export { WORKER_KEY } from '../actors/tasks/worker-pool.js';
-export { FINISHED_STATUSES, type Answer, type AskWhat, type TaskOutput, type TaskRecord, type TaskStatus } from '../protocols/tasks.js';
+export { FINISHED_STATUSES, type Answer, type AskWhat, type Submit, type TaskOutput, type TaskRecord, type TaskStatus } from '../protocols/tasks.js';
 
 // ── Putting troupe on hosts over SSH (docs/deploy.md) ──────────────────────────────────────────────
 export {

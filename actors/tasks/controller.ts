@@ -15,71 +15,78 @@
  * retries left, and the first result that arrives, from any of its runs, ends it; a run still
  * going then is cancelled. A result is never thrown away in favour of a rerun.
  *
+ * A submission that no worker matches is answered at once (TROUPE_E_NO_WORKERS with no worker in
+ * the cluster, else TROUPE_E_NO_MATCHING_WORKER) unless it says how long it may wait
+ * (`waitForWorkerMs`): then it is held, with nothing in the table yet, until a matching worker
+ * joins (it is then placed as any submission, and answered `submitted`), its submitter withdraws it
+ * (`withdrawSubmit`), or the wait is over (answered with the same codes). This is the one way to
+ * wait for a worker: a submitter never guesses from the receptionist what the pool knows.
+ *
  * A timeout ends a task even when its worker never answers: the Controller keeps its own deadline
  * per running task (its timeout plus `timeoutGraceMs`), after which the task is `timed-out` and its
  * worker is told to cancel.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
+import type { Answer } from '../../protocols/tasks.js';
 import {
-  FINISHED_STATUSES,
-  type Answer,
   type Ask,
   type Cancel,
+  type Cancelled,
   type PauseOutput,
   type Subscribe,
   type Submit,
+  type Submitted,
+  type TaskErrorReply,
   type TaskRecord,
-  type TaskStatus,
+  type WithdrawSubmit,
   type WorkOutput,
   type WorkResult,
   type WorkResultMsg,
   type WorkSpec,
+  type WorkerState,
 } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
-import { ErrorCodes, TroupeError, settingError, type ErrorCode } from '../../src/errors.js';
+import { ErrorCodes, TaskError, TroupeError } from '../../src/errors.js';
+import { controllerSettings, MAX_WAIT_FOR_WORKER_MS, type ControllerOptions } from './controller-settings.js';
+import { answerQuery } from './controller-queries.js';
 import { OutputPauses } from './output-pauses.js';
 import { RefusalLog } from './refusal-log.js';
-import { parseSelector, type Selector } from './selector.js';
-import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskObserver, type TaskTableLimits } from './task-table.js';
-import { spawnWorkerPool, type Pool, type PoolEvent } from './worker-pool.js';
+import { matches, parseSelector, type Selector } from './selector.js';
+import { TaskTable, type TaskEntry } from './task-table.js';
+import { spawnWorkerPool, type WorkerPool } from './worker-pool.js';
 
 export const CONTROLLER_NAME = 'controller';
 
-export interface ControllerOptions extends Partial<TaskTableLimits> {
-  /** Longest command accepted, in bytes. */
-  maxCommandBytes?: number;
-  /** Most retries a submission may ask for. */
-  maxRetries?: number;
-  /**
-   * How long past a task's timeout the Controller waits for its worker to report the end before it
-   * ends the task itself (`timed-out`), in ms. Longer than the worker's SIGTERM → SIGKILL grace.
-   */
-  timeoutGraceMs?: number;
-  /** About the most bytes of task records in one answer to a `tasks*` query (one page). */
-  pageBytes?: number;
-  /** Told of every task lifecycle change (metrics, the live view): see TaskObserver. */
-  observer?: TaskObserver;
-}
+export {
+  DEFAULT_MAX_COMMAND_BYTES,
+  DEFAULT_MAX_RETRIES,
+  DEFAULT_PAGE_BYTES,
+  DEFAULT_PAGE_TASKS,
+  DEFAULT_TIMEOUT_GRACE_MS,
+  type ControllerOptions,
+  type ControllerSettings,
+} from './controller-settings.js';
 
-export const DEFAULT_MAX_COMMAND_BYTES = 64 * 1024;
-export const DEFAULT_MAX_RETRIES = 100;
-/** 5 s: the worker's kill grace (2 s) and a slow link besides. */
-export const DEFAULT_TIMEOUT_GRACE_MS = 5000;
-/** 4 MiB: a page of tasks is a quarter of the default frame limit. */
-export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
-/** Tasks in one page when the asker gives no limit. */
-export const DEFAULT_PAGE_TASKS = 1000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const STATUS_SETS: Record<'tasksPending' | 'tasksRunning' | 'tasksFinished', ReadonlySet<TaskStatus>> = {
-  tasksPending: new Set(['pending']),
-  tasksRunning: new Set(['running']),
-  tasksFinished: FINISHED_STATUSES,
-};
 
 /** The Controller's deadline for a running task passed (a local message, from its own timer). */
 type Deadline = { type: 'controller.deadline'; id: string; attempt: number };
 
-type ControllerMessage = Submit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | PoolEvent | Deadline;
+/** A held submission's wait for a worker is over (a local message, from its own timer). */
+type WaitOver = { type: 'controller.waitOver'; replyTo: ActorRef };
+
+type ControllerMessage = Submit | WithdrawSubmit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | Deadline | WaitOver;
+
+/** A submission held until a worker matches it (see the module comment). */
+interface Held {
+  msg: Submit;
+  selector: Selector;
+  timer: NodeJS.Timeout;
+}
+
+/** What the Controller answers a submission, a cancellation or a query with. */
+type Reply = Submitted | Cancelled | TaskErrorReply | Answer;
+
 
 export interface Controller {
   ref: ActorRef;
@@ -87,13 +94,11 @@ export interface Controller {
 }
 
 export function spawnController(system: ClusterSystem, options: ControllerOptions = {}): Controller {
-  const table = new TaskTable({ maxFinished: options.maxFinished ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes }, options.observer);
-  const maxCommandBytes = options.maxCommandBytes ?? DEFAULT_MAX_COMMAND_BYTES;
-  const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
-  const timeoutGraceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
-  if (!Number.isFinite(timeoutGraceMs) || timeoutGraceMs < 0) throw settingError('timeoutGraceMs', timeoutGraceMs, 'milliseconds ≥ 0');
-  const pageBytes = options.pageBytes ?? DEFAULT_PAGE_BYTES;
-  if (!Number.isInteger(pageBytes) || pageBytes <= 0) throw settingError('pageBytes', pageBytes, 'a positive whole number of bytes');
+  const settings = controllerSettings(options);
+  const table = new TaskTable({ maxFinished: settings.maxFinished, tailBytes: settings.tailBytes }, options.observer);
+  const { maxCommandBytes, maxRetries, timeoutGraceMs } = settings;
+  /** Submissions waiting for a matching worker, in arrival order. */
+  const held: Held[] = [];
   const refusals = new RefusalLog(system.log);
   /** The Controller's own deadline of each running task, with the attempt it is for. */
   const deadlines = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
@@ -115,11 +120,24 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         case 'submit':
           reply(msg.replyTo, () => submit(msg));
           break;
+        case 'withdrawSubmit': {
+          // Only the node a held submission answers to may withdraw it.
+          if (msg.replyTo.node !== sender) break;
+          const at = held.findIndex((h) => h.msg.replyTo.equals(msg.replyTo));
+          if (at >= 0) giveUp(held.splice(at, 1)[0]!, 'the submitter withdrew it');
+          break;
+        }
+        case 'controller.waitOver': {
+          if (ctx.from !== undefined) break;
+          const at = held.findIndex((h) => h.msg.replyTo.equals(msg.replyTo));
+          if (at >= 0) giveUp(held.splice(at, 1)[0]!);
+          break;
+        }
         case 'cancel':
           reply(msg.replyTo, () => cancel(msg.id));
           break;
         case 'ask':
-          reply(msg.replyTo, () => ask(msg));
+          reply(msg.replyTo, () => answerQuery(msg, { table, pool, pageBytes: settings.pageBytes, entryOf }));
           break;
         case 'subscribeTasks':
           reply(msg.replyTo, () => {
@@ -127,7 +145,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
             // task is known again only once its worker has reported it (and then told to this subscriber).
             const tasks = msg.ids.flatMap((id) => table.get(id) ?? []);
             for (const entry of tasks) if (!entry.subscribers.some((s) => s.equals(msg.subscriber))) entry.subscribers.push(msg.subscriber);
-            return { type: 'submitted', ids: tasks.map((e) => e.record.id), tasks: tasks.map((e) => e.record) };
+            return { type: 'submitted', ids: tasks.map((e) => e.record.id), tasks: tasks.map((e) => e.record) } satisfies Submitted;
           });
           break;
         case 'pauseOutput': {
@@ -148,24 +166,6 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         case 'workResult':
           result(msg.result, sender);
           break;
-        case 'pool.lost':
-          for (const id of msg.ids) lost(id, msg.reason, msg.worker);
-          break;
-        case 'pool.refused': {
-          const entry = table.get(msg.id);
-          // The pool checked that the refusing worker is the one the task was placed on.
-          if (entry && entry.record.status === 'running' && entry.record.worker === msg.worker) {
-            system.log.warn({ task: msg.id, worker: msg.worker, code: msg.code }, 'a worker refused a task; placing it again');
-            table.retry(entry, `${msg.worker} refused it: ${msg.reason}`);
-            entry.record = { ...entry.record, attempts: entry.record.attempts - 1 };
-            notify(entry);
-            pool.place(entry.spec, parseSelector(entry.record.selector), entry.subscribers, true, entry.record.attempts + 1);
-          }
-          break;
-        }
-        case 'pool.state':
-          adoptState(msg.state);
-          break;
         case 'controller.deadline':
           // Only from this node: a remote message of this type is not in the catalog.
           if (ctx.from === undefined) deadlinePassed(msg);
@@ -176,33 +176,80 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     CONTROLLER_NAME,
     { initialState: null, onCrash: 'resume' },
   );
-  const { ref: poolRef, pool } = spawnWorkerPool(system, ref);
   /** Tasks being placed by a submit: their start is told in its reply, not by an update. */
   const placing = new Set<string>();
-  pool.onStarted = (id, worker, at) => {
-    const entry = table.get(id);
-    if (!entry || entry.record.status !== 'pending') return;
-    table.running(entry, worker, at);
-    nextSeq.delete(id);
-    if (!placing.has(id)) notify(entry);
-    else keepDeadline(entry);
-    // A retry of a task whose subscriber is still backed up starts paused too.
-    const w = pauses.isPaused(id) ? pool.workers.get(worker) : undefined;
-    if (w) system.dispatch(w.ref, { type: 'throttle', id, paused: true });
-  };
+  const { ref: poolRef, pool } = spawnWorkerPool(system, ref, {
+    started(id, worker, at) {
+      const entry = table.get(id);
+      if (!entry || entry.record.status !== 'pending') return;
+      table.running(entry, worker, at);
+      nextSeq.delete(id);
+      if (!placing.has(id)) notify(entry);
+      else keepDeadline(entry);
+      // A retry of a task whose subscriber is still backed up starts paused too.
+      const w = pauses.isPaused(id) ? pool.workers.get(worker) : undefined;
+      if (w) system.dispatch(w.ref, { type: 'throttle', id, paused: true });
+    },
+    lost(ids, worker, reason) {
+      for (const id of ids) lost(id, reason, worker);
+    },
+    refused(id, worker, code, reason) {
+      const entry = table.get(id);
+      // The pool checked that the refusing worker is the one the task was placed on.
+      if (entry && entry.record.status === 'running' && entry.record.worker === worker) {
+        system.log.warn({ task: id, worker, code }, 'a worker refused a task; placing it again');
+        table.retry(entry, `${worker} refused it: ${reason}`);
+        entry.record = { ...entry.record, attempts: entry.record.attempts - 1 };
+        notify(entry);
+        pool.place(entry.spec, parseSelector(entry.record.selector), entry.subscribers, true, entry.record.attempts + 1);
+      }
+    },
+    state: (state) => adoptState(state),
+    joined(worker) {
+      // Held submissions this worker matches go now, in the order they came.
+      for (const h of held.filter((h) => matches(h.selector, worker))) {
+        held.splice(held.indexOf(h), 1);
+        clearTimeout(h.timer);
+        reply(h.msg.replyTo, () => submit(h.msg));
+      }
+    },
+  });
 
   /** Runs `answer` and sends what it returns (if anything); a TroupeError becomes a taskError reply. */
-  function reply(to: ActorRef, answer: () => object | undefined): void {
+  function reply(to: ActorRef, answer: () => Reply | undefined): void {
     try {
       const msg = answer();
       if (msg) system.dispatch(to, msg);
     } catch (err) {
       if (!(err instanceof TroupeError)) throw err;
-      system.dispatch(to, { type: 'taskError', code: err.code, reason: err.message });
+      system.dispatch(to, { type: 'taskError', code: err.code, reason: err.message } satisfies TaskErrorReply);
     }
   }
 
-  function submit(msg: Submit): object {
+  /** Why no worker takes `selector` (TROUPE_E_NO_WORKERS or TROUPE_E_NO_MATCHING_WORKER), `detail` after it. */
+  function noWorker(selector: Selector, detail = ''): TaskError {
+    const known = [...pool.workers.keys()].sort();
+    if (known.length === 0) return new TaskError(ErrorCodes.NO_WORKERS, `no workers are connected: start one with \`troupe worker --join HOST:PORT\`${detail}`);
+    return new TaskError(ErrorCodes.NO_MATCHING_WORKER, `no worker matches ${selector.text} (connected: ${known.join(', ')})${detail}`);
+  }
+
+  /** A held submission is answered: no worker matched it in time (or it was withdrawn). */
+  function giveUp(h: Held, why?: string): void {
+    clearTimeout(h.timer);
+    const detail = why ? `; ${why}` : ` within ${h.msg.waitForWorkerMs} ms`;
+    reply(h.msg.replyTo, () => {
+      throw noWorker(h.selector, detail);
+    });
+  }
+
+  /** Holds a submission that no worker matches yet, for up to its `waitForWorkerMs`. */
+  function hold(msg: Submit, selector: Selector, waitMs: number): void {
+    const timer = setTimeout(() => system.dispatch(ref, { type: 'controller.waitOver', replyTo: msg.replyTo } satisfies WaitOver), waitMs);
+    timer.unref();
+    held.push({ msg, selector, timer });
+  }
+
+  function submit(msg: Submit): Submitted | undefined {
     const command = msg.command;
     if (command.trim() === '') throw invalid('command: empty; give a shell command to run, e.g. "uname -a"');
     const bytes = Buffer.byteLength(command);
@@ -213,12 +260,14 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     if (!Number.isInteger(retries) || retries < 0 || retries > maxRetries) throw invalid(`retries: expected a whole number from 0 to ${maxRetries}, got ${retries}`);
     const env = msg.env ?? {};
     for (const name of Object.keys(env)) if (!ENV_NAME.test(name)) throw invalid(`env: ${JSON.stringify(name)} is not a variable name`);
+    const waitMs = msg.waitForWorkerMs ?? 0;
+    if (!Number.isFinite(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_FOR_WORKER_MS) throw invalid(`waitForWorkerMs: expected milliseconds from 0 to ${MAX_WAIT_FOR_WORKER_MS} (0: answer at once), got ${waitMs}`);
     const selector = parseSelector(msg.selector);
     const matching = pool.matching(selector);
     if (matching.length === 0) {
-      const known = [...pool.workers.keys()].sort();
-      if (known.length === 0) throw new TroupeError(ErrorCodes.NO_WORKERS, 'no workers are connected: start one with `troupe worker --join HOST:PORT`');
-      throw new TroupeError(ErrorCodes.NO_MATCHING_WORKER, `no worker matches ${selector.text} (connected: ${known.join(', ')})`);
+      if (waitMs === 0) throw noWorker(selector);
+      hold(msg, selector, waitMs);
+      return undefined;
     }
     const subscribers = msg.subscriber ? [msg.subscriber] : [];
     const now = Date.now();
@@ -246,9 +295,9 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     return { id: table.newId(), command, env, timeoutMs };
   }
 
-  function cancel(id: string): object {
+  function cancel(id: string): Cancelled {
     const entry = entryOf(id);
-    if (table.isFinished(entry)) throw new TroupeError(ErrorCodes.TASK_FINISHED, `task ${id} already ended (${entry.record.status})`);
+    if (table.isFinished(entry)) throw new TaskError(ErrorCodes.TASK_FINISHED, `task ${id} already ended (${entry.record.status})`);
     if (entry.record.status === 'pending') {
       pool.unqueue(id);
       cancelRuns(entry);
@@ -258,37 +307,6 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       cancelRuns(entry);
     }
     return { type: 'cancelled', task: entry.record };
-  }
-
-  function ask(msg: Ask): Answer {
-    switch (msg.what) {
-      case 'executors':
-        return {
-          type: 'answer',
-          what: msg.what,
-          executors: pool.matching(parseSelector('')).map((w) => ({
-            worker: w.name,
-            slots: w.slots,
-            busy: w.running.size,
-            idle: Math.max(0, w.slots - w.running.size),
-            tags: [...w.tags],
-            platform: w.platform,
-            arch: w.arch,
-            running: [...w.running],
-          })),
-        };
-      case 'resourceUsage':
-        return { type: 'answer', what: msg.what, usage: pool.matching(parseSelector('')).flatMap((w) => (w.usage ? [w.usage] : [])) };
-      case 'tasks':
-        return { type: 'answer', what: msg.what, ...table.page(undefined, msg.after ?? 0, msg.limit ?? DEFAULT_PAGE_TASKS, pageBytes) };
-      case 'isFinished': {
-        if (msg.id === undefined) throw invalid('isFinished needs the id of a task');
-        const entry = entryOf(msg.id);
-        return { type: 'answer', what: msg.what, finished: table.isFinished(entry), task: entry.record };
-      }
-      default:
-        return { type: 'answer', what: msg.what, ...table.page(STATUS_SETS[msg.what], msg.after ?? 0, msg.limit ?? DEFAULT_PAGE_TASKS, pageBytes) };
-    }
   }
 
   /** A node reporting on a task it was never given a run of: refused, and nothing changes. */
@@ -374,11 +392,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     }
   }
 
-  function adoptState(state: {
-    worker: string;
-    running: { task: WorkSpec; startedAt: number; subscribers: ActorRef[] }[];
-    finished: { result: WorkResult; task: WorkSpec; subscribers: ActorRef[] }[];
-  }): void {
+  function adoptState(state: WorkerState): void {
     for (const { task, startedAt, subscribers } of state.running) {
       const entry = table.get(task.id);
       if (!entry) {
@@ -454,7 +468,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
 
   function entryOf(id: string): TaskEntry {
     const entry = table.get(id);
-    if (!entry) throw new TroupeError(ErrorCodes.NO_SUCH_TASK, `no task ${JSON.stringify(id)} (finished tasks are remembered up to ${table.limits.maxFinished})`);
+    if (!entry) throw new TaskError(ErrorCodes.NO_SUCH_TASK, `no task ${JSON.stringify(id)} (finished tasks are remembered up to ${table.limits.maxFinished})`);
     return entry;
   }
 
@@ -465,8 +479,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   return { ref, pool: poolRef };
 }
 
-function invalid(reason: string): TroupeError {
-  return new TroupeError(ErrorCodes.INVALID_TASK as ErrorCode, reason);
+function invalid(reason: string): TaskError {
+  return new TaskError(ErrorCodes.INVALID_TASK, reason);
 }
 
-export type { Pool, TaskRecord };
+export type { WorkerPool, TaskRecord };

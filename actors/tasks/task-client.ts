@@ -20,6 +20,7 @@ import { CONTROLLER_NAME } from './controller.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes, TroupeError, settingError, type ErrorCode } from '../../src/errors.js';
 import { OutputLedger } from './output-ledger.js';
+import { DEFAULT_MAX_FINISHED, MAX_WAIT_FOR_WORKER_MS } from './controller-settings.js';
 
 export type SubmitOptions = Omit<Submit, 'type' | 'replyTo' | 'subscriber'>;
 
@@ -29,7 +30,7 @@ interface TaskClientEvents {
 }
 
 /** Finished tasks a client remembers, as the Controller does by default. */
-export const MAX_FINISHED = 1000;
+export const MAX_FINISHED = DEFAULT_MAX_FINISHED;
 /**
  * How long a restarted manager has to learn of a task from its worker before the task counts as
  * lost: the workers' reconnect backoff cap (5 s) and a handshake besides.
@@ -139,10 +140,31 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
     return { known, lost };
   }
 
-  /** Submits a command; resolves with the tasks made (one, or one per worker for a broadcast). */
-  async submit(options: SubmitOptions): Promise<TaskRecord[]> {
+  /**
+   * Submits a command; resolves with the tasks made (one, or one per worker for a broadcast). With
+   * `waitForWorkerMs`, the Controller holds it until a matching worker joins (rejects with
+   * TROUPE_E_NO_WORKERS / TROUPE_E_NO_MATCHING_WORKER once that has passed); `signal` withdraws it
+   * while it is held (it then rejects with TROUPE_E_NO_WORKERS, saying it was withdrawn).
+   */
+  async submit(options: SubmitOptions, signal?: AbortSignal): Promise<TaskRecord[]> {
     if (this.#incarnation === undefined) this.#incarnation = this.system.membership.get(this.controller.node)?.incarnation;
-    const reply = await this.#ask<{ type: 'submitted'; tasks: TaskRecord[] }>({ type: 'submit', ...options, subscriber: this.subscriber });
+    const wait = options.waitForWorkerMs ?? 0;
+    let replyTo: ActorRef | undefined;
+    const withdraw = () => {
+      if (replyTo) this.system.dispatch(this.controller, { type: 'withdrawSubmit', replyTo });
+    };
+    // The answer may take the whole wait: the query's own timeout comes on top of it.
+    const timeoutMs = wait > 0 && Number.isFinite(wait) ? Math.min(MAX_WAIT_FOR_WORKER_MS, wait + this.system.settings.queryTimeoutMs) : undefined;
+    if (wait > 0) signal?.addEventListener('abort', withdraw, { once: true });
+    let reply: { type: 'submitted'; tasks: TaskRecord[] };
+    try {
+      reply = await this.#ask({ type: 'submit', ...options, subscriber: this.subscriber }, timeoutMs, (ref) => {
+        replyTo = ref;
+        if (wait > 0 && signal?.aborted) queueMicrotask(withdraw);
+      });
+    } finally {
+      signal?.removeEventListener('abort', withdraw);
+    }
     for (const task of reply.tasks) if (!this.tasks.has(task.id)) this.#update(task);
     return reply.tasks;
   }
@@ -232,8 +254,15 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
     }
   }
 
-  async #ask<R extends { type: string }>(msg: Record<string, unknown>): Promise<R> {
-    const reply = await this.system.query<R | { type: 'taskError'; code: string; reason: string }>(this.controller, (replyTo) => ({ ...msg, replyTo }));
+  async #ask<R extends { type: string }>(msg: Record<string, unknown>, timeoutMs?: number, onReplyTo?: (replyTo: ActorRef) => void): Promise<R> {
+    const reply = await this.system.query<R | { type: 'taskError'; code: string; reason: string }>(
+      this.controller,
+      (replyTo) => {
+        onReplyTo?.(replyTo);
+        return { ...msg, replyTo };
+      },
+      timeoutMs,
+    );
     if (reply.type === 'taskError') {
       const err = reply as { code: string; reason: string };
       throw new TroupeError((err.code.startsWith('TROUPE_E_') ? err.code : ErrorCodes.INVALID_TASK) as ErrorCode, err.reason);

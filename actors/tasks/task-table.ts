@@ -7,6 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import type { ActorRef } from '../../protocols/actor-ref.js';
 import { FINISHED_STATUSES, type OutputStream, type TaskRecord, type TaskStatus, type WorkResult, type WorkSpec } from '../../protocols/tasks.js';
+import { OutputTail as Tail } from '../process/output-tail.js';
+
+/** A task's output tail: the shared OutputTail (one class for the Controller's table and Russula's results). */
+export { OutputTail as Tail } from '../process/output-tail.js';
 
 export interface TaskTableLimits {
   /** Finished tasks remembered. */
@@ -35,26 +39,6 @@ export interface TaskEntry {
   ranOn: Map<string, number>;
   /** Its place in the table, in submission order: the cursor of a page of tasks. */
   order: number;
-}
-
-/** The last `limit` bytes of a stream. */
-export class Tail {
-  #chunks: Buffer[] = [];
-  #bytes = 0;
-  constructor(readonly limit: number) {}
-
-  push(data: Uint8Array): void {
-    if (this.limit === 0) return;
-    const chunk = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.#chunks.push(data.byteLength > this.limit ? Buffer.from(chunk.subarray(chunk.length - this.limit)) : Buffer.from(chunk));
-    this.#bytes += Math.min(data.byteLength, this.limit);
-    while (this.#bytes - this.#chunks[0]!.length >= this.limit) this.#bytes -= this.#chunks.shift()!.length;
-  }
-
-  toBuffer(): Buffer {
-    const all = Buffer.concat(this.#chunks);
-    return all.length > this.limit ? all.subarray(all.length - this.limit) : all;
-  }
 }
 
 export class TaskTable {

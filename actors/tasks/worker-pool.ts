@@ -3,8 +3,16 @@
  * worker, knows each one's slots, tags and running tasks, and places tasks: on the least-loaded
  * worker that matches the task's selector, or in a FIFO queue while none is free.
  *
- * The Controller owns the task table and talks to the pool through `PoolCommands` (local calls,
- * one process); the pool tells the Controller what happened with local messages (`PoolEvent`).
+ * The pool is a plain object owned by the Controller (`WorkerPool`), not an actor of its own: the
+ * Controller is its only caller and needs synchronous answers (which workers match, place this
+ * now, so that a submit's reply already says where its task started). What the pool learns it
+ * tells the Controller through callbacks (`PoolEvents`), called once the pool's own state is
+ * updated. It keeps a tiny receiver actor (`pool`) whose only job is to forward to the object what
+ * arrives by message: the receptionist's listing of `worker`, `terminated` for the workers it
+ * watches, and what workers send it (`workerState`, `workerUsage`, `workRefused`). The receiver
+ * stays a separate actor rather than the Controller itself so that workers keep one address for
+ * the pool (given in `poolHello`) and the Controller's mailbox takes only task traffic; both run
+ * on the manager's one event loop, so a callback never races a Controller turn.
  *
  * Authority: a worker speaks only for itself. `workerState`, `workerUsage` and `workRefused` are
  * taken only from the node they are about (the sending node as its connection says, never a field
@@ -17,6 +25,7 @@ import type { Usage, WorkerState, WorkerUsage, WorkRefused, WorkSpec } from '../
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { RefusalLog } from './refusal-log.js';
+import { workerTraits } from '../../protocols/worker-meta.js';
 import { matches, type Selector, type WorkerTraits } from './selector.js';
 
 import { WORKER_KEY } from '../../protocols/receptionist-keys.js';
@@ -38,36 +47,36 @@ interface Queued {
   attempt: number;
 }
 
-/** What the pool tells the Controller (local messages). */
-export type PoolEvent =
-  | { type: 'pool.lost'; ids: string[]; worker: string; reason: string }
-  | { type: 'pool.refused'; id: string; worker: string; code: string; reason: string }
-  | { type: 'pool.state'; state: WorkerState };
+/** What the pool tells the Controller, as calls (each once the pool's own state is updated). */
+export interface PoolEvents {
+  /**
+   * A task is handed to a worker. Placing happens in the Controller's turn (submit) as often as in
+   * the pool's (a slot freed), and the table must say "running" before the submitter hears anything.
+   */
+  started(id: string, worker: string, at: number): void;
+  /** `worker` is gone (left, went down, stopped, replaced) with these tasks on it. */
+  lost(ids: string[], worker: string, reason: string): void;
+  /** `worker` (the one the task was placed on) gave the task back. */
+  refused(id: string, worker: string, code: string, reason: string): void;
+  /** A worker reported what it runs and holds (after the pool's hello). */
+  state(state: WorkerState): void;
+  /** A worker joined (or came back as a new incarnation): a submission waiting for one may match now. */
+  joined(worker: PoolWorker): void;
+}
 
 type PoolMessage = { type: 'listing'; key: string; entries: ListingEntry[] } | Terminated | WorkerState | WorkerUsage | WorkRefused;
 
-/** The pool's knowledge; the actor below feeds it, the Controller reads it and places tasks with it. */
-export class Pool {
+/** The pool's knowledge; its receiver actor feeds it, the Controller reads it and places tasks with it. */
+export class WorkerPool {
   readonly workers = new Map<string, PoolWorker>();
   readonly queue: Queued[] = [];
-  /**
-   * Called as a task is handed to a worker. A call, not a message: placing happens in the
-   * Controller's turn (submit) as often as in the pool's (a slot freed), and the table must say
-   * "running" before the submitter hears anything, with no extra turn on the way.
-   */
-  onStarted: (id: string, worker: string, at: number) => void = () => {};
 
   constructor(
     private readonly system: ClusterSystem,
     private readonly self: () => ActorRef,
     private readonly controller: ActorRef,
+    private readonly events: PoolEvents,
   ) {}
-
-  /** True when some worker in the cluster matches, free or not. */
-  anyMatch(selector: Selector): boolean {
-    for (const w of this.workers.values()) if (matches(selector, w)) return true;
-    return false;
-  }
 
   matching(selector: Selector): PoolWorker[] {
     return [...this.workers.values()].filter((w) => matches(selector, w)).sort(byName);
@@ -116,23 +125,30 @@ export class Pool {
     }
   }
 
-  // ── fed by the actor ───────────────────────────────────────────────────────────────────────────
+  // ── fed by the receiver actor ───────────────────────────────────────────────────────────────────────────
 
   onListing(entries: readonly ListingEntry[]): void {
     const seen = new Set<string>();
+    const joined = new Set<PoolWorker>();
     for (const { ref, meta } of entries) {
       seen.add(ref.node);
       const known = this.workers.get(ref.node);
       if (known && known.ref.equals(ref)) continue;
       if (known) this.#gone(known, 'replaced by a new incarnation');
-      const worker: PoolWorker = { ref, ...traits(ref.node, meta), running: new Set() };
+      // `name: ref.node`: the pool matches `name=` against the node's name.
+      const worker: PoolWorker = { ref, ...workerTraits(ref.node, meta), name: ref.node, running: new Set() };
       this.workers.set(ref.node, worker);
+      joined.add(worker);
       this.system.watch(this.self(), ref);
       // Introduce ourselves: the worker answers with the tasks it still runs (after a manager restart).
       this.system.dispatch(ref, { type: 'poolHello', pool: this.self(), reportTo: this.controller });
     }
     for (const worker of [...this.workers.values()]) if (!seen.has(worker.name)) this.#gone(worker, 'left the cluster');
     this.drain();
+    for (const { ref } of entries) {
+      const worker = this.workers.get(ref.node);
+      if (worker && joined.has(worker)) this.events.joined(worker);
+    }
   }
 
   onTerminated(msg: Terminated): void {
@@ -144,7 +160,7 @@ export class Pool {
     const worker = this.workers.get(state.worker);
     if (!worker) return;
     for (const { task } of state.running) worker.running.add(task.id);
-    this.system.dispatch(this.controller, { type: 'pool.state', state } satisfies PoolEvent);
+    this.events.state(state);
   }
 
   onUsage(usage: Usage): void {
@@ -154,14 +170,14 @@ export class Pool {
 
   onRefused(worker: string, msg: WorkRefused): void {
     this.workers.get(worker)?.running.delete(msg.id);
-    this.system.dispatch(this.controller, { type: 'pool.refused', id: msg.id, worker, code: msg.code, reason: msg.reason } satisfies PoolEvent);
+    this.events.refused(msg.id, worker, msg.code, msg.reason);
   }
 
   #gone(worker: PoolWorker, reason: string): void {
     this.workers.delete(worker.name);
     this.system.unwatch(this.self(), worker.ref);
     const ids = [...worker.running];
-    if (ids.length > 0) this.system.dispatch(this.controller, { type: 'pool.lost', ids, worker: worker.name, reason: `worker ${worker.name} ${reason}` } satisfies PoolEvent);
+    if (ids.length > 0) this.events.lost(ids, worker.name, `worker ${worker.name} ${reason}`);
   }
 
   /** Least loaded by running/slots, then fewest running, then name: deterministic. */
@@ -177,14 +193,14 @@ export class Pool {
   #start(worker: PoolWorker, { spec, subscribers, attempt }: Queued): void {
     worker.running.add(spec.id);
     this.system.dispatch(worker.ref, { type: 'work', task: spec, reportTo: this.controller, subscribers, attempt });
-    this.onStarted(spec.id, worker.name, Date.now());
+    this.events.started(spec.id, worker.name, Date.now());
   }
 }
 
-/** Spawns the WorkerPool actor; returns its ref and the Pool it feeds. */
-export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, name = 'pool'): { ref: ActorRef; pool: Pool } {
+/** Makes the WorkerPool for `controller` and spawns its receiver actor; returns both. */
+export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, events: PoolEvents, name = 'pool'): { ref: ActorRef; pool: WorkerPool } {
   let ref!: ActorRef;
-  const pool = new Pool(system, () => ref, controller);
+  const pool = new WorkerPool(system, () => ref, controller, events);
   const refusals = new RefusalLog(system.log);
   const forbidden = (sender: string, type: string, reason: string) =>
     refusals.refused(sender, { type, code: ErrorCodes.FORBIDDEN, reason }, 'a worker spoke for what is not its own; refused');
@@ -220,12 +236,6 @@ export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, nam
   );
   system.receptionist.subscribe(WORKER_KEY, ref);
   return { ref, pool };
-}
-
-function traits(node: string, meta: Record<string, unknown>): Omit<PoolWorker, 'ref' | 'running'> {
-  const tags = Array.isArray(meta.tags) ? meta.tags.filter((t): t is string => typeof t === 'string') : [];
-  const slots = typeof meta.slots === 'number' && Number.isInteger(meta.slots) && meta.slots >= 0 ? meta.slots : 1;
-  return { name: node, tags, slots, platform: typeof meta.platform === 'string' ? meta.platform : '', arch: typeof meta.arch === 'string' ? meta.arch : '' };
 }
 
 function load(w: PoolWorker): number {

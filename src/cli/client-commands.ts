@@ -3,13 +3,13 @@
  * its exit status ours, as ssh or pdsh) and `troupe status` (workers and tasks, as a table or JSON).
  */
 import type { Identity } from '../../certs/index.js';
-import { ErrorCodes, TroupeError } from '../errors.js';
+import { ErrorCodes, TroupeError, hasCode } from '../errors.js';
 import { connectClient } from './client-node.js';
 import { statusReport, workerViews } from './cluster-views.js';
 import type { HostPort } from './options.js';
 import { Screen } from './screen.js';
 import { logLevel, sessionLogger } from './session-log.js';
-import { Interrupted, TaskRunner, WorkerListing } from './task-runner.js';
+import { Interrupted, TaskRunner } from './task-runner.js';
 
 /** How long `troupe run` waits for a first worker in an empty cluster. */
 export const DEFAULT_WAIT_FOR_WORKER_MS = 30_000;
@@ -42,8 +42,8 @@ export async function runOnCluster(options: RunCommand): Promise<number> {
   const screen = new Screen({ notes: 'stderr' });
   const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile });
   const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, reconnectGraceMs: options.reconnectGraceMs, log });
-  const workers = new WorkerListing(client.system);
-  const runner = new TaskRunner(client.tasks, workers, screen, { statusLines: options.verbose ? 'all' : 'abnormal', lost: client.lost });
+  // --wait: how long the Controller may hold the command while no worker has joined.
+  const runner = new TaskRunner(client.tasks, screen, { statusLines: options.verbose ? 'all' : 'abnormal', lost: client.lost, waitForWorkerMs: options.waitForWorkerMs });
   const interrupt = new AbortController();
   let started: Awaited<ReturnType<TaskRunner['start']>> | undefined;
   let interrupts = 0;
@@ -65,25 +65,23 @@ export async function runOnCluster(options: RunCommand): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const waitLimit = AbortSignal.timeout(options.waitForWorkerMs);
   try {
     started = await runner.start(
       { command: options.command, selector: options.selector, broadcast: options.all, timeoutMs: options.timeoutMs },
       options.all ? 'by-worker' : 'raw',
-      AbortSignal.any([interrupt.signal, waitLimit]),
       interrupt.signal,
     );
     const { status } = await started.done;
     return brokenPipe ? 141 : status;
   } catch (err) {
+    // The Controller held the command for --wait and no worker joined: said as before.
+    if (hasCode(err, ErrorCodes.NO_WORKERS)) throw new TroupeError(ErrorCodes.NO_MATCHING_WORKER, `no worker joined ${client.target} within ${options.waitForWorkerMs / 1000} s (--wait)`);
     if (!(err instanceof Interrupted)) throw err;
     if (brokenPipe) return 141;
-    if (interrupt.signal.aborted) return 130;
-    throw new TroupeError(ErrorCodes.NO_MATCHING_WORKER, `no worker joined ${client.target} within ${options.waitForWorkerMs / 1000} s (--wait)`);
+    return 130;
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    workers.close();
     await client.shutdown();
   }
 }

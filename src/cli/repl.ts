@@ -20,7 +20,7 @@ import { workersTable, workerViews, usageTable, tasksTable } from './cluster-vie
 import { exitStatusOf, statusLine } from './format.js';
 import { complete, helpText, parseLine, type TableName } from './repl-commands.js';
 import { MutableOutput, type Screen } from './screen.js';
-import { Interrupted, TaskRunner, WorkerListing, type Started } from './task-runner.js';
+import { Interrupted, TaskRunner, type Started } from './task-runner.js';
 
 export const DEFAULT_PROMPT = 'troupe> ';
 /** Lines of history kept. */
@@ -73,7 +73,7 @@ export class Repl {
     this.#options = options;
     const input = options.input ?? process.stdin;
     this.interactive = options.interactive ?? input.isTTY === true;
-    this.runner = new TaskRunner(options.tasks, new WorkerListing(options.system), options.screen, { statusLines: 'all', lost: options.lost });
+    this.runner = new TaskRunner(options.tasks, options.screen, { statusLines: 'all', lost: options.lost });
   }
 
   get screen(): Screen {
@@ -122,7 +122,6 @@ export class Repl {
       this.#closed = true;
       rl.close();
       this.#output?.detach();
-      this.runner.workers.close();
     }
     return this.#stopWith ?? this.#lastStatus;
   }

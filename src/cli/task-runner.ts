@@ -1,8 +1,10 @@
 /**
  * Running shell commands on the cluster for a person: what the REPL and `troupe run` share.
  *
- * A command is submitted once a worker is there to take it (with no worker in the cluster yet it
- * waits, saying so, instead of failing), its output is streamed as it arrives, and its end is told
+ * A command is submitted once a worker is there to take it: with no worker in the cluster yet (the
+ * Controller's quick first answer says so) it is submitted again with `waitForWorkerMs`, saying that
+ * it waits, and the Controller holds it until a worker joins (the one way to wait for a worker; the
+ * runner never reads the receptionist). Its output is streamed as it arrives, and its end is told
  * in one status line. Output of one foreground task is written byte for byte; output of several
  * tasks at once (`:all`, background tasks) line by line, each line prefixed (`worker-1: …`, as pdsh).
  *
@@ -20,11 +22,8 @@
  * line, TROUPE_E_OUTPUT_LOST, and its status is at least 1: never 0 with output missing.
  */
 import { StringDecoder } from 'node:string_decoder';
-import { setImmediate as nextTurn } from 'node:timers/promises';
-import type { ListingEntry } from '../../protocols/cluster-messages.js';
 import type { TaskOutput, TaskRecord } from '../../protocols/tasks.js';
-import { WORKER_KEY } from '../../actors/tasks/worker-pool.js';
-import type { ClusterSystem } from '../cluster/cluster-system.js';
+import { MAX_WAIT_FOR_WORKER_MS } from '../../actors/tasks/controller-settings.js';
 import type { SubmitOptions, TaskClient } from '../../actors/tasks/task-client.js';
 import { ErrorCodes, TroupeError, hasCode } from '../errors.js';
 import { exitStatusOf, statusLine } from './format.js';
@@ -55,10 +54,10 @@ export class TaskRouter {
   }
 
   /** Submits, and routes the output of each task made to `handlerFor(task)` from its first byte. */
-  async submit(options: SubmitOptions, handlerFor: (task: TaskRecord) => Handler): Promise<TaskRecord[]> {
+  async submit(options: SubmitOptions, handlerFor: (task: TaskRecord) => Handler, signal?: AbortSignal): Promise<TaskRecord[]> {
     this.#inFlight += 1;
     try {
-      const made = await this.tasks.submit(options);
+      const made = await this.tasks.submit(options, signal);
       for (const task of made) this.#handlers.set(task.id, handlerFor(task));
       const ids = new Set(made.map((t) => t.id));
       const early = this.#early.filter((c) => ids.has(c.id));
@@ -73,56 +72,6 @@ export class TaskRouter {
 
   forget(id: string): void {
     this.#handlers.delete(id);
-  }
-}
-
-/** The receptionist's listing of workers, followed for as long as the session lasts. */
-export class WorkerListing {
-  entries: readonly ListingEntry[] = [];
-  #heard = false;
-  readonly #waiters = new Set<() => void>();
-  readonly #stop: () => void;
-
-  constructor(system: ClusterSystem) {
-    this.#stop = system.receptionist.listing(WORKER_KEY, (entries) => {
-      this.entries = entries;
-      this.#heard = true;
-      // One turn later: on the manager this callback runs before the WorkerPool has read the same
-      // listing from its mailbox, and a submission must not overtake it.
-      for (const wake of [...this.#waiters]) setImmediate(wake);
-    });
-  }
-
-  /** Resolves once the listing is in and holds a worker; calls `onWait` first if it has to wait for one. */
-  async ready(onWait: () => void, signal?: AbortSignal): Promise<void> {
-    // The first listing is sent on subscription: at once on the manager, a round trip away elsewhere.
-    await this.#until(() => this.#heard, signal);
-    if (this.entries.length > 0) return;
-    onWait();
-    await this.#until(() => this.entries.length > 0, signal);
-  }
-
-  #until(condition: () => boolean, signal: AbortSignal | undefined): Promise<void> {
-    if (signal?.aborted) return Promise.reject(new Interrupted());
-    if (condition()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const wake = () => {
-        if (!condition()) return;
-        this.#waiters.delete(wake);
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = () => {
-        this.#waiters.delete(wake);
-        reject(new Interrupted());
-      };
-      this.#waiters.add(wake);
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
-  close(): void {
-    this.#stop();
   }
 }
 
@@ -174,6 +123,8 @@ export interface RunnerOptions {
   lost?: () => Promise<never>;
   /** See DEFAULT_OUTPUT_HIGH_WATER_BYTES. */
   outputHighWaterBytes?: number;
+  /** How long a command waits for a first worker in an empty cluster; default: until one joins (MAX_WAIT_FOR_WORKER_MS). */
+  waitForWorkerMs?: number;
 }
 
 /** A submitted command: its tasks, and the promise of its exit status. */
@@ -189,7 +140,6 @@ export class TaskRunner {
 
   constructor(
     readonly tasks: TaskClient,
-    readonly workers: WorkerListing,
     readonly screen: Screen,
     readonly options: RunnerOptions,
   ) {
@@ -202,7 +152,7 @@ export class TaskRunner {
    * cancels what it made. Once submitted, cancel through the returned `cancel`.
    */
   async start(request: RunRequest, mode: OutputMode, signal?: AbortSignal, interrupt: AbortSignal | undefined = signal): Promise<Started> {
-    await this.workers.ready(() => this.screen.note(this.screen.noteColors.yellow('no worker has joined yet; waiting for one (Ctrl-C gives up)…')), signal);
+    if (signal?.aborted) throw new Interrupted();
     const prefixers = new Map<string, LinePrefixer>();
     const ids: string[] = [];
     const highWater = this.options.outputHighWaterBytes ?? DEFAULT_OUTPUT_HIGH_WATER_BYTES;
@@ -234,14 +184,22 @@ export class TaskRunner {
       };
     };
     const submit = { command: request.command, selector: request.selector, broadcast: request.broadcast, timeoutMs: request.timeoutMs };
+    const waitMs = this.options.waitForWorkerMs ?? MAX_WAIT_FOR_WORKER_MS;
     let made: TaskRecord[];
     try {
       made = await this.router.submit(submit, handlerFor);
     } catch (err) {
-      // The listing had a worker, but the Controller has not seen it yet: once more, a turn later.
-      if (!hasCode(err, ErrorCodes.NO_WORKERS) || this.workers.entries.length === 0) throw err;
-      await nextTurn();
-      made = await this.router.submit(submit, handlerFor);
+      // No worker in the cluster yet: the Controller holds the command until one joins.
+      if (!hasCode(err, ErrorCodes.NO_WORKERS) || waitMs === 0) throw err;
+      if (signal?.aborted) throw new Interrupted();
+      this.screen.note(this.screen.noteColors.yellow('no worker has joined yet; waiting for one (Ctrl-C gives up)…'));
+      try {
+        made = await this.router.submit({ ...submit, waitForWorkerMs: waitMs }, handlerFor, signal);
+      } catch (err) {
+        // Withdrawn on Ctrl-C (or the caller's limit): the Controller answered that it gave up.
+        if (signal?.aborted) throw new Interrupted();
+        throw err;
+      }
     }
 
     const outputLost: string[] = [];

@@ -59,9 +59,8 @@ describe('task authority: a node speaks only for itself (real processes, raw pee
 
     const rogue = await rawWorker(cluster.port, 'worker-3');
     peers.push(rogue);
-    await cluster.waitForWorkers(['worker-1', 'worker-3']);
-    // A task of the rogue's own, so that it has something it may honestly give back.
-    const [own] = await cluster.tasks.submit({ command: 'true', selector: 'name=worker-3' });
+    // A task of the rogue's own, so that it has something it may honestly give back (held until the pool knows it).
+    const [own] = await cluster.tasks.submit({ command: 'true', selector: 'name=worker-3', waitForWorkerMs: 20_000 });
     await rogue.envelope((e) => e.t === 'send' && (e.msg as { type?: string }).type === 'work');
     const backToPending = cluster.update(own!.id, (t) => t.status === 'pending' && (t.error ?? '').includes('worker-3 refused it'));
     const send = (to: ActorRef, msg: object) => ({ t: 'send', to, msg });
@@ -126,8 +125,7 @@ describe('task authority: a node speaks only for itself (real processes, raw pee
   it('a worker that takes a task and never answers: the task still times out on the manager, and the worker is told to cancel', async () => {
     const silent = await rawWorker(cluster.port, 'worker-4');
     peers.push(silent);
-    await cluster.waitForWorkers(['worker-1', 'worker-3', 'worker-4']);
-    const [task] = await cluster.tasks.submit({ command: 'sleep 100', selector: 'name=worker-4', timeoutMs: 300 });
+    const [task] = await cluster.tasks.submit({ command: 'sleep 100', selector: 'name=worker-4', timeoutMs: 300, waitForWorkerMs: 20_000 });
     const work = await silent.envelope((e) => e.t === 'send' && (e.msg as { type?: string }).type === 'work');
     expect((work.msg as { task: { id: string }; attempt: number }).task.id).to.equal(task!.id);
     const end = await cluster.tasks.finished(task!.id);

@@ -1,0 +1,73 @@
+/**
+ * The Controller's settings, each with its default and its trade-off. Validated once, at
+ * construction (`controllerSettings`), with messages that name the option, the value and what was
+ * expected (TROUPE_E_SETTING), as src/transport/settings.ts does: a bad value stops the manager
+ * before it takes a submission, never half-way through one.
+ */
+import { settingError } from '../../src/errors.js';
+import { DEFAULT_TASK_LIMITS, type TaskObserver } from './task-table.js';
+
+/** Finished tasks remembered (the oldest dropped first): bounds the table's memory. */
+export const DEFAULT_MAX_FINISHED = DEFAULT_TASK_LIMITS.maxFinished;
+/** Bytes of each stream's output kept per task in the table. */
+export const DEFAULT_TAIL_BYTES = DEFAULT_TASK_LIMITS.tailBytes;
+/** Longest command accepted, in bytes. */
+export const DEFAULT_MAX_COMMAND_BYTES = 64 * 1024;
+/** Most retries a submission may ask for. */
+export const DEFAULT_MAX_RETRIES = 100;
+/** 5 s: the worker's kill grace (2 s) and a slow link besides. */
+export const DEFAULT_TIMEOUT_GRACE_MS = 5000;
+/** 4 MiB: a page of tasks is a quarter of the default frame limit. */
+export const DEFAULT_PAGE_BYTES = 4 * 1024 * 1024;
+/** Tasks in one page when the asker gives no limit. */
+export const DEFAULT_PAGE_TASKS = 1000;
+/**
+ * The longest a submission may wait for a matching worker (`waitForWorkerMs`): the longest a
+ * timer can be set for (about 24.8 days), so "wait until one joins" is this.
+ */
+export const MAX_WAIT_FOR_WORKER_MS = 2 ** 31 - 1;
+
+export interface ControllerSettings {
+  /** See DEFAULT_MAX_FINISHED. */
+  maxFinished: number;
+  /** See DEFAULT_TAIL_BYTES. */
+  tailBytes: number;
+  /** See DEFAULT_MAX_COMMAND_BYTES. */
+  maxCommandBytes: number;
+  /** See DEFAULT_MAX_RETRIES. */
+  maxRetries: number;
+  /**
+   * How long past a task's timeout the Controller waits for its worker to report the end before it
+   * ends the task itself (`timed-out`), in ms. Longer than the worker's SIGTERM → SIGKILL grace.
+   */
+  timeoutGraceMs: number;
+  /** About the most bytes of task records in one answer to a `tasks*` query (one page). */
+  pageBytes: number;
+}
+
+export type ControllerOptions = Partial<ControllerSettings> & {
+  /** Told of every task lifecycle change (metrics, the live view): see TaskObserver. Not a setting. */
+  observer?: TaskObserver;
+};
+
+export const DEFAULT_CONTROLLER_SETTINGS: Readonly<ControllerSettings> = Object.freeze({
+  maxFinished: DEFAULT_MAX_FINISHED,
+  tailBytes: DEFAULT_TAIL_BYTES,
+  maxCommandBytes: DEFAULT_MAX_COMMAND_BYTES,
+  maxRetries: DEFAULT_MAX_RETRIES,
+  timeoutGraceMs: DEFAULT_TIMEOUT_GRACE_MS,
+  pageBytes: DEFAULT_PAGE_BYTES,
+});
+
+/** The settings with defaults filled in; throws a SettingError (TROUPE_E_SETTING) naming the first bad one. */
+export function controllerSettings(given: ControllerOptions = {}): ControllerSettings {
+  const s: ControllerSettings = { ...DEFAULT_CONTROLLER_SETTINGS };
+  for (const key of Object.keys(DEFAULT_CONTROLLER_SETTINGS) as (keyof ControllerSettings)[]) if (given[key] !== undefined) s[key] = given[key];
+  if (!Number.isInteger(s.maxFinished) || s.maxFinished < 0) throw settingError('maxFinished', s.maxFinished, 'a whole number of tasks ≥ 0');
+  if (!Number.isInteger(s.tailBytes) || s.tailBytes < 0) throw settingError('tailBytes', s.tailBytes, 'a whole number of bytes ≥ 0');
+  if (!Number.isInteger(s.maxCommandBytes) || s.maxCommandBytes <= 0) throw settingError('maxCommandBytes', s.maxCommandBytes, 'a positive whole number of bytes');
+  if (!Number.isInteger(s.maxRetries) || s.maxRetries < 0) throw settingError('maxRetries', s.maxRetries, 'a whole number ≥ 0');
+  if (!Number.isFinite(s.timeoutGraceMs) || s.timeoutGraceMs < 0) throw settingError('timeoutGraceMs', s.timeoutGraceMs, 'milliseconds ≥ 0');
+  if (!Number.isInteger(s.pageBytes) || s.pageBytes <= 0) throw settingError('pageBytes', s.pageBytes, 'a positive whole number of bytes');
+  return s;
+}
