@@ -24,19 +24,18 @@ import type { Logger } from 'pino';
 import { ActorRef, NODE_NAME, SESSION_SEPARATOR } from '../../protocols/actor-ref.js';
 import { CLUSTER_MESSAGES, type ListingEntry, type MemberEvent, type Terminated } from '../../protocols/cluster-messages.js';
 import { MessageCatalog, type MessageSpec } from '../../protocols/message-catalog.js';
-import { PROTOCOL_VERSION } from '../../protocols/version.js';
+import { typeOf } from '../../protocols/message-type.js';
 import type { Role } from '../../protocols/roles.js';
-import type { Envelope, Hello, Reject, Welcome } from '../../protocols/wire.js';
-import { HUB_ONLY } from '../../protocols/wire.js';
+import type { Envelope } from '../../protocols/wire.js';
 import { DeliveryError, ErrorCodes, ForbiddenError, TroupeError, settingError, type ErrorCode } from '../errors.js';
 import { silentLogger } from '../log.js';
-import { CLOSE_POLICY, Connection, type CloseInfo } from '../transport/connection.js';
-import { Dialer } from '../transport/websocket-client.js';
-import { TransportServer, type TlsMaterial } from '../transport/websocket-server.js';
+import type { CloseInfo, Connection } from '../transport/connection.js';
 import { DeadLetters, type DeadLetter } from './dead-letters.js';
+import { InboundGate, remoteSender, senderNode, type RegistryEnvelope, type WatchEnvelope } from './inbound-gate.js';
+import { Links, type ClusterIdentity, type LinkStats, type Revocation } from './links.js';
 import { Membership, type Member } from './membership.js';
 import { installDrainLoop, NO_SENDER } from './nact-drain.js';
-import { LocalRegistrations, Registry } from './receptionist.js';
+import { LocalRegistrations, Receptionist, Registry, type ReceptionistHost } from './receptionist.js';
 import { clusterSettings, DEFAULT_MANAGER_DOWN_AFTER_MS, DEFAULT_MEMBER_DOWN_AFTER_MS, type ClusterSettings } from './settings.js';
 import { WatchBook } from './watches.js';
 
@@ -76,10 +75,8 @@ export interface SpawnOptions<S> {
   onCrash?: 'stop' | 'resume';
 }
 
-export interface ClusterIdentity extends TlsMaterial {
-  name: string;
-  role: Role;
-}
+export type { ClusterIdentity, Revocation } from './links.js';
+export { Receptionist } from './receptionist.js';
 
 export interface ClusterOptions {
   identity: ClusterIdentity;
@@ -99,14 +96,6 @@ export interface ClusterOptions {
    * connected is disconnected as soon as the list that names it is `reloaded`.
    */
   revocation?: Revocation;
-}
-
-/** What the manager needs of a revocation list; a RevocationWatcher is one. */
-export interface Revocation {
-  isRevoked(serial: string): boolean;
-  on(event: 'reloaded', listener: (list: { number: number; entries: readonly unknown[] }) => void): unknown;
-  on(event: 'invalid', listener: (err: TroupeError) => void): unknown;
-  off(event: 'reloaded' | 'invalid', listener: (...args: never[]) => void): unknown;
 }
 
 interface LocalActor {
@@ -133,7 +122,7 @@ type ClusterEvents = {
   refused: [{ from: string; code: string; reason: string }];
 };
 
-export class ClusterSystem extends EventEmitter<ClusterEvents> {
+export class ClusterSystem extends EventEmitter<ClusterEvents> implements ReceptionistHost {
   /** This node's name in the cluster: its certificate's, or for a client `<certName>~<session>`. */
   readonly node: string;
   /** The name (CN) of this node's certificate. */
@@ -158,11 +147,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   #registrations = new LocalRegistrations();
   #membershipSubscribers = new Map<string, ActorRef>();
   #deadLetters: DeadLetters;
-  #server: TransportServer | undefined;
-  #dialer: Dialer | undefined;
-  /** On the manager: the connection of every node. Elsewhere: only the manager's. */
-  #links = new Map<string, Connection>();
-  #hub: string | undefined;
+  #links: Links;
+  #gate: InboundGate;
   #shutdown = false;
   #ready: Promise<void>;
   #settleReady!: { resolve: () => void; reject: (err: Error) => void };
@@ -191,6 +177,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     this.receptionist = new Receptionist(this);
     this.#ready = new Promise((resolve, reject) => (this.#settleReady = { resolve, reject }));
     this.#ready.catch(() => {});
+    this.#links = this.#makeLinks(options);
+    this.#gate = this.#makeGate();
     this.membership.on('member', (event: MemberEvent) => this.#onMember(event));
     this.membership.up({ node: this.node, role: this.role, incarnation: this.incarnation, meta: options.meta ?? {} });
   }
@@ -199,11 +187,10 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   static async start(options: ClusterOptions): Promise<ClusterSystem> {
     const system = new ClusterSystem(options);
     if (options.listen) {
-      system.#hub = system.node;
       system.#registry = new Registry((to, listing) => system.dispatch(to, listing));
-      await system.#listen(options.listen);
+      await system.#links.listen(options.listen);
     } else {
-      system.#dial(options.join!);
+      system.#links.dial(options.join!);
     }
     return system;
   }
@@ -215,17 +202,16 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
 
   /** The manager's listening address. */
   get address(): { host: string; port: number } | undefined {
-    const a = this.#server?.address;
-    return a ? { host: a.address, port: a.port } : undefined;
+    return this.#links.address;
   }
 
   get isManager(): boolean {
-    return this.#server !== undefined;
+    return this.#links.isManager;
   }
 
   /** The manager's node name, once known. */
   get manager(): string | undefined {
-    return this.#hub;
+    return this.#links.hub;
   }
 
   members(): Member[] {
@@ -253,7 +239,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       ctx.ref = ref;
       ctx.cluster = this;
       const sender = (ctx as unknown as { sender: unknown }).sender;
-      ctx.from = sender instanceof RemoteSender ? sender.node : undefined;
+      ctx.from = senderNode(sender);
       return behavior(state, msg, ctx);
     };
     const nactRef = nact.spawn(parent?.nactRef ?? (this.#root as never), wrapped as never, name, {
@@ -326,9 +312,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
    * kind, its bytes as framed for the wire. On a spoke every node is reached through the hub, so this
    * is the hub link's. Undefined while there is no such link; a new link counts from zero.
    */
-  linkStats(node: string): { bytesIn: number; bytesOut: number; messagesIn: number; messagesOut: number } | undefined {
-    const s = this.#linkTo(node)?.stats;
-    return s && { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.envelopesIn, messagesOut: s.envelopesOut };
+  linkStats(node: string): LinkStats | undefined {
+    return this.#links.stats(node);
   }
 
   /** True when messages to `node` are piling up unsent; wait for `whenWritable`. */
@@ -394,11 +379,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       this.#pending.delete(path);
       p.reject(new DeliveryError(ErrorCodes.SHUTDOWN, `${this.node} is shutting down`));
     }
-    this.#dialer?.stop();
-    this.#options.revocation?.off('reloaded', this.#onRevocationList);
-    this.#options.revocation?.off('invalid', this.#onRevocationInvalid);
-    for (const link of this.#links.values()) link.flush();
-    await this.#server?.close();
+    await this.#links.close();
     this.#deadLetters.close();
     this.membership.clear();
     nact.stop(this.#root);
@@ -411,28 +392,17 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   }
 
   #linkTo(node: string): Connection | undefined {
-    return this.#server ? this.#links.get(node) : this.#hub !== undefined ? this.#links.get(this.#hub) : undefined;
+    return this.#links.linkTo(node);
   }
 
   #deliverLocal(path: string, msg: unknown, q: ActorRef | undefined, from?: string): void {
     const receiver = this.#receivers.get(path);
     if (receiver) return receiver(msg);
     const local = this.#actors.get(path);
-    if (local && !local.actor.stopped) return local.actor.dispatch(msg, from === undefined ? NO_SENDER : this.#senderOf(from));
+    if (local && !local.actor.stopped) return local.actor.dispatch(msg, from === undefined ? NO_SENDER : remoteSender(from));
     const to = new ActorRef(this.node, path);
     this.#deadLetters.record(to, msg, ErrorCodes.NO_SUCH_ACTOR);
     if (q) this.#undeliverable(q, ErrorCodes.NO_SUCH_ACTOR, `no actor at ${to}`);
-  }
-
-  /** One frozen sender per node: what a behaviour reads as `ctx.from`. */
-  #senders = new Map<string, RemoteSender>();
-  #senderOf(node: string): RemoteSender {
-    let sender = this.#senders.get(node);
-    if (!sender) {
-      if (this.#senders.size > 10_000) this.#senders.clear();
-      this.#senders.set(node, (sender = Object.freeze(new RemoteSender(node))));
-    }
-    return sender;
   }
 
   #undeliverable(q: ActorRef, code: ErrorCode, reason: string): void {
@@ -479,7 +449,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   /** Lookup of a receptionist key at the manager (used by Receptionist). */
   lookupAtManager(key: string, timeoutMs: number): Promise<ListingEntry[]> {
     if (this.#registry) return Promise.resolve(this.#registry.listing(key).entries);
-    const hub = this.#hub;
+    const hub = this.#links.hub;
     if (hub === undefined) return Promise.reject(new DeliveryError(ErrorCodes.NODE_UNREACHABLE, 'not connected to a manager yet'));
     return this.#request<{ entries: ListingEntry[] }>(hub, timeoutMs, `lookup of "${key}"`, (replyTo) =>
       this.#toHub({ t: 'lookup', key, replyTo }),
@@ -493,7 +463,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     if (envelope.t === 'subscribe') this.#registrations.subscriptions.set(LocalRegistrations.id(envelope.key, envelope.subscriber), envelope);
     if (envelope.t === 'unsubscribe') this.#registrations.subscriptions.delete(LocalRegistrations.id(envelope.key, envelope.subscriber));
     if (this.#registry) this.#applyRegistry(envelope);
-    else this.#toHub(envelope);
+    else this.#links.toHub(envelope);
   }
 
   /** A receiver function at a temporary path: for listing callbacks. */
@@ -508,21 +478,16 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   }
 
   #toHub(envelope: Envelope): boolean {
-    const link = this.#hub !== undefined ? this.#links.get(this.#hub) : undefined;
-    return link !== undefined && link.send(envelope);
+    return this.#links.toHub(envelope);
   }
 
-  /** `from`: the connection a remote envelope came on; its peer's role decides the reserved keys. */
-  #applyRegistry(envelope: Extract<Envelope, { t: 'checkIn' | 'checkOut' | 'subscribe' | 'unsubscribe' | 'lookup' }>, from?: Connection): void {
+  /** Applies a receptionist envelope to the registry (a remote one has passed the inbound gate). */
+  #applyRegistry(envelope: RegistryEnvelope): void {
     const registry = this.#registry!;
     switch (envelope.t) {
-      case 'checkIn': {
-        const refused = from ? registry.refusal(envelope.key, from.peer.role) : undefined;
-        // Refused input: logged once per code per connection, a strike against it.
-        if (refused) return from!.refuse(ErrorCodes.FORBIDDEN, refused);
+      case 'checkIn':
         if (this.isAlive(envelope.ref)) registry.checkIn(envelope.key, envelope.ref, envelope.meta);
         return;
-      }
       case 'checkOut':
         return registry.checkOut(envelope.key, envelope.ref);
       case 'subscribe':
@@ -550,147 +515,80 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     }
   }
 
-  // ── internals: connections ─────────────────────────────────────────────────────────────────────
+  // ── internals: links and the inbound gate ──────────────────────────────────────────────────────
 
-  #hello(): Hello {
-    return { t: 'hello', protocol: PROTOCOL_VERSION, node: this.node, role: this.role, incarnation: this.incarnation, meta: this.#options.meta ?? {} };
-  }
-
-  async #listen(at: { host: string; port: number }): Promise<void> {
-    const { identity } = this.#options;
-    const server = new TransportServer({
-      tls: identity,
-      host: at.host,
-      port: at.port,
-      settings: this.settings.transport,
+  #makeLinks(options: ClusterOptions): Links {
+    const system = this;
+    return new Links({
+      node: this.node,
+      role: this.role,
+      incarnation: this.incarnation,
+      identity: options.identity,
+      meta: options.meta ?? {},
+      revocation: options.revocation,
+      transport: this.settings.transport,
+      downAfterMs: this.#downAfterMs,
       log: this.log,
-      welcome: (): Welcome => ({ ...this.#hello(), t: 'welcome' }),
-      accept: (hello, certificate) => this.#accept(hello, certificate),
+      membership: this.membership,
+      get shuttingDown() {
+        return system.#shutdown;
+      },
+      receive: (envelope, from) => this.#gate.receive(envelope, from),
+      unsendable: (envelope, code, reason) => this.#onUnsendable(envelope, code, reason),
+      replay: (hub) => this.#replay(hub),
+      connected: (node) => this.emit('connected', node),
+      disconnected: (node, info) => this.emit('disconnected', node, info),
+      failure: (error, detail) => this.emit('failure', error, detail),
+      refused: (refusal) => this.emit('refused', refusal),
+      settled: (error) => (error ? this.#settleReady.reject(error) : this.#settleReady.resolve()),
     });
-    const revocation = this.#options.revocation;
-    if (revocation) {
-      revocation.on('reloaded', this.#onRevocationList);
-      revocation.on('invalid', this.#onRevocationInvalid);
-    }
-    server.on('connection', (connection: Connection) => this.#onSpoke(connection));
-    server.on('refused', (refusal: { from: string; code: string; reason: string }) => this.emit('refused', refusal));
-    this.#server = server;
-    const address = await server.listen();
-    this.log.info({ host: address.address, port: address.port }, 'manager listening');
-    this.#settleReady.resolve();
   }
 
-  #accept(hello: Hello, certificate: { name: string; serial: string }): Reject | undefined {
-    if (this.#options.revocation?.isRevoked(certificate.serial)) {
-      return { t: 'reject', code: ErrorCodes.REVOKED, reason: `the certificate of "${certificate.name}" (serial ${certificate.serial.toLowerCase()}) is revoked` };
-    }
-    if (hello.role === 'manager') return { t: 'reject', code: ErrorCodes.FORBIDDEN, reason: 'a manager cannot join another manager' };
-    if (hello.node === this.node) return { t: 'reject', code: ErrorCodes.NAME_MISMATCH, reason: `"${hello.node}" is the manager's own name` };
-    return undefined;
-  }
-
-  /** A new revocation list: every connected peer it names is disconnected now (its redial is refused). */
-  #onRevocationList = (list: { number: number; entries: readonly unknown[] }): void => {
-    this.log.info({ number: list.number, revoked: list.entries.length }, 'revocation list loaded');
-    for (const link of [...this.#links.values()]) {
-      const { peer } = link;
-      if (link.closed || !this.#options.revocation!.isRevoked(peer.certSerial)) continue;
-      this.log.warn({ peer: peer.node, certName: peer.certName, serial: peer.certSerial.toLowerCase() }, 'disconnecting a node whose certificate was revoked');
-      // Nothing more from it is read, and it is down now: its redial is refused, it will not be back.
-      link.onEnvelope = () => {};
-      link.close(CLOSE_POLICY, ErrorCodes.REVOKED);
-      this.membership.unreachable(peer.node, peer.incarnation, 0);
-    }
-  };
-
-  #onRevocationInvalid = (err: TroupeError): void => {
-    this.log.error({ code: err.code, reason: err.message }, 'revocation list refused');
-  };
-
-  #onSpoke(connection: Connection): void {
-    const { peer } = connection;
-    const previous = this.#links.get(peer.node);
-    this.#links.set(peer.node, connection);
-    if (previous && !previous.closed) {
-      // The same node name: a worker that redialled, or a client process's own session redialled.
-      this.log.warn({ peer: peer.node, certName: peer.certName }, 'a node connected again while its old connection was open; replacing it');
-      previous.terminate('replaced');
-    }
-    connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
-    connection.on('undeliverable', this.#onUnsendable);
-    connection.on('close', (info: CloseInfo) => {
-      if (this.#links.get(peer.node) === connection) {
-        this.#links.delete(peer.node);
-        this.log.info({ peer: peer.node, code: info.code, cause: info.cause }, 'node disconnected');
-        this.emit('disconnected', peer.node, info);
-        if (!this.#shutdown) this.membership.unreachable(peer.node, peer.incarnation, this.#downAfterMs);
-      }
-    });
-    // The newcomer learns the table first, then everyone (the newcomer too) learns of it. The
-    // table has the down members too: a node back after a short loss may still hold them as up.
-    for (const m of this.membership.list()) {
-      if (m.node !== this.node && m.node !== peer.node) {
-        connection.send({ t: 'member', node: m.node, role: m.role, incarnation: m.incarnation, status: m.status, meta: m.meta });
-      }
-    }
-    this.log.info({ peer: peer.node, certName: peer.certName, role: peer.role, address: peer.address }, 'node joined');
-    this.membership.up({ node: peer.node, role: peer.role, incarnation: peer.incarnation, meta: peer.meta });
-    this.emit('connected', peer.node);
-  }
-
-  #dial(at: { host: string; port: number }): void {
-    const dialer = new Dialer({
-      host: at.host,
-      port: at.port,
-      tls: this.#options.identity,
-      settings: this.settings.transport,
+  #makeGate(): InboundGate {
+    const system = this;
+    return new InboundGate({
+      node: this.node,
+      catalog: this.catalog,
       log: this.log,
-      hello: () => this.#hello(),
+      get isManager() {
+        return system.#links.isManager;
+      },
+      get manager() {
+        return system.#links.hub;
+      },
+      member: (node) => this.membership.get(node),
+      checkInRefusal: (key, role) => this.#registry?.refusal(key, role),
+      deliver: (to, msg, q, origin) => {
+        // The watch it answers is over: a later watch on the same actor is sent again (and fires at once).
+        if ((msg as { type?: unknown }).type === 'terminated') this.#watches.removeOutgoing(to, (msg as Terminated).ref);
+        this.#deliverLocal(to.path, msg, q, origin);
+      },
+      relay: (envelope, node) => this.#relay(envelope, node),
+      failQuery: (path, code, reason) => this.#failPending(path, code, reason),
+      undeliverable: (q, code, reason) => this.#undeliverable(q, code, reason),
+      applyMember: (envelope) => this.membership.apply(envelope),
+      applyWatch: (envelope) => this.#applyWatch(envelope),
+      applyRegistry: (envelope) => this.#applyRegistry(envelope),
     });
-    this.#dialer = dialer;
-    dialer.on('connected', (connection: Connection, welcome: Welcome) => this.#onHub(connection, welcome));
-    dialer.on('failure', (error: TroupeError, detail: { fatal: boolean; retryInMs?: number }) => {
-      this.emit('failure', error, detail);
-      if (detail.fatal) this.#settleReady.reject(error);
-    });
-    dialer.start();
   }
 
-  #onHub(connection: Connection, welcome: Welcome): void {
-    const previous = this.#hub !== undefined ? this.membership.get(this.#hub) : undefined;
-    if (previous && (previous.node !== welcome.node || previous.incarnation !== welcome.incarnation) && previous.status !== 'down') {
-      // A new manager (or a restarted one): the old incarnation and all we knew through it are gone.
-      this.membership.down(previous.node);
-    }
-    this.#hub = welcome.node;
-    this.#links.set(welcome.node, connection);
-    connection.onEnvelope = (envelope, from) => this.#onEnvelope(envelope, from);
-    connection.on('undeliverable', this.#onUnsendable);
-    connection.on('close', (info: CloseInfo) => {
-      if (this.#links.get(welcome.node) === connection) this.#links.delete(welcome.node);
-      this.emit('disconnected', welcome.node, info);
-      // After shutdown a closing link changes nothing: no down timer outlives the node.
-      if (this.#shutdown) return;
-      this.log.warn({ manager: welcome.node, code: info.code, cause: info.cause }, 'lost the manager; reconnecting');
-      this.membership.unreachable(welcome.node, welcome.incarnation, this.#downAfterMs);
-    });
-    this.log.info({ manager: welcome.node, address: connection.peer.address }, 'joined the manager');
-    this.membership.up({ node: welcome.node, role: welcome.role, incarnation: welcome.incarnation, meta: welcome.meta });
-    // Replay what the manager must know of us: check-ins, subscriptions, watches.
-    for (const c of this.#registrations.checkIns.values()) if (this.isAlive(c.ref)) connection.send({ t: 'checkIn', ...c });
-    for (const s of this.#registrations.subscriptions.values()) connection.send({ t: 'subscribe', ...s });
-    for (const pair of this.#watches.outgoing()) connection.send({ t: 'watch', ...pair });
-    this.emit('connected', welcome.node);
-    this.#settleReady.resolve();
+  /** On a new hub link: what the manager must know of us (check-ins, subscriptions, watches). */
+  #replay(hub: Connection): void {
+    for (const c of this.#registrations.checkIns.values()) if (this.isAlive(c.ref)) hub.send({ t: 'checkIn', ...c });
+    for (const s of this.#registrations.subscriptions.values()) hub.send({ t: 'subscribe', ...s });
+    for (const pair of this.#watches.outgoing()) hub.send({ t: 'watch', ...pair });
+  }
+
+  #applyWatch(envelope: WatchEnvelope): void {
+    if (envelope.t === 'unwatch') return this.#watches.removeWatcher(envelope.target.path, envelope.watcher);
+    if (this.isAlive(envelope.target)) this.#watches.addWatcher(envelope.target.path, envelope.watcher);
+    else this.dispatch(envelope.watcher, terminated(envelope.target, 'stopped'));
   }
 
   #onMember(event: MemberEvent): void {
     this.log.debug({ member: event.node, status: event.status, incarnation: event.incarnation }, 'membership');
     if (event.status === 'down') this.#nodeDown(event.node);
-    if (this.#server && event.node !== this.node) {
-      const envelope = { t: 'member', node: event.node, role: event.role, incarnation: event.incarnation, status: event.status, meta: event.meta } as const;
-      for (const link of this.#links.values()) link.send(envelope);
-    }
+    this.#links.announce(event);
     for (const sub of this.#membershipSubscribers.values()) this.dispatch(sub, event);
     this.emit('member', event);
   }
@@ -701,94 +599,10 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     for (const [path, p] of this.#pending) if (p.node === node) this.#failPending(path, ErrorCodes.NODE_DOWN, `node ${node} went down`);
     for (const [id, sub] of this.#membershipSubscribers) if (sub.node === node) this.#membershipSubscribers.delete(id);
     this.#registry?.removeNode(node);
-    if (node === this.#hub && !this.#server) {
+    if (node === this.#links.hub && !this.#links.isManager) {
       // Every other node was reached through the manager.
       for (const m of this.membership.list()) if (m.node !== this.node && m.node !== node) this.membership.down(m.node);
     }
-  }
-
-  #onEnvelope(envelope: Envelope, from: Connection): void {
-    const peer = from.peer;
-    if (HUB_ONLY.has(envelope.t) && peer.node !== this.#hub) {
-      return from.refuse(ErrorCodes.FORBIDDEN, `only the manager may send "${envelope.t}"`);
-    }
-    switch (envelope.t) {
-      case 'send': {
-        // Who sent it: the peer, or (forwarded by the manager) the node the manager says it came from.
-        const forwarded = this.#server === undefined && envelope.from !== undefined && envelope.from !== peer.node;
-        const sender = forwarded ? this.membership.get(envelope.from!) : { node: peer.node, role: peer.role };
-        const passing = this.#server !== undefined && envelope.to.node !== this.node;
-        const verdict = sender ? this.catalog.check(envelope.msg, sender.role) : { ok: false as const, code: ErrorCodes.FORBIDDEN, reason: `unknown sender ${envelope.from}` };
-        // The manager passes on types only the receiver knows; the receiver checks them.
-        if (!verdict.ok && !(passing && verdict.code === ErrorCodes.UNKNOWN_MESSAGE)) {
-          if (verdict.code === ErrorCodes.FORBIDDEN) this.log.warn({ peer: sender?.node ?? envelope.from, role: sender?.role, type: typeOf(envelope.msg) }, 'forbidden message refused');
-          // A forwarded message is the original sender's doing, not the manager's: no strike on that link.
-          // The query fails first: a refusal may be the strike that closes this link.
-          if (envelope.q) this.#undeliverable(envelope.q, verdict.code, verdict.reason);
-          if (forwarded) this.log.debug({ from: envelope.from, code: verdict.code, reason: verdict.reason }, 'refused a forwarded message');
-          else from.refuse(verdict.code, verdict.reason);
-          return;
-        }
-        const origin = forwarded ? envelope.from! : peer.node;
-        const forged = this.#forgedClusterMessage(envelope.msg, origin);
-        if (forged) {
-          this.log.warn({ peer: origin, type: typeOf(envelope.msg) }, 'forged cluster message refused');
-          if (envelope.q) this.#undeliverable(envelope.q, ErrorCodes.FORBIDDEN, forged);
-          if (!forwarded) from.refuse(ErrorCodes.FORBIDDEN, forged);
-          return;
-        }
-        if (envelope.to.node === this.node) {
-          // The watch it answers is over: a later watch on the same actor is sent again (and fires at once).
-          if ((envelope.msg as { type?: unknown }).type === 'terminated') this.#watches.removeOutgoing(envelope.to, (envelope.msg as Terminated).ref);
-          return this.#deliverLocal(envelope.to.path, envelope.msg, envelope.q, origin);
-        }
-        return this.#forward({ ...envelope, from: peer.node }, envelope.to.node, from);
-      }
-      case 'undeliverable':
-        if (envelope.to.node === this.node) return this.#failPending(envelope.to.path, envelope.code, envelope.reason);
-        return this.#forward(envelope, envelope.to.node, from);
-      case 'error':
-        this.log.debug({ peer: peer.node, code: envelope.code, reason: envelope.reason }, 'peer refused something we sent');
-        return;
-      case 'member':
-        return this.membership.apply(envelope);
-      case 'watch':
-      case 'unwatch': {
-        if (!this.#mayActFor(envelope.watcher, from)) return;
-        if (envelope.target.node !== this.node) return this.#forward(envelope, envelope.target.node, from);
-        if (envelope.t === 'unwatch') return this.#watches.removeWatcher(envelope.target.path, envelope.watcher);
-        if (this.isAlive(envelope.target)) this.#watches.addWatcher(envelope.target.path, envelope.watcher);
-        else this.dispatch(envelope.watcher, terminated(envelope.target, 'stopped'));
-        return;
-      }
-      case 'checkIn':
-      case 'checkOut':
-      case 'subscribe':
-      case 'unsubscribe':
-      case 'lookup': {
-        if (!this.#registry) return from.refuse(ErrorCodes.INVALID_MESSAGE, `"${envelope.t}" goes to the manager`);
-        const owner = envelope.t === 'subscribe' || envelope.t === 'unsubscribe' ? envelope.subscriber : envelope.t === 'lookup' ? envelope.replyTo : envelope.ref;
-        if (!this.#mayActFor(owner, from)) return;
-        return this.#applyRegistry(envelope, from);
-      }
-    }
-  }
-
-  /**
-   * The cluster's own messages state facts only some nodes know: that an actor stopped (its own
-   * node, or the manager for a node that went down), a receptionist listing and membership (the
-   * manager). The catalog checks their shape; this checks who states them. Returns why not, or
-   * undefined. (Without it a worker could tell the WorkerPool that another worker died.)
-   */
-  #forgedClusterMessage(msg: unknown, origin: string): string | undefined {
-    const type = (msg as { type?: unknown }).type;
-    if (origin === this.#hub) return undefined;
-    if (type === 'terminated') {
-      const ref = (msg as Terminated).ref;
-      return ref.node === origin ? undefined : `${origin} may not report the termination of ${ref}`;
-    }
-    if (type === 'listing' || type === 'member') return `only the manager may send "${type}"`;
-    return undefined;
   }
 
   /**
@@ -804,18 +618,9 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
     if (isQueryPath(envelope.to.path)) this.#undeliverable(envelope.to, code, `the answer could not be sent: ${reason}`);
   };
 
-  /** A node may only act for its own actors; the manager forwards for everyone. */
-  #mayActFor(ref: ActorRef, from: Connection): boolean {
-    if (ref.node === from.peer.node || from.peer.node === this.#hub) return true;
-    this.log.warn({ peer: from.peer.node, claimed: ref.toString() }, 'a node tried to act for an actor of another node');
-    from.refuse(ErrorCodes.FORBIDDEN, `${from.peer.node} may not act for ${ref}`);
-    return false;
-  }
-
-  /** The manager passes an envelope on to the node it is for. */
-  #forward(envelope: Envelope, node: string, from: Connection): void {
-    if (!this.#server) return from.refuse(ErrorCodes.INVALID_MESSAGE, `this node does not forward (to ${node})`);
-    const link = this.#links.get(node);
+  /** The manager passes an envelope on to the node it is for; a lost one is accounted for. */
+  #relay(envelope: Envelope, node: string): void {
+    const link = this.#links.spoke(node);
     if (link && link.send(envelope)) return;
     if (envelope.t === 'send') {
       this.#deadLetters.record(envelope.to, envelope.msg, ErrorCodes.NODE_DOWN);
@@ -826,71 +631,6 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   }
 }
 
-/**
- * The receptionist as a node sees it; see receptionist.ts for the guarantees.
- */
-export class Receptionist {
-  constructor(private readonly system: ClusterSystem) {}
-
-  /** Registers `ref` (a local actor) under `key` until it stops or its node goes down. */
-  checkIn(key: string, ref: ActorRef, meta: Record<string, unknown> = {}): void {
-    if (ref.node !== this.system.node) throw new TypeError(`only local actors check in here; ${ref} is not`);
-    this.system.toRegistry({ t: 'checkIn', key, ref, meta });
-  }
-
-  checkOut(key: string, ref: ActorRef): void {
-    this.system.toRegistry({ t: 'checkOut', key, ref });
-  }
-
-  /** `subscriber` (a local actor) gets a `listing` message now and after every change. */
-  subscribe(key: string, subscriber: ActorRef): void {
-    if (subscriber.node !== this.system.node) throw new TypeError(`only local actors subscribe here; ${subscriber} is not`);
-    this.system.toRegistry({ t: 'subscribe', key, subscriber });
-  }
-
-  unsubscribe(key: string, subscriber: ActorRef): void {
-    this.system.toRegistry({ t: 'unsubscribe', key, subscriber });
-  }
-
-  /**
-   * Calls `onListing` with the current listing, then after every change, never before this returns
-   * (so the callback may call the returned unsubscribe, on the manager too, where the registry is
-   * local and answers at once), and never after the unsubscribe has been called.
-   */
-  listing(key: string, onListing: (entries: ListingEntry[]) => void): () => void {
-    let stopped = false;
-    // Listings that arrive before we return (on the manager: at once) wait for a microtask, and
-    // any after them queue behind them, so the order stays the registry's.
-    let early: ListingEntry[][] | undefined = [];
-    const ref = this.system.receiver((msg) => {
-      const entries = (msg as { entries: ListingEntry[] }).entries;
-      if (early) early.push(entries);
-      else if (!stopped) onListing(entries);
-    });
-    this.subscribe(key, ref);
-    queueMicrotask(() => {
-      for (const entries of early!) if (!stopped) onListing(entries);
-      early = undefined;
-    });
-    return () => {
-      if (stopped) return;
-      stopped = true;
-      this.unsubscribe(key, ref);
-      this.system.dropReceiver(ref);
-    };
-  }
-
-  /** The current entries under `key`, asked of the manager. */
-  lookup(key: string, timeoutMs = this.system.settings.queryTimeoutMs): Promise<ListingEntry[]> {
-    return this.system.lookupAtManager(key, timeoutMs);
-  }
-}
-
-/** nact's `sender` of a message from another node: the node its connection says it came from. */
-class RemoteSender {
-  constructor(readonly node: string) {}
-}
-
 function terminated(ref: ActorRef, reason: Terminated['reason']): Terminated {
   return { type: 'terminated', ref, reason };
 }
@@ -898,8 +638,4 @@ function terminated(ref: ActorRef, reason: Terminated['reason']): Terminated {
 /** A query's temporary reply ref (see #request): someone waits on it. */
 function isQueryPath(path: string): boolean {
   return path.startsWith('$q/');
-}
-
-function typeOf(msg: unknown): string {
-  return typeof msg === 'object' && msg !== null && typeof (msg as { type?: unknown }).type === 'string' ? (msg as { type: string }).type : typeof msg;
 }

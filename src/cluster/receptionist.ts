@@ -16,6 +16,7 @@ import { ActorRef } from '../../protocols/actor-ref.js';
 import type { Listing, ListingEntry } from '../../protocols/cluster-messages.js';
 import { checkInRefusal, RESERVED_KEYS } from '../../protocols/receptionist-keys.js';
 import type { Role } from '../../protocols/roles.js';
+import type { Envelope } from '../../protocols/wire.js';
 
 export type ListingSink = (to: ActorRef, listing: Listing) => void;
 
@@ -124,5 +125,76 @@ export class LocalRegistrations {
     for (const [id, c] of this.checkIns) if (c.ref.path === path) (this.checkIns.delete(id), checkIns.push(c));
     for (const [id, s] of this.subscriptions) if (s.subscriber.path === path) (this.subscriptions.delete(id), subscriptions.push(s));
     return { checkIns, subscriptions };
+  }
+}
+
+/** What the Receptionist needs of its node (a ClusterSystem is one). */
+export interface ReceptionistHost {
+  readonly node: string;
+  readonly settings: { readonly queryTimeoutMs: number };
+  toRegistry(envelope: Extract<Envelope, { t: 'checkIn' | 'checkOut' | 'subscribe' | 'unsubscribe' }>): void;
+  receiver(fn: (msg: unknown) => void): ActorRef;
+  dropReceiver(ref: ActorRef): void;
+  lookupAtManager(key: string, timeoutMs: number): Promise<ListingEntry[]>;
+}
+
+/**
+ * The receptionist as a node sees it (`cluster.receptionist`): the guarantees above, its requests
+ * sent to the manager's registry (or applied to it, on the manager).
+ */
+export class Receptionist {
+  constructor(private readonly system: ReceptionistHost) {}
+
+  /** Registers `ref` (a local actor) under `key` until it stops or its node goes down. */
+  checkIn(key: string, ref: ActorRef, meta: Record<string, unknown> = {}): void {
+    if (ref.node !== this.system.node) throw new TypeError(`only local actors check in here; ${ref} is not`);
+    this.system.toRegistry({ t: 'checkIn', key, ref, meta });
+  }
+
+  checkOut(key: string, ref: ActorRef): void {
+    this.system.toRegistry({ t: 'checkOut', key, ref });
+  }
+
+  /** `subscriber` (a local actor) gets a `listing` message now and after every change. */
+  subscribe(key: string, subscriber: ActorRef): void {
+    if (subscriber.node !== this.system.node) throw new TypeError(`only local actors subscribe here; ${subscriber} is not`);
+    this.system.toRegistry({ t: 'subscribe', key, subscriber });
+  }
+
+  unsubscribe(key: string, subscriber: ActorRef): void {
+    this.system.toRegistry({ t: 'unsubscribe', key, subscriber });
+  }
+
+  /**
+   * Calls `onListing` with the current listing, then after every change, never before this returns
+   * (so the callback may call the returned unsubscribe, on the manager too, where the registry is
+   * local and answers at once), and never after the unsubscribe has been called.
+   */
+  listing(key: string, onListing: (entries: ListingEntry[]) => void): () => void {
+    let stopped = false;
+    // Listings that arrive before we return (on the manager: at once) wait for a microtask, and
+    // any after them queue behind them, so the order stays the registry's.
+    let early: ListingEntry[][] | undefined = [];
+    const ref = this.system.receiver((msg) => {
+      const entries = (msg as { entries: ListingEntry[] }).entries;
+      if (early) early.push(entries);
+      else if (!stopped) onListing(entries);
+    });
+    this.subscribe(key, ref);
+    queueMicrotask(() => {
+      for (const entries of early!) if (!stopped) onListing(entries);
+      early = undefined;
+    });
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      this.unsubscribe(key, ref);
+      this.system.dropReceiver(ref);
+    };
+  }
+
+  /** The current entries under `key`, asked of the manager. */
+  lookup(key: string, timeoutMs = this.system.settings.queryTimeoutMs): Promise<ListingEntry[]> {
+    return this.system.lookupAtManager(key, timeoutMs);
   }
 }
