@@ -1,9 +1,9 @@
 /**
  * The ClusterSystem: a nact actor system that is one node of a troupe cluster.
  *
- * Topology: hub and spoke. The manager listens; every other node dials it and holds one
- * connection, over which it reaches every node (the manager forwards). The manager is therefore
- * the one place that authorizes what a node sends onwards, and the one authoritative receptionist.
+ * Topology: hub and spoke (links.ts). The manager listens; every other node dials it and holds one
+ * connection, over which it reaches every node (the manager forwards). The manager is therefore the
+ * one place that authorizes what a node sends onwards (inbound-gate.ts), and the one receptionist.
  *
  * Addressing: an actor is `ActorRef {node, path}`. `dispatch` and `query` take the same path for
  * local and remote refs; only remote ones are encoded. Replies go to explicit reply refs carried in
@@ -12,8 +12,8 @@
  * Guarantees: per pair of actors, messages arrive in the order sent, at most once. A message that
  * cannot be delivered becomes a dead letter; when it was a query, the query fails at once with the
  * reason (no such actor, node down) instead of waiting for its timeout. Every message that arrives
- * from another node is checked against the message catalog, with the sending node's role, before
- * any actor sees it; nothing a peer sends can throw into the event loop. The actor that gets it
+ * from another node passes the inbound gate (the message catalog, with the sending node's role),
+ * before any actor sees it; nothing a peer sends can throw into the event loop. The actor that gets it
  * learns the sending node from the connection (`ctx.from`), never from the message.
  */
 import { EventEmitter } from 'node:events';
@@ -22,22 +22,24 @@ import { randomBytes } from 'node:crypto';
 import nact from 'nact';
 import type { Logger } from 'pino';
 import { ActorRef, NODE_NAME, SESSION_SEPARATOR } from '../../protocols/actor-ref.js';
-import { CLUSTER_MESSAGES, type ListingEntry, type MemberEvent, type Terminated } from '../../protocols/cluster-messages.js';
-import { MessageCatalog, type MessageSpec } from '../../protocols/message-catalog.js';
+import { CLUSTER_MESSAGES, type MemberEvent } from '../../protocols/cluster-messages.js';
+import { MessageCatalog } from '../../protocols/message-catalog.js';
 import { typeOf } from '../../protocols/message-type.js';
 import type { Role } from '../../protocols/roles.js';
 import type { Envelope } from '../../protocols/wire.js';
-import { DeliveryError, ErrorCodes, ForbiddenError, TroupeError, settingError, type ErrorCode } from '../errors.js';
+import { DeliveryError, ErrorCodes, TroupeError, settingError, type ErrorCode } from '../errors.js';
 import { silentLogger } from '../log.js';
-import type { CloseInfo, Connection } from '../transport/connection.js';
-import { DeadLetters, type DeadLetter } from './dead-letters.js';
-import { InboundGate, remoteSender, senderNode, type RegistryEnvelope, type WatchEnvelope } from './inbound-gate.js';
-import { Links, type ClusterIdentity, type LinkStats, type Revocation } from './links.js';
+import type { Connection } from '../transport/connection.js';
+import { DeadLetters } from './dead-letters.js';
+import { InboundGate, remoteSender, senderNode } from './inbound-gate.js';
+import type { ClusterEvents, ClusterOptions } from './cluster-options.js';
+import { Links, type LinkStats } from './links.js';
 import { Membership, type Member } from './membership.js';
 import { installDrainLoop, NO_SENDER } from './nact-drain.js';
-import { LocalRegistrations, Receptionist, Registry, type ReceptionistHost } from './receptionist.js';
+import { isQueryPath, PendingQueries } from './pending-queries.js';
+import { Receptionist } from './receptionist.js';
 import { clusterSettings, DEFAULT_MANAGER_DOWN_AFTER_MS, DEFAULT_MEMBER_DOWN_AFTER_MS, type ClusterSettings } from './settings.js';
-import { WatchBook } from './watches.js';
+import { terminated, Watches } from './watches.js';
 
 installDrainLoop();
 
@@ -75,28 +77,8 @@ export interface SpawnOptions<S> {
   onCrash?: 'stop' | 'resume';
 }
 
-export type { ClusterIdentity, Revocation } from './links.js';
+export type { ClusterIdentity, ClusterOptions, Revocation } from './cluster-options.js';
 export { Receptionist } from './receptionist.js';
-
-export interface ClusterOptions {
-  identity: ClusterIdentity;
-  /** The manager listens here. Port 0 picks a free port. */
-  listen?: { host: string; port: number };
-  /** Every other node joins the manager here. */
-  join?: { host: string; port: number };
-  /** Published in this node's membership record (tags, platform, slots…). */
-  meta?: Record<string, unknown>;
-  /** The application messages this node accepts from other nodes. */
-  messages?: readonly MessageSpec[];
-  settings?: Parameters<typeof clusterSettings>[0];
-  log?: Logger;
-  /**
-   * On the manager: the certificates shut out (certs/revocation-watcher.ts). A peer whose
-   * certificate it names is refused at the handshake with TROUPE_E_REVOKED, and one already
-   * connected is disconnected as soon as the list that names it is `reloaded`.
-   */
-  revocation?: Revocation;
-}
 
 interface LocalActor {
   nactRef: NactRef;
@@ -105,24 +87,7 @@ interface LocalActor {
   ended?: boolean;
 }
 
-interface Pending {
-  node: string;
-  resolve: (msg: unknown) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-type ClusterEvents = {
-  member: [MemberEvent];
-  deadLetter: [DeadLetter];
-  connected: [string];
-  disconnected: [string, CloseInfo];
-  failure: [TroupeError, { fatal: boolean; retryInMs?: number }];
-  /** The manager refused a would-be peer, at TLS or at the handshake. */
-  refused: [{ from: string; code: string; reason: string }];
-};
-
-export class ClusterSystem extends EventEmitter<ClusterEvents> implements ReceptionistHost {
+export class ClusterSystem extends EventEmitter<ClusterEvents> {
   /** This node's name in the cluster: its certificate's, or for a client `<certName>~<session>`. */
   readonly node: string;
   /** The name (CN) of this node's certificate. */
@@ -135,16 +100,13 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
   readonly catalog: MessageCatalog;
   readonly receptionist: Receptionist;
 
-  #options: ClusterOptions;
   #downAfterMs: number;
   #root = nact.start();
   #actors = new Map<string, LocalActor>();
   #receivers = new Map<string, (msg: unknown) => void>();
-  #pending = new Map<string, Pending>();
+  #queries: PendingQueries;
   #seq = 0;
-  #watches = new WatchBook();
-  #registry: Registry | undefined;
-  #registrations = new LocalRegistrations();
+  #watches: Watches;
   #membershipSubscribers = new Map<string, ActorRef>();
   #deadLetters: DeadLetters;
   #links: Links;
@@ -160,7 +122,6 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
     if (Boolean(options.listen) === Boolean(options.join)) throw new TypeError('give exactly one of listen (a manager) or join (every other node)');
     if (options.listen && identity.role !== 'manager') throw settingError('listen', identity.role, 'a manager certificate to listen with');
     if (options.join && identity.role === 'manager') throw settingError('join', identity.role, 'a worker or client certificate to join with');
-    this.#options = options;
     // A client is one member per process (per connection to the manager), under its certificate's
     // name: one person's many commands at once never replace one another (see handshake.ts).
     this.node = identity.role === 'client' ? `${identity.name}${SESSION_SEPARATOR}${randomBytes(6).toString('hex')}` : identity.name;
@@ -174,9 +135,16 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
     this.log = bound === this.node ? log : bound === this.certName ? log.child({ session: this.node }) : log.child({ node: this.node });
     this.catalog = new MessageCatalog([...CLUSTER_MESSAGES, ...(options.messages ?? [])]);
     this.#deadLetters = new DeadLetters(this.log, this.settings.deadLetterLogIntervalMs, (letter) => this.emit('deadLetter', letter));
-    this.receptionist = new Receptionist(this);
+    this.receptionist = this.#makeReceptionist();
     this.#ready = new Promise((resolve, reject) => (this.#settleReady = { resolve, reject }));
     this.#ready.catch(() => {});
+    this.#queries = new PendingQueries(this.node, this.#receivers);
+    this.#watches = new Watches({
+      node: this.node,
+      isAlive: (ref) => this.isAlive(ref),
+      dispatch: (to, msg) => this.dispatch(to, msg),
+      send: (node, envelope) => this.#links.linkTo(node)?.send(envelope),
+    });
     this.#links = this.#makeLinks(options);
     this.#gate = this.#makeGate();
     this.membership.on('member', (event: MemberEvent) => this.#onMember(event));
@@ -187,7 +155,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
   static async start(options: ClusterOptions): Promise<ClusterSystem> {
     const system = new ClusterSystem(options);
     if (options.listen) {
-      system.#registry = new Registry((to, listing) => system.dispatch(to, listing));
+      system.receptionist.holdRegistry();
       await system.#links.listen(options.listen);
     } else {
       system.#links.dial(options.join!);
@@ -281,11 +249,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
 
   /** Sends a message; fire and forget. Undeliverable messages become dead letters. */
   dispatch(to: ActorRef, msg: unknown): void {
-    if (to.node === this.node) {
-      this.#deliverLocal(to.path, msg, undefined);
-      return;
-    }
-    const link = this.#linkTo(to.node);
+    if (to.node === this.node) return this.#deliverLocal(to.path, msg, undefined);
+    const link = this.#links.linkTo(to.node);
     if (!link || !link.send({ t: 'send', to, msg })) this.#deadLetters.record(to, msg, ErrorCodes.NODE_UNREACHABLE);
   }
 
@@ -301,7 +266,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
         this.#deliverLocal(to.path, msg, replyTo);
         return true;
       }
-      const link = this.#linkTo(to.node);
+      const link = this.#links.linkTo(to.node);
       return link !== undefined && link.send({ t: 'send', to, msg, q: replyTo });
     });
   }
@@ -318,39 +283,22 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
 
   /** True when messages to `node` are piling up unsent; wait for `whenWritable`. */
   isCongested(node: string): boolean {
-    return this.#linkTo(node)?.congested ?? false;
+    return this.#links.isCongested(node);
   }
 
   whenWritable(node: string): Promise<void> {
-    const link = this.#linkTo(node);
-    if (!link || !link.congested) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => (link.off('drain', done), link.off('close', done), resolve());
-      link.on('drain', done);
-      link.on('close', done);
-    });
+    return this.#links.whenWritable(node);
   }
 
   // ── watches ────────────────────────────────────────────────────────────────────────────────────
 
   /** `watcher` (a local actor) gets `{type: 'terminated', ref, reason}` when `target` stops or its node goes down. */
   watch(watcher: ActorRef, target: ActorRef): void {
-    if (watcher.node !== this.node) throw new TypeError(`the watcher ${watcher} must be a local actor`);
-    if (target.node === this.node) {
-      if (this.isAlive(target)) this.#watches.addWatcher(target.path, watcher);
-      else this.dispatch(watcher, terminated(target, 'stopped'));
-      return;
-    }
-    if (!this.membership.isAlive(target.node)) {
-      this.dispatch(watcher, terminated(target, 'node-down'));
-      return;
-    }
-    if (this.#watches.addOutgoing(watcher, target)) this.#linkTo(target.node)?.send({ t: 'watch', watcher, target });
+    this.#watches.watch(watcher, target);
   }
 
   unwatch(watcher: ActorRef, target: ActorRef): void {
-    if (target.node === this.node) this.#watches.removeWatcher(target.path, watcher);
-    else if (this.#watches.removeOutgoing(watcher, target)) this.#linkTo(target.node)?.send({ t: 'unwatch', watcher, target });
+    this.#watches.unwatch(watcher, target);
   }
 
   // ── membership ─────────────────────────────────────────────────────────────────────────────────
@@ -374,11 +322,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
     if (this.#shutdown) return;
     this.#shutdown = true;
     this.#settleReady.reject(new TroupeError(ErrorCodes.SHUTDOWN, `${this.node} is shutting down`));
-    for (const [path, p] of this.#pending) {
-      clearTimeout(p.timer);
-      this.#pending.delete(path);
-      p.reject(new DeliveryError(ErrorCodes.SHUTDOWN, `${this.node} is shutting down`));
-    }
+    this.#queries.rejectAll(new DeliveryError(ErrorCodes.SHUTDOWN, `${this.node} is shutting down`));
     await this.#links.close();
     this.#deadLetters.close();
     this.membership.clear();
@@ -389,10 +333,6 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
 
   #assertRunning(): void {
     if (this.#shutdown) throw new TroupeError(ErrorCodes.SHUTDOWN, `${this.node} is shut down`);
-  }
-
-  #linkTo(node: string): Connection | undefined {
-    return this.#links.linkTo(node);
   }
 
   #deliverLocal(path: string, msg: unknown, q: ActorRef | undefined, from?: string): void {
@@ -406,18 +346,8 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
   }
 
   #undeliverable(q: ActorRef, code: ErrorCode, reason: string): void {
-    if (q.node === this.node) this.#failPending(q.path, code, reason);
-    else this.#linkTo(q.node)?.send({ t: 'undeliverable', to: q, code, reason });
-  }
-
-  #failPending(path: string, code: string, reason: string): void {
-    const p = this.#pending.get(path);
-    if (!p) return;
-    clearTimeout(p.timer);
-    this.#pending.delete(path);
-    this.#receivers.delete(path);
-    const Kind = code === ErrorCodes.FORBIDDEN ? ForbiddenError : DeliveryError;
-    p.reject(new Kind(code as ErrorCode, reason));
+    if (q.node === this.node) this.#queries.fail(q.path, code, reason);
+    else this.#links.linkTo(q.node)?.send({ t: 'undeliverable', to: q, code, reason });
   }
 
   /** A temporary reply ref that resolves the returned promise with the first message it gets. */
@@ -426,44 +356,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
     if (node !== this.node && !this.membership.isAlive(node)) {
       return Promise.reject(new DeliveryError(ErrorCodes.NODE_DOWN, `${what}: node ${node} is down`));
     }
-    // Unguessable: another node must not be able to fail our query by naming its reply ref.
-    const path = `$q/${++this.#seq}.${randomBytes(6).toString('hex')}`;
-    const replyTo = new ActorRef(this.node, path);
-    return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(path);
-        this.#receivers.delete(path);
-        reject(new DeliveryError(ErrorCodes.QUERY_TIMEOUT, `${what} timed out after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.#pending.set(path, { node, resolve: resolve as (m: unknown) => void, reject, timer });
-      this.#receivers.set(path, (msg) => {
-        clearTimeout(timer);
-        this.#pending.delete(path);
-        this.#receivers.delete(path);
-        resolve(msg as R);
-      });
-      if (!send(replyTo)) this.#failPending(path, ErrorCodes.NODE_UNREACHABLE, `${what}: node ${node} is unreachable`);
-    });
-  }
-
-  /** Lookup of a receptionist key at the manager (used by Receptionist). */
-  lookupAtManager(key: string, timeoutMs: number): Promise<ListingEntry[]> {
-    if (this.#registry) return Promise.resolve(this.#registry.listing(key).entries);
-    const hub = this.#links.hub;
-    if (hub === undefined) return Promise.reject(new DeliveryError(ErrorCodes.NODE_UNREACHABLE, 'not connected to a manager yet'));
-    return this.#request<{ entries: ListingEntry[] }>(hub, timeoutMs, `lookup of "${key}"`, (replyTo) =>
-      this.#toHub({ t: 'lookup', key, replyTo }),
-    ).then((listing) => listing.entries);
-  }
-
-  /** Sends a receptionist envelope to the manager, or applies it when we are the manager. */
-  toRegistry(envelope: Extract<Envelope, { t: 'checkIn' | 'checkOut' | 'subscribe' | 'unsubscribe' }>): void {
-    if (envelope.t === 'checkIn') this.#registrations.checkIns.set(LocalRegistrations.id(envelope.key, envelope.ref), envelope);
-    if (envelope.t === 'checkOut') this.#registrations.checkIns.delete(LocalRegistrations.id(envelope.key, envelope.ref));
-    if (envelope.t === 'subscribe') this.#registrations.subscriptions.set(LocalRegistrations.id(envelope.key, envelope.subscriber), envelope);
-    if (envelope.t === 'unsubscribe') this.#registrations.subscriptions.delete(LocalRegistrations.id(envelope.key, envelope.subscriber));
-    if (this.#registry) this.#applyRegistry(envelope);
-    else this.#links.toHub(envelope);
+    return this.#queries.ask<R>(node, timeoutMs, what, send);
   }
 
   /** A receiver function at a temporary path: for listing callbacks. */
@@ -477,42 +370,14 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
     this.#receivers.delete(ref.path);
   }
 
-  #toHub(envelope: Envelope): boolean {
-    return this.#links.toHub(envelope);
-  }
-
-  /** Applies a receptionist envelope to the registry (a remote one has passed the inbound gate). */
-  #applyRegistry(envelope: RegistryEnvelope): void {
-    const registry = this.#registry!;
-    switch (envelope.t) {
-      case 'checkIn':
-        if (this.isAlive(envelope.ref)) registry.checkIn(envelope.key, envelope.ref, envelope.meta);
-        return;
-      case 'checkOut':
-        return registry.checkOut(envelope.key, envelope.ref);
-      case 'subscribe':
-        return registry.subscribe(envelope.key, envelope.subscriber);
-      case 'unsubscribe':
-        return registry.unsubscribe(envelope.key, envelope.subscriber);
-      case 'lookup':
-        return this.dispatch(envelope.replyTo, registry.listing(envelope.key));
-    }
-  }
-
   #actorStopped(ref: ActorRef, entry: LocalActor): void {
     if (entry.ended) return;
     entry.ended = true;
     if (this.#actors.get(ref.path) !== entry) return;
     this.#actors.delete(ref.path);
-    for (const watcher of this.#watches.takeWatchers(ref.path)) this.dispatch(watcher, terminated(ref, 'stopped'));
-    for (const pair of this.#watches.takeOutgoingOf(ref.path)) this.#linkTo(pair.target.node)?.send({ t: 'unwatch', ...pair });
+    this.#watches.actorStopped(ref);
     this.#membershipSubscribers.delete(ref.toString());
-    const { checkIns, subscriptions } = this.#registrations.takeOf(ref.path);
-    if (this.#registry) this.#registry.removeRef(ref);
-    else {
-      for (const c of checkIns) this.#toHub({ t: 'checkOut', key: c.key, ref: c.ref });
-      for (const s of subscriptions) this.#toHub({ t: 'unsubscribe', key: s.key, subscriber: s.subscriber });
-    }
+    this.receptionist.actorStopped(ref);
   }
 
   // ── internals: links and the inbound gate ──────────────────────────────────────────────────────
@@ -523,9 +388,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
       node: this.node,
       role: this.role,
       incarnation: this.incarnation,
-      identity: options.identity,
-      meta: options.meta ?? {},
-      revocation: options.revocation,
+      options,
       transport: this.settings.transport,
       downAfterMs: this.#downAfterMs,
       log: this.log,
@@ -536,11 +399,25 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
       receive: (envelope, from) => this.#gate.receive(envelope, from),
       unsendable: (envelope, code, reason) => this.#onUnsendable(envelope, code, reason),
       replay: (hub) => this.#replay(hub),
-      connected: (node) => this.emit('connected', node),
-      disconnected: (node, info) => this.emit('disconnected', node, info),
-      failure: (error, detail) => this.emit('failure', error, detail),
-      refused: (refusal) => this.emit('refused', refusal),
+      events: this,
       settled: (error) => (error ? this.#settleReady.reject(error) : this.#settleReady.resolve()),
+    });
+  }
+
+  #makeReceptionist(): Receptionist {
+    const system = this;
+    return new Receptionist({
+      node: this.node,
+      queryTimeoutMs: this.settings.queryTimeoutMs,
+      get manager() {
+        return system.#links.hub;
+      },
+      isAlive: (ref) => this.isAlive(ref),
+      dispatch: (to, msg) => this.dispatch(to, msg),
+      receiver: (fn) => this.receiver(fn),
+      dropReceiver: (ref) => this.dropReceiver(ref),
+      toHub: (envelope) => this.#links.toHub(envelope),
+      request: (node, timeoutMs, what, send) => this.#request(node, timeoutMs, what, send),
     });
   }
 
@@ -557,32 +434,24 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
         return system.#links.hub;
       },
       member: (node) => this.membership.get(node),
-      checkInRefusal: (key, role) => this.#registry?.refusal(key, role),
+      checkInRefusal: (key, role) => this.receptionist.refusal(key, role),
       deliver: (to, msg, q, origin) => {
-        // The watch it answers is over: a later watch on the same actor is sent again (and fires at once).
-        if ((msg as { type?: unknown }).type === 'terminated') this.#watches.removeOutgoing(to, (msg as Terminated).ref);
+        this.#watches.delivered(to, msg);
         this.#deliverLocal(to.path, msg, q, origin);
       },
       relay: (envelope, node) => this.#relay(envelope, node),
-      failQuery: (path, code, reason) => this.#failPending(path, code, reason),
+      failQuery: (path, code, reason) => this.#queries.fail(path, code, reason),
       undeliverable: (q, code, reason) => this.#undeliverable(q, code, reason),
       applyMember: (envelope) => this.membership.apply(envelope),
-      applyWatch: (envelope) => this.#applyWatch(envelope),
-      applyRegistry: (envelope) => this.#applyRegistry(envelope),
+      applyWatch: (envelope) => this.#watches.accept(envelope),
+      applyRegistry: (envelope) => this.receptionist.apply(envelope),
     });
   }
 
   /** On a new hub link: what the manager must know of us (check-ins, subscriptions, watches). */
   #replay(hub: Connection): void {
-    for (const c of this.#registrations.checkIns.values()) if (this.isAlive(c.ref)) hub.send({ t: 'checkIn', ...c });
-    for (const s of this.#registrations.subscriptions.values()) hub.send({ t: 'subscribe', ...s });
-    for (const pair of this.#watches.outgoing()) hub.send({ t: 'watch', ...pair });
-  }
-
-  #applyWatch(envelope: WatchEnvelope): void {
-    if (envelope.t === 'unwatch') return this.#watches.removeWatcher(envelope.target.path, envelope.watcher);
-    if (this.isAlive(envelope.target)) this.#watches.addWatcher(envelope.target.path, envelope.watcher);
-    else this.dispatch(envelope.watcher, terminated(envelope.target, 'stopped'));
+    this.receptionist.replay(hub);
+    this.#watches.replay(hub);
   }
 
   #onMember(event: MemberEvent): void {
@@ -594,11 +463,10 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
   }
 
   #nodeDown(node: string): void {
-    for (const { watcher, target } of this.#watches.takeOutgoingTo(node)) this.dispatch(watcher, terminated(target, 'node-down'));
-    this.#watches.dropWatchersOn(node);
-    for (const [path, p] of this.#pending) if (p.node === node) this.#failPending(path, ErrorCodes.NODE_DOWN, `node ${node} went down`);
+    this.#watches.nodeDown(node);
+    this.#queries.failNode(node);
     for (const [id, sub] of this.#membershipSubscribers) if (sub.node === node) this.#membershipSubscribers.delete(id);
-    this.#registry?.removeNode(node);
+    this.receptionist.nodeDown(node);
     if (node === this.#links.hub && !this.#links.isManager) {
       // Every other node was reached through the manager.
       for (const m of this.membership.list()) if (m.node !== this.node && m.node !== node) this.membership.down(m.node);
@@ -629,13 +497,4 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> implements Recept
       this.dispatch(envelope.watcher, terminated(envelope.target, 'node-down'));
     }
   }
-}
-
-function terminated(ref: ActorRef, reason: Terminated['reason']): Terminated {
-  return { type: 'terminated', ref, reason };
-}
-
-/** A query's temporary reply ref (see #request): someone waits on it. */
-function isQueryPath(path: string): boolean {
-  return path.startsWith('$q/');
 }

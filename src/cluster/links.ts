@@ -15,6 +15,7 @@
  * Revocation: the manager refuses a revoked certificate at the handshake, and disconnects a linked
  * peer as soon as a reloaded list names it (down at once: its redial is refused).
  */
+import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { PROTOCOL_VERSION } from '../../protocols/version.js';
@@ -24,21 +25,9 @@ import { ErrorCodes, TroupeError, type ErrorCode } from '../errors.js';
 import { CLOSE_POLICY, Connection, type CloseInfo } from '../transport/connection.js';
 import type { TransportSettings } from '../transport/settings.js';
 import { Dialer } from '../transport/websocket-client.js';
-import { TransportServer, type TlsMaterial } from '../transport/websocket-server.js';
+import { TransportServer } from '../transport/websocket-server.js';
+import type { ClusterEvents, ClusterOptions } from './cluster-options.js';
 import type { Membership } from './membership.js';
-
-export interface ClusterIdentity extends TlsMaterial {
-  name: string;
-  role: Role;
-}
-
-/** What the manager needs of a revocation list; a RevocationWatcher is one. */
-export interface Revocation {
-  isRevoked(serial: string): boolean;
-  on(event: 'reloaded', listener: (list: { number: number; entries: readonly unknown[] }) => void): unknown;
-  on(event: 'invalid', listener: (err: TroupeError) => void): unknown;
-  off(event: 'reloaded' | 'invalid', listener: (...args: never[]) => void): unknown;
-}
 
 export interface LinkStats {
   bytesIn: number;
@@ -52,9 +41,7 @@ export interface LinkHost {
   readonly node: string;
   readonly role: Role;
   readonly incarnation: string;
-  readonly identity: ClusterIdentity;
-  readonly meta: Record<string, unknown>;
-  readonly revocation: Revocation | undefined;
+  readonly options: Pick<ClusterOptions, 'identity' | 'meta' | 'revocation'>;
   readonly transport: TransportSettings;
   readonly downAfterMs: number;
   readonly log: Logger;
@@ -67,10 +54,8 @@ export interface LinkHost {
   unsendable(envelope: Envelope, code: ErrorCode, reason: string): void;
   /** Re-sends what the manager must know of this node, on a new hub link. */
   replay(hub: Connection): void;
-  connected(node: string): void;
-  disconnected(node: string, info: CloseInfo): void;
-  failure(error: TroupeError, detail: { fatal: boolean; retryInMs?: number }): void;
-  refused(refusal: { from: string; code: string; reason: string }): void;
+  /** The node's events: `connected`, `disconnected`, `failure`, `refused`. */
+  readonly events: Pick<EventEmitter<ClusterEvents>, 'emit'>;
   /** The node is part of the cluster (listening, or welcomed), or never will be (`error`). */
   settled(error?: Error): void;
 }
@@ -123,6 +108,21 @@ export class Links {
     return s && { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.envelopesIn, messagesOut: s.envelopesOut };
   }
 
+  /** True when messages to `node` are piling up unsent; wait for `whenWritable`. */
+  isCongested(node: string): boolean {
+    return this.linkTo(node)?.congested ?? false;
+  }
+
+  whenWritable(node: string): Promise<void> {
+    const link = this.linkTo(node);
+    if (!link || !link.congested) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => (link.off('drain', done), link.off('close', done), resolve());
+      link.on('drain', done);
+      link.on('close', done);
+    });
+  }
+
   /** On the manager: tells every linked node of a change of membership (not of the manager's own). */
   announce(event: MemberEvent): void {
     if (!this.#server || event.node === this.host.node) return;
@@ -133,22 +133,22 @@ export class Links {
   /** Stops dialling or listening; what is queued on the links is flushed first. */
   async close(): Promise<void> {
     this.#dialer?.stop();
-    this.host.revocation?.off('reloaded', this.#onRevocationList);
-    this.host.revocation?.off('invalid', this.#onRevocationInvalid);
+    this.host.options.revocation?.off('reloaded', this.#onRevocationList);
+    this.host.options.revocation?.off('invalid', this.#onRevocationInvalid);
     for (const link of this.#links.values()) link.flush();
     await this.#server?.close();
   }
 
   #hello(): Hello {
     const { host } = this;
-    return { t: 'hello', protocol: PROTOCOL_VERSION, node: host.node, role: host.role, incarnation: host.incarnation, meta: host.meta };
+    return { t: 'hello', protocol: PROTOCOL_VERSION, node: host.node, role: host.role, incarnation: host.incarnation, meta: host.options.meta ?? {} };
   }
 
   async listen(at: { host: string; port: number }): Promise<void> {
     const { host } = this;
     this.#hub = host.node;
     const server = new TransportServer({
-      tls: host.identity,
+      tls: host.options.identity,
       host: at.host,
       port: at.port,
       settings: host.transport,
@@ -156,13 +156,13 @@ export class Links {
       welcome: (): Welcome => ({ ...this.#hello(), t: 'welcome' }),
       accept: (hello, certificate) => this.#accept(hello, certificate),
     });
-    const revocation = host.revocation;
+    const revocation = host.options.revocation;
     if (revocation) {
       revocation.on('reloaded', this.#onRevocationList);
       revocation.on('invalid', this.#onRevocationInvalid);
     }
     server.on('connection', (connection: Connection) => this.#onSpoke(connection));
-    server.on('refused', (refusal: { from: string; code: string; reason: string }) => host.refused(refusal));
+    server.on('refused', (refusal: { from: string; code: string; reason: string }) => host.events.emit('refused', refusal));
     this.#server = server;
     const address = await server.listen();
     host.log.info({ host: address.address, port: address.port }, 'manager listening');
@@ -170,7 +170,7 @@ export class Links {
   }
 
   #accept(hello: Hello, certificate: { name: string; serial: string }): Reject | undefined {
-    if (this.host.revocation?.isRevoked(certificate.serial)) {
+    if (this.host.options.revocation?.isRevoked(certificate.serial)) {
       return { t: 'reject', code: ErrorCodes.REVOKED, reason: `the certificate of "${certificate.name}" (serial ${certificate.serial.toLowerCase()}) is revoked` };
     }
     if (hello.role === 'manager') return { t: 'reject', code: ErrorCodes.FORBIDDEN, reason: 'a manager cannot join another manager' };
@@ -180,7 +180,8 @@ export class Links {
 
   /** A new revocation list: every connected peer it names is disconnected now (its redial is refused). */
   #onRevocationList = (list: { number: number; entries: readonly unknown[] }): void => {
-    const { log, membership, revocation } = this.host;
+    const { log, membership } = this.host;
+    const revocation = this.host.options.revocation;
     log.info({ number: list.number, revoked: list.entries.length }, 'revocation list loaded');
     for (const link of [...this.#links.values()]) {
       const { peer } = link;
@@ -213,7 +214,7 @@ export class Links {
       if (this.#links.get(peer.node) === connection) {
         this.#links.delete(peer.node);
         host.log.info({ peer: peer.node, code: info.code, cause: info.cause }, 'node disconnected');
-        host.disconnected(peer.node, info);
+        host.events.emit('disconnected', peer.node, info);
         if (!host.shuttingDown) host.membership.unreachable(peer.node, peer.incarnation, host.downAfterMs);
       }
     });
@@ -226,7 +227,7 @@ export class Links {
     }
     host.log.info({ peer: peer.node, certName: peer.certName, role: peer.role, address: peer.address }, 'node joined');
     host.membership.up({ node: peer.node, role: peer.role, incarnation: peer.incarnation, meta: peer.meta });
-    host.connected(peer.node);
+    host.events.emit('connected', peer.node);
   }
 
   dial(at: { host: string; port: number }): void {
@@ -234,7 +235,7 @@ export class Links {
     const dialer = new Dialer({
       host: at.host,
       port: at.port,
-      tls: host.identity,
+      tls: host.options.identity,
       settings: host.transport,
       log: host.log,
       hello: () => this.#hello(),
@@ -242,7 +243,7 @@ export class Links {
     this.#dialer = dialer;
     dialer.on('connected', (connection: Connection, welcome: Welcome) => this.#onHub(connection, welcome));
     dialer.on('failure', (error: TroupeError, detail: { fatal: boolean; retryInMs?: number }) => {
-      host.failure(error, detail);
+      host.events.emit('failure', error, detail);
       if (detail.fatal) host.settled(error);
     });
     dialer.start();
@@ -261,7 +262,7 @@ export class Links {
     connection.on('undeliverable', this.#onUnsendable);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(welcome.node) === connection) this.#links.delete(welcome.node);
-      host.disconnected(welcome.node, info);
+      host.events.emit('disconnected', welcome.node, info);
       // After shutdown a closing link changes nothing: no down timer outlives the node.
       if (host.shuttingDown) return;
       host.log.warn({ manager: welcome.node, code: info.code, cause: info.cause }, 'lost the manager; reconnecting');
@@ -271,7 +272,7 @@ export class Links {
     host.membership.up({ node: welcome.node, role: welcome.role, incarnation: welcome.incarnation, meta: welcome.meta });
     // Replay what the manager must know of us: check-ins, subscriptions, watches.
     host.replay(connection);
-    host.connected(welcome.node);
+    host.events.emit('connected', welcome.node);
     host.settled();
   }
 
