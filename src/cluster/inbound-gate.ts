@@ -9,8 +9,8 @@
  *    The manager passes on a type only the receiver knows (it is for the receiver to check).
  * 2. Who sent it is what the connection says: the peer, or, for a message the manager forwarded,
  *    the node the manager stamped on it (`from`). A forwarded message from a node this node does not
- *    know is refused. Only the manager may send the envelopes it alone states (`member`,
- *    `undeliverable`: protocols/wire.ts HUB_ONLY).
+ *    know is refused. Only the manager may send the envelopes it alone states (`member`:
+ *    protocols/wire.ts HUB_ONLY).
  * 3. Forged cluster messages: the cluster's own messages state facts only some nodes know. Only an
  *    actor's own node (or the manager) may report its `terminated`; only the manager sends a
  *    `listing` or a `member`. (Without this a worker could tell the WorkerPool another worker died.)
