@@ -6,7 +6,7 @@
  */
 import { spawnController } from './tasks/controller.js';
 import { spawnRussulaWorker } from './russula/worker.js';
-import { WORKER_KEY } from './tasks/worker-pool.js';
+import { WORKER_KEY } from '../protocols/receptionist-keys.js';
 import { Spawner } from './process/spawner.js';
 import { spawnWorker } from './tasks/worker.js';
 import path from 'node:path';

@@ -44,7 +44,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { WORKER_KEY } from '../actors/tasks/worker-pool.js';
+import { WORKER_KEY } from '../protocols/receptionist-keys.js';
 import { generateCertificates } from '../certs/index.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
 import { runManager, type ManagerNode } from '../actors/nodes.js';

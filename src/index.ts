@@ -73,5 +73,5 @@ export {
 } from '../actors/nodes.js';
 export { connectClient as startClientNode, DEFAULT_CONNECT_TIMEOUT_MS, type ClientNode } from './cli/client-node.js';
 export { TaskClient, type SubmitOptions } from '../actors/tasks/task-client.js';
-export { WORKER_KEY } from '../actors/tasks/worker-pool.js';
+export { WORKER_KEY } from '../protocols/receptionist-keys.js';
 export { FINISHED_STATUSES, type Answer, type AskWhat, type TaskOutput, type TaskRecord, type TaskStatus } from '../protocols/tasks.js';

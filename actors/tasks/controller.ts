@@ -43,7 +43,7 @@ import { parseSelector, type Selector } from './selector.js';
 import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskTableLimits } from './task-table.js';
 import { spawnWorkerPool, type Pool, type PoolEvent } from './worker-pool.js';
 
-export const CONTROLLER_NAME = 'controller';
+import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 
 export interface ControllerOptions extends Partial<TaskTableLimits> {
   /** Longest command accepted, in bytes. */

@@ -32,7 +32,7 @@ import { ErrorCodes, settingError } from '../../src/errors.js';
 import { runCommand, type CommandResult, type RunningCommand } from '../process/run-command.js';
 import { Spawner } from '../process/spawner.js';
 import { TaskDirs } from '../process/task-dirs.js';
-import { WORKER_KEY } from './worker-pool.js';
+import { WORKER_KEY } from '../../protocols/receptionist-keys.js';
 
 export interface WorkerOptions {
   /** Tasks run at once; default: the number of cpus. */

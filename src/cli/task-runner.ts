@@ -23,7 +23,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { ListingEntry } from '../../protocols/cluster-messages.js';
 import type { TaskOutput, TaskRecord } from '../../protocols/tasks.js';
-import { WORKER_KEY } from '../../actors/tasks/worker-pool.js';
+import { WORKER_KEY } from '../../protocols/receptionist-keys.js';
 import type { ClusterSystem } from '../cluster/cluster-system.js';
 import type { SubmitOptions, TaskClient } from '../../actors/tasks/task-client.js';
 import { ErrorCodes, TroupeError, hasCode } from '../errors.js';
