@@ -14,6 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
+import { MEMBERSHIP_VIEW } from './membership-view.js';
 import { runScenarioCommand } from './scenario-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
@@ -101,7 +102,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
         };
-        job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks }), io);
+        job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
       },
     )
     .command(
@@ -245,7 +246,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
         };
-        job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks }), io);
+        job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
       },
     )
     .demandCommand(1, 'Name a command: troupe <command> --help shows its options.')

@@ -12,6 +12,11 @@ import type { DeadLetter } from './dead-letters.js';
 import type { TlsMaterial } from '../transport/websocket-server.js';
 import type { clusterSettings } from './settings.js';
 
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
 export interface ClusterIdentity extends TlsMaterial {
   name: string;
   role: Role;
@@ -28,9 +33,9 @@ export interface Revocation {
 export interface ClusterOptions {
   identity: ClusterIdentity;
   /** The manager listens here. Port 0 picks a free port. */
-  listen?: { host: string; port: number };
+  listen?: HostPort;
   /** Every other node joins the manager here. */
-  join?: { host: string; port: number };
+  join?: HostPort;
   /** Published in this node's membership record (tags, platform, slots…). */
   meta?: Record<string, unknown>;
   /** The application messages this node accepts from other nodes. */
