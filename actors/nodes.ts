@@ -6,7 +6,7 @@
  */
 import { spawnController } from './tasks/controller.js';
 import { spawnRussulaWorker } from './russula/worker.js';
-import { WORKER_KEY } from './tasks/worker-pool.js';
+import { WORKER_KEY } from '../protocols/receptionist-keys.js';
 import { Spawner } from './process/spawner.js';
 import { spawnWorker } from './tasks/worker.js';
 import { workerSettings } from './tasks/worker-settings.js';
@@ -19,16 +19,23 @@ import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { ErrorCodes, TroupeError } from '../src/errors.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { DEFAULT_PORT } from '../src/transport/settings.js';
-import { LocalWorkers } from '../src/cli/local-workers.js';
-import { memberLine, membershipTable } from '../src/cli/membership-view.js';
-import { machineMeta } from '../src/cli/node-meta.js';
+import { LocalWorkers } from './local-workers.js';
+import { machineMeta } from './node-meta.js';
 import { ScenarioWatcher } from './russula/scenario-watcher.js';
 import { fanOut, spawnLiveView } from './tasks/live-view.js';
 import { MANAGER_LIVE_VIEW_MESSAGES } from '../protocols/live-view.js';
 import type { MetricsAddress } from '../src/cluster/metrics-server.js';
-import { DEFAULT_CERTS_DIR, identityFrom, resolveIdentity, type CertificateOptions, type HostPort } from '../src/cli/options.js';
+import { DEFAULT_CERTS_DIR, identityFrom, resolveIdentity, type CertificateOptions } from '../certs/identity-finder.js';
+import type { HostPort } from '../src/cluster/cluster-options.js';
+import type { Member } from '../src/cluster/membership.js';
 
 export type Print = (line: string) => void;
+
+/** How membership reads for a person (the CLI's membership-view.ts): a line per change, a table. */
+export interface MembershipView {
+  line(event: MemberEvent): string;
+  table(members: readonly Member[]): string;
+}
 
 export interface RunningNode {
   system: ClusterSystem;
@@ -53,6 +60,8 @@ export interface ManagerCommand {
   /** Each line a local worker logs; default: straight to our stderr. */
   workerStderr?: (line: string) => void;
   print: Print;
+  /** Prints each change of membership (not clients) and the table once all local workers are up; default: none. */
+  membership?: MembershipView;
   /** The node's logger, made for its name; default: createLogger. */
   log?: (node: string) => Logger;
   /** The signals that stop the node; default SIGINT and SIGTERM (a REPL handles its own). */
@@ -112,11 +121,11 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     // Clients are one member per command (`troupe run`, `status`, `attach`), so printing them
     // would flood the REPL; they are in the log ("node joined", with their certificate's name).
     if (event.node === system.node || event.role === 'client') return;
-    options.print(memberLine(event));
+    if (options.membership) options.print(options.membership.line(event));
     const up = system.members().filter((m) => m.role === 'worker' && m.status === 'up').length;
     if (!announced && up >= expected) {
       announced = true;
-      options.print(membershipTable(system.members()));
+      if (options.membership) options.print(options.membership.table(system.members()));
       options.print(`all ${expected} local workers joined over mTLS${ctrlCStops ? '; Ctrl-C stops the manager and its workers' : ''}`);
     }
   };
@@ -236,7 +245,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   return running;
 }
 
-export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions'> {
+export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions' | 'membership'> {
   certs?: string;
   workers: number;
   port?: number;

@@ -30,7 +30,7 @@ import { spawnController } from '../actors/tasks/controller.js';
 import { fanOut, spawnLiveView } from '../actors/tasks/live-view.js';
 import { registerTaskMetrics } from '../actors/tasks/task-metrics.js';
 import { TaskTable } from '../actors/tasks/task-table.js';
-import { WORKER_KEY } from '../actors/tasks/worker-pool.js';
+import { WORKER_KEY } from '../protocols/receptionist-keys.js';
 import { metricsRegistry, registerClusterMetrics } from '../src/cluster/cluster-metrics.js';
 import { generateCertificates, loadIdentity } from '../certs/index.js';
 import { CLIENT_TASK_MESSAGES } from '../protocols/tasks.js';

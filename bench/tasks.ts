@@ -44,6 +44,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { MEMBERSHIP_VIEW } from '../src/cli/membership-view.js';
 import { generateCertificates } from '../certs/index.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
 import { runManager, type ManagerNode } from '../actors/nodes.js';
@@ -389,6 +390,7 @@ async function main(): Promise<void> {
       listen: { host: '127.0.0.1', port: 0 },
       localWorkers: 0,
       print: (line) => progress(`manager: ${line}`),
+      membership: MEMBERSHIP_VIEW,
       log: (node) => createLogger({ node, level: 'warn' }),
       signals: [],
     });

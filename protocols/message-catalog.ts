@@ -7,6 +7,7 @@
 import { Type, type Static, type TObject, type TProperties, type TLiteral } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { Role } from './roles.js';
+import { ErrorCodes } from './error-codes.js';
 
 export interface MessageSpec<T extends string = string, P extends TProperties = TProperties> {
   readonly type: T;
@@ -30,7 +31,7 @@ export type MessageOf<S> = S extends MessageSpec<string, TProperties> ? Static<S
 
 export type CatalogVerdict =
   | { ok: true }
-  | { ok: false; code: 'TROUPE_E_INVALID_MESSAGE' | 'TROUPE_E_UNKNOWN_MESSAGE' | 'TROUPE_E_FORBIDDEN'; reason: string };
+  | { ok: false; code: typeof ErrorCodes.INVALID_MESSAGE | typeof ErrorCodes.UNKNOWN_MESSAGE | typeof ErrorCodes.FORBIDDEN; reason: string };
 
 interface Entry {
   check: TypeCheck<TObject>;
@@ -65,22 +66,22 @@ export class MessageCatalog {
   /** Checks an untrusted message sent by a node of role `from`. */
   check(msg: unknown, from: Role): CatalogVerdict {
     if (typeof msg !== 'object' || msg === null || Array.isArray(msg)) {
-      return { ok: false, code: 'TROUPE_E_INVALID_MESSAGE', reason: 'a message must be a map with a string "type"' };
+      return { ok: false, code: ErrorCodes.INVALID_MESSAGE, reason: 'a message must be a map with a string "type"' };
     }
     const type = (msg as { type?: unknown }).type;
     if (typeof type !== 'string') {
-      return { ok: false, code: 'TROUPE_E_INVALID_MESSAGE', reason: 'a message must be a map with a string "type"' };
+      return { ok: false, code: ErrorCodes.INVALID_MESSAGE, reason: 'a message must be a map with a string "type"' };
     }
     const entry = this.#entries.get(type);
-    if (!entry) return { ok: false, code: 'TROUPE_E_UNKNOWN_MESSAGE', reason: `unknown message type ${JSON.stringify(type.slice(0, 64))}` };
+    if (!entry) return { ok: false, code: ErrorCodes.UNKNOWN_MESSAGE, reason: `unknown message type ${JSON.stringify(type.slice(0, 64))}` };
     if (entry.allow && !entry.allow.has(from)) {
-      return { ok: false, code: 'TROUPE_E_FORBIDDEN', reason: `a ${from} may not send "${type}"` };
+      return { ok: false, code: ErrorCodes.FORBIDDEN, reason: `a ${from} may not send "${type}"` };
     }
     if (entry.check.Check(msg)) return OK;
     const first = entry.check.Errors(msg).First();
     return {
       ok: false,
-      code: 'TROUPE_E_INVALID_MESSAGE',
+      code: ErrorCodes.INVALID_MESSAGE,
       reason: `message "${type}"${first?.path ? ` at ${first.path}` : ''}: ${first?.message ?? 'wrong shape'}`,
     };
   }

@@ -12,6 +12,9 @@ import { TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
 import { BoundedRecord } from './wire.js';
 
+/** The name of the Controller actor on the manager: where every task message goes. */
+export const CONTROLLER_NAME = 'controller';
+
 /** What a task is, once finished: how it ended. */
 export const TASK_STATUSES = ['pending', 'running', 'succeeded', 'failed', 'timed-out', 'cancelled', 'lost'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];

@@ -11,6 +11,7 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN, TActorRef } from './actor-ref.js';
 import { ROLES } from './roles.js';
+import { ErrorCodes } from './error-codes.js';
 
 const Name = Type.String({ minLength: 1, maxLength: MAX_NODE_NAME_LENGTH, pattern: NODE_NAME_PATTERN });
 const Key = Type.String({ minLength: 1, maxLength: 128 });
@@ -133,7 +134,7 @@ const envelopeChecks: Record<string, TypeCheck<TSchema>> = {
 
 /** What a check says of a value that is not what was expected. */
 export interface Invalid {
-  code: 'TROUPE_E_INVALID_MESSAGE' | 'TROUPE_E_UNKNOWN_MESSAGE';
+  code: typeof ErrorCodes.INVALID_MESSAGE | typeof ErrorCodes.UNKNOWN_MESSAGE;
   reason: string;
 }
 
@@ -151,11 +152,11 @@ function tagOf(value: unknown): string | undefined {
 
 function checkWith(table: Record<string, TypeCheck<TSchema>>, value: unknown): Invalid | undefined {
   const tag = tagOf(value);
-  if (tag === undefined) return { code: 'TROUPE_E_INVALID_MESSAGE', reason: 'an envelope must be a map with a string tag "t"' };
+  if (tag === undefined) return { code: ErrorCodes.INVALID_MESSAGE, reason: 'an envelope must be a map with a string tag "t"' };
   const check = Object.hasOwn(table, tag) ? table[tag] : undefined;
-  if (!check) return { code: 'TROUPE_E_UNKNOWN_MESSAGE', reason: `unknown envelope type ${JSON.stringify(tag.slice(0, 64))}` };
+  if (!check) return { code: ErrorCodes.UNKNOWN_MESSAGE, reason: `unknown envelope type ${JSON.stringify(tag.slice(0, 64))}` };
   if (check.Check(value)) return undefined;
-  return { code: 'TROUPE_E_INVALID_MESSAGE', reason: describeFirstError(check, value, `envelope "${tag}"`) };
+  return { code: ErrorCodes.INVALID_MESSAGE, reason: describeFirstError(check, value, `envelope "${tag}"`) };
 }
 
 /** Checks a decoded value is a valid envelope (not a handshake one); undefined when it is. */

@@ -75,7 +75,7 @@ export { connectClient as startClientNode, DEFAULT_CONNECT_TIMEOUT_MS, type Clie
 export { TaskClient, type SubmitOptions } from '../actors/tasks/task-client.js';
 // `SubmitOptions.waitForWorkerMs`: how long a submit may wait for a matching worker (at most MAX_WAIT_FOR_WORKER_MS).
 export { MAX_WAIT_FOR_WORKER_MS, type ControllerOptions, type ControllerSettings } from '../actors/tasks/controller-settings.js';
-export { WORKER_KEY } from '../actors/tasks/worker-pool.js';
+export { WORKER_KEY } from '../protocols/receptionist-keys.js';
 export { FINISHED_STATUSES, type Answer, type AskWhat, type Submit, type TaskOutput, type TaskRecord, type TaskStatus } from '../protocols/tasks.js';
 
 // ── Putting troupe on hosts over SSH (docs/deploy.md) ──────────────────────────────────────────────

@@ -5,11 +5,12 @@
  * else here throws. Also the removal of a task directory, which TaskDirs uses when a directory
  * cannot be moved off its path.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { messageOf, settingError } from '../../src/errors.js';
+import { settingError } from '../../src/errors.js';
 import type { OutputStream, Spawner } from './spawner.js';
 import type { TaskDirs } from './task-dirs.js';
+// Where a task directory's name and removal are defined (task-dirs.ts uses them too; kept apart so neither imports the other).
+export { TASK_DIR_PREFIX, removeTaskDir } from './task-dir-removal.js';
 
 /** SIGTERM → SIGKILL grace on timeout or cancel: 2 seconds. */
 export const DEFAULT_KILL_GRACE_MS = 2000;
@@ -21,8 +22,6 @@ export const DEFAULT_KILL_GRACE_MS = 2000;
 export const DEFAULT_DRAIN_TIMEOUT_MS = 1000;
 /** The variables a command inherits from the worker's own environment (when set there). */
 export const INHERITED_ENV_KEYS: readonly string[] = Object.freeze(['PATH', 'HOME', 'LANG', 'USER', 'SHELL', 'TMPDIR']);
-/** The per-task directory's name prefix under a TaskDirs root. */
-export const TASK_DIR_PREFIX = 'troupe-task-';
 /** setTimeout's largest delay; a larger one would fire at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -108,39 +107,4 @@ function taskEnv(given: unknown): Record<string, string> {
     env[key] = value;
   }
   return env;
-}
-
-/**
- * Removes a task directory; returns why it could not, or undefined. Never throws. `sync: false`:
- * without blocking the event loop even for the first rmdir (for removals off a task's path).
- */
-export async function removeTaskDir(dir: string, { sync = true } = {}): Promise<string | undefined> {
-  // Most commands leave their directory empty: one rmdir (on a task's path: without a thread-pool round trip).
-  try {
-    if (sync) fs.rmdirSync(dir);
-    else await fs.promises.rmdir(dir);
-    return undefined;
-  } catch {
-    // not empty (or gone): the full removal below
-  }
-  try {
-    await fs.promises.rm(dir, { recursive: true, force: true });
-    return undefined;
-  } catch {
-    // A task may leave directories we may not enter or write (chmod 000): open them up, try again.
-    try {
-      await makeOwnerWritable(dir);
-      await fs.promises.rm(dir, { recursive: true, force: true });
-      return undefined;
-    } catch (err) {
-      return messageOf(err);
-    }
-  }
-}
-
-async function makeOwnerWritable(dir: string): Promise<void> {
-  await fs.promises.chmod(dir, 0o700);
-  for (const entry of await fs.promises.readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory()) await makeOwnerWritable(path.join(dir, entry.name));
-  }
 }

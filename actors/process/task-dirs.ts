@@ -16,7 +16,7 @@
  *   trash directory (`troupe-trash-*` under `root`, the same filesystem), whose entries are deleted
  *   in the background, one at a time, without blocking the event loop. If the rename fails (the
  *   command took away its own write permission, or moved things), the directory is removed in place
- *   with removeTaskDir (run-options.ts), and `discard` resolves after that. Either way its path no
+ *   with removeTaskDir (task-dir-removal.ts), and `discard` resolves after that. Either way its path no
  *   longer exists when `discard` resolves; it resolves with why not, if it could not be removed.
  * - A root that cannot be used (it does not exist yet, or is not a directory) is not the
  *   constructor's error but `take()`'s, tried again on each call: a worker whose TMPDIR is missing
@@ -34,7 +34,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { NODE_NAME } from '../../protocols/actor-ref.js';
 import { settingError } from '../../src/errors.js';
-import { TASK_DIR_PREFIX, removeTaskDir } from './run-options.js';
+import { TASK_DIR_PREFIX, removeTaskDir } from './task-dir-removal.js';
 
 /** A spare older than this is not handed out (a tmp cleaner may have been at it): 60 seconds. */
 export const DEFAULT_MAX_SPARE_AGE_MS = 60_000;

@@ -55,7 +55,7 @@ import { matches, parseSelector, type Selector } from './selector.js';
 import { TaskTable, type TaskEntry } from './task-table.js';
 import { spawnWorkerPool, type WorkerPool } from './worker-pool.js';
 
-export const CONTROLLER_NAME = 'controller';
+import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 
 export {
   DEFAULT_MAX_COMMAND_BYTES,

@@ -15,7 +15,7 @@ import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { VIEW_COMMAND_CHARS, type ClusterView, type UnwatchCluster, type ViewTask, type ViewWorker, type WatchCluster } from '../../protocols/live-view.js';
 import type { Answer, TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
-import { CONTROLLER_NAME } from './controller.js';
+import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 import type { TaskObserver } from './task-table.js';
 
 export const LIVE_VIEW_NAME = 'live-view';

@@ -16,7 +16,7 @@
 import { EventEmitter } from 'node:events';
 import { ActorRef } from '../../protocols/actor-ref.js';
 import { FINISHED_STATUSES, type Answer, type AskWhat, type Submit, type TaskOutput, type TaskRecord, type TaskUpdate } from '../../protocols/tasks.js';
-import { CONTROLLER_NAME } from './controller.js';
+import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes, TroupeError, settingError, type ErrorCode } from '../../src/errors.js';
 import { OutputLedger } from './output-ledger.js';

@@ -16,7 +16,7 @@ import type { Answer, TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { metricsRegistry, registerClusterMetrics } from '../../src/cluster/cluster-metrics.js';
 import { MetricsServer, type MetricsAddress } from '../../src/cluster/metrics-server.js';
-import { CONTROLLER_NAME } from './controller.js';
+import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 import type { TaskObserver } from './task-table.js';
 
 const OUTCOMES = ['succeeded', 'failed', 'timed-out', 'cancelled', 'lost'] as const;

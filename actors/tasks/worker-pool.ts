@@ -30,7 +30,6 @@ import { matches, type Selector, type WorkerTraits } from './selector.js';
 
 import { WORKER_KEY } from '../../protocols/receptionist-keys.js';
 
-export { WORKER_KEY };
 
 export interface PoolWorker extends WorkerTraits {
   ref: ActorRef;

@@ -16,6 +16,7 @@ import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-c
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
 import { TAGS_EXPECTED, workerSlots, workerTags } from '../../actors/tasks/worker-settings.js';
+import { MEMBERSHIP_VIEW } from './membership-view.js';
 import { runScenarioCommand } from './scenario-command.js';
 import { runDeployCommand, runDeployLogs } from './deploy-command.js';
 import { DEFAULT_BATCH, DEFAULT_FANOUT, DEFAULT_INVENTORY_FILE, DEFAULT_LOG_LINES } from '../deploy/index.js';
@@ -123,7 +124,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           sessions: args.sessions,
           metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
         };
-        job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks }), io);
+        job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
       },
     )
     .command(
@@ -360,7 +361,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
         };
-        job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks }), io);
+        job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
       },
     )
     .demandCommand(1, 'Name a command: troupe <command> --help shows its options.')

@@ -26,3 +26,6 @@ function platformOf(meta: Record<string, unknown>): string {
   const parts = [typeof meta.platform === 'string' && typeof meta.arch === 'string' ? `${meta.platform}/${meta.arch}` : '', typeof meta.cpus === 'number' ? `${meta.cpus} cpus` : ''];
   return parts.filter(Boolean).join(', ');
 }
+
+/** The view a manager command prints membership with (actors/nodes.ts `membership`). */
+export const MEMBERSHIP_VIEW = { line: memberLine, table: membershipTable };

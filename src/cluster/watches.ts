@@ -8,6 +8,8 @@
  * watches, so a manager that lost them with a connection learns them again.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
+import type { Terminated } from '../../protocols/cluster-messages.js';
+import type { Envelope } from '../../protocols/wire.js';
 
 export interface WatchPair {
   watcher: ActorRef;
@@ -83,5 +85,70 @@ export class WatchBook {
 
   outgoing(): WatchPair[] {
     return [...this.#outgoing.values()].flatMap((pairs) => [...pairs.values()]);
+  }
+}
+
+export function terminated(ref: ActorRef, reason: Terminated['reason']): Terminated {
+  return { type: 'terminated', ref, reason };
+}
+
+/** What a node's watches need of it. */
+export interface WatchHost {
+  readonly node: string;
+  /** A live local actor, or an actor on a node that is up. */
+  isAlive(ref: ActorRef): boolean;
+  dispatch(to: ActorRef, msg: unknown): void;
+  /** Sends an envelope on the link that carries messages to `node`, if there is one. */
+  send(node: string, envelope: Envelope): void;
+}
+
+/** The watches of one node, both ends: the book above and the messages that keep it. */
+export class Watches {
+  readonly #book = new WatchBook();
+
+  constructor(private readonly host: WatchHost) {}
+
+  /** `watcher` (a local actor) is told `terminated` when `target` stops or its node goes down. */
+  watch(watcher: ActorRef, target: ActorRef): void {
+    const { host } = this;
+    if (watcher.node !== host.node) throw new TypeError(`the watcher ${watcher} must be a local actor`);
+    if (target.node === host.node) return this.accept({ t: 'watch', watcher, target });
+    if (!host.isAlive(target)) return host.dispatch(watcher, terminated(target, 'node-down'));
+    if (this.#book.addOutgoing(watcher, target)) host.send(target.node, { t: 'watch', watcher, target });
+  }
+
+  unwatch(watcher: ActorRef, target: ActorRef): void {
+    if (target.node === this.host.node) this.#book.removeWatcher(target.path, watcher);
+    else if (this.#book.removeOutgoing(watcher, target)) this.host.send(target.node, { t: 'unwatch', watcher, target });
+  }
+
+  /** A watch (or unwatch) of a local target, from here or from another node. */
+  accept(envelope: Extract<Envelope, { t: 'watch' | 'unwatch' }>): void {
+    if (envelope.t === 'unwatch') return this.#book.removeWatcher(envelope.target.path, envelope.watcher);
+    if (this.host.isAlive(envelope.target)) this.#book.addWatcher(envelope.target.path, envelope.watcher);
+    else this.host.dispatch(envelope.watcher, terminated(envelope.target, 'stopped'));
+  }
+
+  /** A message for a local actor arrived: when it is a `terminated`, the watch it answers is over. */
+  delivered(to: ActorRef, msg: unknown): void {
+    // A later watch on the same actor is sent again (and fires at once).
+    if ((msg as { type?: unknown }).type === 'terminated') this.#book.removeOutgoing(to, (msg as Terminated).ref);
+  }
+
+  /** A local actor stopped: its watchers are told, and the watches it held are withdrawn. */
+  actorStopped(ref: ActorRef): void {
+    for (const watcher of this.#book.takeWatchers(ref.path)) this.host.dispatch(watcher, terminated(ref, 'stopped'));
+    for (const pair of this.#book.takeOutgoingOf(ref.path)) this.host.send(pair.target.node, { t: 'unwatch', ...pair });
+  }
+
+  /** A node went down: our watches on its actors fire, and its watchers here are forgotten. */
+  nodeDown(node: string): void {
+    for (const { watcher, target } of this.#book.takeOutgoingTo(node)) this.host.dispatch(watcher, terminated(target, 'node-down'));
+    this.#book.dropWatchersOn(node);
+  }
+
+  /** On a new link to the manager: every watch our actors hold on other nodes' actors. */
+  replay(hub: { send(envelope: Envelope): boolean }): void {
+    for (const pair of this.#book.outgoing()) hub.send({ t: 'watch', ...pair });
   }
 }

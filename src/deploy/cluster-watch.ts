@@ -7,7 +7,7 @@
  * a sleep; it ends at a deadline.
  */
 import { randomBytes } from 'node:crypto';
-import { WORKER_KEY } from '../../actors/tasks/worker-pool.js';
+import { WORKER_KEY } from '../../protocols/receptionist-keys.js';
 import { issueCertificate, type Identity } from '../../certs/index.js';
 import type { Pem } from '../../certs/x509.js';
 import type { ListingEntry } from '../../protocols/cluster-messages.js';

@@ -10,7 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
-import { WORKER_KEY } from '../../actors/tasks/worker-pool.js';
+import { WORKER_KEY } from '../../protocols/receptionist-keys.js';
 import { CLIENT_TASK_MESSAGES } from '../../protocols/tasks.js';
 import { TaskClient } from '../../actors/tasks/task-client.js';
 import { ClusterSystem } from '../../src/cluster/cluster-system.js';

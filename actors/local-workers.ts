@@ -9,11 +9,11 @@ import { once } from 'node:events';
 import readline from 'node:readline';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { addCertificate } from '../../certs/index.js';
-import type { Logger } from '../log.js';
-import { certificatesOfRole } from './options.js';
+import { addCertificate } from '../certs/index.js';
+import type { Logger } from '../src/log.js';
+import { certificatesOfRole } from '../certs/identity-finder.js';
 
-const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'troupe.js');
+const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'troupe.js');
 const STOP_GRACE_MS = 3000;
 
 export interface LocalWorkersOptions {

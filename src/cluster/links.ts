@@ -1,0 +1,282 @@
+/**
+ * The links of a node: the connections it holds to the rest of the cluster.
+ *
+ * Topology: hub and spoke. The manager (the hub) listens and holds one link per node; every other
+ * node (a spoke) dials the manager and holds that one link, over which it reaches every node. So a
+ * spoke's link to any node is its hub link (`linkTo`).
+ *
+ * Joining: the manager tells a newcomer the membership table first (the down members too: a node
+ * back after a short loss may still hold them as up), then everyone, the newcomer included, of the
+ * newcomer. A node that connects again under a name whose old link is still open replaces it.
+ * Losing a link makes its peer unreachable, and down after `downAfterMs` unless it returns.
+ * Reconnecting: a spoke redials (the Dialer's backoff); when it is welcomed again the host replays
+ * what the manager must know of it (check-ins, subscriptions, watches). A welcome from another
+ * manager, or another incarnation of it, ends the old one at once.
+ * Revocation: the manager refuses a revoked certificate at the handshake, and disconnects a linked
+ * peer as soon as a reloaded list names it (down at once: its redial is refused).
+ */
+import type { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { MemberEvent } from '../../protocols/cluster-messages.js';
+import { PROTOCOL_VERSION } from '../../protocols/version.js';
+import type { Role } from '../../protocols/roles.js';
+import type { Envelope, Hello, Reject, Welcome } from '../../protocols/wire.js';
+import { ErrorCodes, TroupeError, type ErrorCode } from '../errors.js';
+import { CLOSE_POLICY, Connection, type CloseInfo } from '../transport/connection.js';
+import type { TransportSettings } from '../transport/settings.js';
+import { Dialer } from '../transport/websocket-client.js';
+import { TransportServer } from '../transport/websocket-server.js';
+import type { ClusterEvents, ClusterOptions } from './cluster-options.js';
+import type { Membership } from './membership.js';
+
+export interface LinkStats {
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
+}
+
+/** What the links need of the node that holds them. */
+export interface LinkHost {
+  readonly node: string;
+  readonly role: Role;
+  readonly incarnation: string;
+  readonly options: Pick<ClusterOptions, 'identity' | 'meta' | 'revocation'>;
+  readonly transport: TransportSettings;
+  readonly downAfterMs: number;
+  readonly log: Logger;
+  readonly membership: Membership;
+  /** True once the node is shutting down: a closing link then changes nothing. */
+  readonly shuttingDown: boolean;
+  /** Every envelope that arrives on a link (the inbound gate). */
+  receive(envelope: Envelope, from: Connection): void;
+  /** A link dropped an envelope it could not send. */
+  unsendable(envelope: Envelope, code: ErrorCode, reason: string): void;
+  /** Re-sends what the manager must know of this node, on a new hub link. */
+  replay(hub: Connection): void;
+  /** The node's events: `link`, `connected`, `disconnected`, `failure`, `refused`. */
+  readonly events: Pick<EventEmitter<ClusterEvents>, 'emit'>;
+  /** The node is part of the cluster (listening, or welcomed), or never will be (`error`). */
+  settled(error?: Error): void;
+}
+
+export class Links {
+  #server: TransportServer | undefined;
+  #dialer: Dialer | undefined;
+  /** On the manager: the connection of every node. Elsewhere: only the manager's. */
+  #links = new Map<string, Connection>();
+  #hub: string | undefined;
+
+  constructor(private readonly host: LinkHost) {}
+
+  /** The manager's node name, once known (on the manager, its own). */
+  get hub(): string | undefined {
+    return this.#hub;
+  }
+
+  get isManager(): boolean {
+    return this.#server !== undefined;
+  }
+
+  /** The manager's listening address. */
+  get address(): { host: string; port: number } | undefined {
+    const a = this.#server?.address;
+    return a ? { host: a.address, port: a.port } : undefined;
+  }
+
+  /** The link that carries messages to `node`: its own on the manager, the hub link elsewhere. */
+  linkTo(node: string): Connection | undefined {
+    return this.#server ? this.#links.get(node) : this.#hub !== undefined ? this.#links.get(this.#hub) : undefined;
+  }
+
+  /** The manager's own link to `node` (undefined elsewhere, or when it has none). */
+  spoke(node: string): Connection | undefined {
+    return this.#server ? this.#links.get(node) : undefined;
+  }
+
+  toHub(envelope: Envelope): boolean {
+    const link = this.#hub !== undefined ? this.#links.get(this.#hub) : undefined;
+    return link !== undefined && link.send(envelope);
+  }
+
+  /**
+   * What the link to `node` has carried since it connected, as the transport counted it
+   * (connection.ts `stats`): every envelope of every kind, its bytes as framed for the wire.
+   */
+  stats(node: string): LinkStats | undefined {
+    const s = this.linkTo(node)?.stats;
+    return s && { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.envelopesIn, messagesOut: s.envelopesOut };
+  }
+
+  /** True when messages to `node` are piling up unsent; wait for `whenWritable`. */
+  isCongested(node: string): boolean {
+    return this.linkTo(node)?.congested ?? false;
+  }
+
+  whenWritable(node: string): Promise<void> {
+    const link = this.linkTo(node);
+    if (!link || !link.congested) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => (link.off('drain', done), link.off('close', done), resolve());
+      link.on('drain', done);
+      link.on('close', done);
+    });
+  }
+
+  /** On the manager: tells every linked node of a change of membership (not of the manager's own). */
+  announce(event: MemberEvent): void {
+    if (!this.#server || event.node === this.host.node) return;
+    const envelope = { t: 'member', node: event.node, role: event.role, incarnation: event.incarnation, status: event.status, meta: event.meta } as const;
+    for (const link of this.#links.values()) link.send(envelope);
+  }
+
+  /** Stops dialling or listening; what is queued on the links is flushed first. */
+  async close(): Promise<void> {
+    this.#dialer?.stop();
+    this.host.options.revocation?.off('reloaded', this.#onRevocationList);
+    this.host.options.revocation?.off('invalid', this.#onRevocationInvalid);
+    for (const link of this.#links.values()) link.flush();
+    await this.#server?.close();
+  }
+
+  #hello(): Hello {
+    const { host } = this;
+    return { t: 'hello', protocol: PROTOCOL_VERSION, node: host.node, role: host.role, incarnation: host.incarnation, meta: host.options.meta ?? {} };
+  }
+
+  async listen(at: { host: string; port: number }): Promise<void> {
+    const { host } = this;
+    this.#hub = host.node;
+    const server = new TransportServer({
+      tls: host.options.identity,
+      host: at.host,
+      port: at.port,
+      settings: host.transport,
+      log: host.log,
+      welcome: (): Welcome => ({ ...this.#hello(), t: 'welcome' }),
+      accept: (hello, certificate) => this.#accept(hello, certificate),
+    });
+    const revocation = host.options.revocation;
+    if (revocation) {
+      revocation.on('reloaded', this.#onRevocationList);
+      revocation.on('invalid', this.#onRevocationInvalid);
+    }
+    server.on('connection', (connection: Connection) => this.#onSpoke(connection));
+    server.on('refused', (refusal: { from: string; code: string; reason: string }) => host.events.emit('refused', refusal));
+    this.#server = server;
+    const address = await server.listen();
+    host.log.info({ host: address.address, port: address.port }, 'manager listening');
+    host.settled();
+  }
+
+  #accept(hello: Hello, certificate: { name: string; serial: string }): Reject | undefined {
+    if (this.host.options.revocation?.isRevoked(certificate.serial)) {
+      return { t: 'reject', code: ErrorCodes.REVOKED, reason: `the certificate of "${certificate.name}" (serial ${certificate.serial.toLowerCase()}) is revoked` };
+    }
+    if (hello.role === 'manager') return { t: 'reject', code: ErrorCodes.FORBIDDEN, reason: 'a manager cannot join another manager' };
+    if (hello.node === this.host.node) return { t: 'reject', code: ErrorCodes.NAME_MISMATCH, reason: `"${hello.node}" is the manager's own name` };
+    return undefined;
+  }
+
+  /** A new revocation list: every connected peer it names is disconnected now (its redial is refused). */
+  #onRevocationList = (list: { number: number; entries: readonly unknown[] }): void => {
+    const { log, membership } = this.host;
+    const revocation = this.host.options.revocation;
+    log.info({ number: list.number, revoked: list.entries.length }, 'revocation list loaded');
+    for (const link of [...this.#links.values()]) {
+      const { peer } = link;
+      if (link.closed || !revocation!.isRevoked(peer.certSerial)) continue;
+      log.warn({ peer: peer.node, certName: peer.certName, serial: peer.certSerial.toLowerCase() }, 'disconnecting a node whose certificate was revoked');
+      // Nothing more from it is read, and it is down now: its redial is refused, it will not be back.
+      link.onEnvelope = () => {};
+      link.close(CLOSE_POLICY, ErrorCodes.REVOKED);
+      membership.unreachable(peer.node, peer.incarnation, 0);
+    }
+  };
+
+  #onRevocationInvalid = (err: TroupeError): void => {
+    this.host.log.error({ code: err.code, reason: err.message }, 'revocation list refused');
+  };
+
+  #onSpoke(connection: Connection): void {
+    const { host } = this;
+    const { peer } = connection;
+    const previous = this.#links.get(peer.node);
+    this.#links.set(peer.node, connection);
+    if (previous && !previous.closed) {
+      // The same node name: a worker that redialled, or a client process's own session redialled.
+      host.log.warn({ peer: peer.node, certName: peer.certName }, 'a node connected again while its old connection was open; replacing it');
+      previous.terminate('replaced');
+    }
+    connection.onEnvelope = (envelope, from) => host.receive(envelope, from);
+    connection.on('undeliverable', this.#onUnsendable);
+    host.events.emit('link', connection);
+    connection.on('close', (info: CloseInfo) => {
+      if (this.#links.get(peer.node) === connection) {
+        this.#links.delete(peer.node);
+        host.log.info({ peer: peer.node, code: info.code, cause: info.cause }, 'node disconnected');
+        host.events.emit('disconnected', peer.node, info);
+        if (!host.shuttingDown) host.membership.unreachable(peer.node, peer.incarnation, host.downAfterMs);
+      }
+    });
+    // The newcomer learns the table first, then everyone (the newcomer too) learns of it. The
+    // table has the down members too: a node back after a short loss may still hold them as up.
+    for (const m of host.membership.list()) {
+      if (m.node !== host.node && m.node !== peer.node) {
+        connection.send({ t: 'member', node: m.node, role: m.role, incarnation: m.incarnation, status: m.status, meta: m.meta });
+      }
+    }
+    host.log.info({ peer: peer.node, certName: peer.certName, role: peer.role, address: peer.address }, 'node joined');
+    host.membership.up({ node: peer.node, role: peer.role, incarnation: peer.incarnation, meta: peer.meta });
+    host.events.emit('connected', peer.node);
+  }
+
+  dial(at: { host: string; port: number }): void {
+    const { host } = this;
+    const dialer = new Dialer({
+      host: at.host,
+      port: at.port,
+      tls: host.options.identity,
+      settings: host.transport,
+      log: host.log,
+      hello: () => this.#hello(),
+    });
+    this.#dialer = dialer;
+    dialer.on('connected', (connection: Connection, welcome: Welcome) => this.#onHub(connection, welcome));
+    dialer.on('failure', (error: TroupeError, detail: { fatal: boolean; retryInMs?: number }) => {
+      host.events.emit('failure', error, detail);
+      if (detail.fatal) host.settled(error);
+    });
+    dialer.start();
+  }
+
+  #onHub(connection: Connection, welcome: Welcome): void {
+    const { host } = this;
+    const previous = this.#hub !== undefined ? host.membership.get(this.#hub) : undefined;
+    if (previous && (previous.node !== welcome.node || previous.incarnation !== welcome.incarnation) && previous.status !== 'down') {
+      // A new manager (or a restarted one): the old incarnation and all we knew through it are gone.
+      host.membership.down(previous.node);
+    }
+    this.#hub = welcome.node;
+    this.#links.set(welcome.node, connection);
+    connection.onEnvelope = (envelope, from) => host.receive(envelope, from);
+    connection.on('undeliverable', this.#onUnsendable);
+    host.events.emit('link', connection);
+    connection.on('close', (info: CloseInfo) => {
+      if (this.#links.get(welcome.node) === connection) this.#links.delete(welcome.node);
+      host.events.emit('disconnected', welcome.node, info);
+      // After shutdown a closing link changes nothing: no down timer outlives the node.
+      if (host.shuttingDown) return;
+      host.log.warn({ manager: welcome.node, code: info.code, cause: info.cause }, 'lost the manager; reconnecting');
+      host.membership.unreachable(welcome.node, welcome.incarnation, host.downAfterMs);
+    });
+    host.log.info({ manager: welcome.node, address: connection.peer.address }, 'joined the manager');
+    host.membership.up({ node: welcome.node, role: welcome.role, incarnation: welcome.incarnation, meta: welcome.meta });
+    // Replay what the manager must know of us: check-ins, subscriptions, watches.
+    host.replay(connection);
+    host.events.emit('connected', welcome.node);
+    host.settled();
+  }
+
+  #onUnsendable = (envelope: Envelope, code: ErrorCode, reason: string): void => this.host.unsendable(envelope, code, reason);
+}

@@ -1,0 +1,78 @@
+/**
+ * The queries a node waits on. Each has a temporary reply ref `$q/N.<random>` on this node:
+ * unguessable, so another node cannot fail our query by naming it. A query ends exactly once:
+ * with the first message its reply ref gets, at its timeout (TROUPE_E_QUERY_TIMEOUT), or when it is
+ * failed with a reason (the target's node went down, no such actor, forbidden, shutdown); its reply
+ * ref is gone from then on.
+ */
+import { randomBytes } from 'node:crypto';
+import { ActorRef } from '../../protocols/actor-ref.js';
+import { DeliveryError, ErrorCodes, ForbiddenError, type ErrorCode } from '../errors.js';
+
+interface Pending {
+  node: string;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+export class PendingQueries {
+  #pending = new Map<string, Pending>();
+  #seq = 0;
+
+  /** `receivers`: the node's temporary-path receivers, where a query's reply ref lives. */
+  constructor(
+    private readonly node: string,
+    private readonly receivers: Map<string, (msg: unknown) => void>,
+  ) {}
+
+  /** Waits for one message at a new reply ref; `send` sends the query and says whether it could. */
+  ask<R>(node: string, timeoutMs: number, what: string, send: (replyTo: ActorRef) => boolean): Promise<R> {
+    const path = `$q/${++this.#seq}.${randomBytes(6).toString('hex')}`;
+    const replyTo = new ActorRef(this.node, path);
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#pending.delete(path);
+        this.receivers.delete(path);
+        reject(new DeliveryError(ErrorCodes.QUERY_TIMEOUT, `${what} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.#pending.set(path, { node, reject, timer });
+      this.receivers.set(path, (msg) => {
+        clearTimeout(timer);
+        this.#pending.delete(path);
+        this.receivers.delete(path);
+        resolve(msg as R);
+      });
+      if (!send(replyTo)) this.fail(path, ErrorCodes.NODE_UNREACHABLE, `${what}: node ${node} is unreachable`);
+    });
+  }
+
+  /** Fails the query waiting at `path`, if one is. */
+  fail(path: string, code: string, reason: string): void {
+    const p = this.#pending.get(path);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.#pending.delete(path);
+    this.receivers.delete(path);
+    const Kind = code === ErrorCodes.FORBIDDEN ? ForbiddenError : DeliveryError;
+    p.reject(new Kind(code as ErrorCode, reason));
+  }
+
+  /** Fails every query asked of `node` (it went down). */
+  failNode(node: string): void {
+    for (const [path, p] of this.#pending) if (p.node === node) this.fail(path, ErrorCodes.NODE_DOWN, `node ${node} went down`);
+  }
+
+  /** Rejects every query (the node shuts down). */
+  rejectAll(err: Error): void {
+    for (const [path, p] of this.#pending) {
+      clearTimeout(p.timer);
+      this.#pending.delete(path);
+      p.reject(err);
+    }
+  }
+}
+
+/** A query's temporary reply ref: someone waits on it. */
+export function isQueryPath(path: string): boolean {
+  return path.startsWith('$q/');
+}
