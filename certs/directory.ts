@@ -152,7 +152,8 @@ export function addCertificate(opts: AddOptions): WriteResult {
 
   const caCertPath = path.join(out, CA_CERT_FILE);
   const caKeyPath = path.join(out, CA_KEY_FILE);
-  const ca: Pem = { cert: readCaFile(caCertPath, out), key: readCaFile(caKeyPath, out) };
+  const need = `adding a certificate needs the CA made by \`troupe generate-tls-certificates --out ${out}\``;
+  const ca: Pem = { cert: readCaFile(caCertPath, need), key: readCaFile(caKeyPath, need) };
   const signer = parseAuthority(ca, { cert: caCertPath, key: caKeyPath });
   if (signer.cert.validity.notAfter.getTime() <= Date.now()) {
     throw new CertificateError(
@@ -202,16 +203,16 @@ function refuseExisting(out: string, files: readonly string[]): void {
   }
 }
 
-function readCaFile(file: string, out: string): string {
+/**
+ * Reads a file of the CA's (ca.crt, ca.key), or says in one line that it is missing or unreadable
+ * and `need`: what the caller needs it for and how to get it (TROUPE_E_CERT_MISSING).
+ */
+export function readCaFile(file: string, need: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (cause) {
     const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new CertificateError(
-      ErrorCodes.CERT_MISSING,
-      `${file}: ${missing ? 'no such file' : 'cannot be read'}; adding a certificate needs the CA made by \`troupe generate-tls-certificates --out ${out}\``,
-      { cause },
-    );
+    throw new CertificateError(ErrorCodes.CERT_MISSING, `${file}: ${missing ? 'no such file' : 'cannot be read'}; ${need}`, { cause });
   }
 }
 

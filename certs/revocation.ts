@@ -13,7 +13,7 @@ import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { CertificateError, ErrorCodes, settingError } from '../src/errors.js';
-import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE_MODE, certFile, replacedCertificates, REVOKED_FILE } from './directory.js';
+import { CA_CERT_FILE, CA_KEY_FILE, CERT_FILE_MODE, certFile, readCaFile, replacedCertificates, REVOKED_FILE } from './directory.js';
 import { buildRevocationList, normalizeSerial, readRevocationList, type RevocationList } from './revocation-list.js';
 import { checkNodeName } from './settings.js';
 import { errorText, parseAuthority } from './x509.js';
@@ -60,7 +60,8 @@ export function revokeCertificates(opts: RevokeOptions): RevokeResult {
   }
   if (opts.replacedOnly && opts.name === undefined) throw settingError('replaced', true, 'a node name to go with it');
   const now = opts.now ?? new Date();
-  const caPem = { cert: readFile(path.join(out, CA_CERT_FILE), out), key: readFile(path.join(out, CA_KEY_FILE), out) };
+  const need = `revoking needs the CA that issued the certificates (\`troupe revoke\` runs where ca.key is, --certs ${out})`;
+  const caPem = { cert: readCaFile(path.join(out, CA_CERT_FILE), need), key: readCaFile(path.join(out, CA_KEY_FILE), need) };
   const signer = parseAuthority(caPem, { cert: path.join(out, CA_CERT_FILE), key: path.join(out, CA_KEY_FILE) });
 
   const wanted: RevokedCertificate[] = opts.name !== undefined ? certificatesNamed(out, checkNodeName('name', opts.name), opts.replacedOnly === true) : opts.serials!.map((s) => ({ serial: normalizeSerial(s) }));
@@ -130,15 +131,3 @@ function readExisting(file: string, caCert: string): RevocationList | undefined 
   }
 }
 
-function readFile(file: string, out: string): string {
-  try {
-    return fs.readFileSync(file, 'utf8');
-  } catch (cause) {
-    const missing = (cause as NodeJS.ErrnoException).code === 'ENOENT';
-    throw new CertificateError(
-      ErrorCodes.CERT_MISSING,
-      `${file}: ${missing ? 'no such file' : 'cannot be read'}; revoking needs the CA that issued the certificates (\`troupe revoke\` runs where ca.key is, --certs ${out})`,
-      { cause },
-    );
-  }
-}
