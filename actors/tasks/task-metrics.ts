@@ -49,9 +49,12 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
   let running = 0;
   new promClient.Gauge({ name: 'troupe_tasks_pending', help: 'Tasks waiting for a free worker', registers, collect() { this.set(pending); } });
   new promClient.Gauge({ name: 'troupe_tasks_running', help: 'Tasks running on workers', registers, collect() { this.set(running); } });
+  // The labelled children, looked up once: `inc({ outcome })` hashes its labels at every call.
+  const ended = new Map<string, { tasks: ReturnType<typeof tasks.labels>; runTime: ReturnType<typeof runTime.labels> }>();
   for (const outcome of OUTCOMES) {
     tasks.inc({ outcome }, 0);
     runTime.zero({ outcome });
+    ended.set(outcome, { tasks: tasks.labels({ outcome }), runTime: runTime.labels({ outcome }) });
   }
 
   /** When each live task last became pending (ms): the queue wait of a retry counts from its retry. */
@@ -73,8 +76,10 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
       else if (since !== undefined) queueWait.observe(Math.max(0, (record.startedAt ?? Date.now()) - since) / 1000);
     } else {
       pendingSince.delete(record.id);
-      tasks.inc({ outcome: to });
-      if (from === 'running' && record.durationMs !== null) runTime.observe({ outcome: to }, record.durationMs / 1000);
+      let children = ended.get(to);
+      if (children === undefined) ended.set(to, (children = { tasks: tasks.labels({ outcome: to }), runTime: runTime.labels({ outcome: to }) }));
+      children.tasks.inc();
+      if (from === 'running' && record.durationMs !== null) children.runTime.observe(record.durationMs / 1000);
     }
   };
 
