@@ -86,9 +86,12 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
   const controller = new ActorRef(system.node, CONTROLLER_NAME);
   const ask = (what: 'executors' | 'resourceUsage') => system.query<Answer>(controller, (replyTo) => ({ type: 'ask', what, replyTo }), SCRAPE_QUERY_TIMEOUT_MS);
   // One pair of queries per scrape, shared by the gauges below (each gauge's collect runs in turn).
-  let snapshot: Promise<[Answer, Answer]> | undefined;
+  type Usage = NonNullable<Answer['usage']>[number];
+  let snapshot: Promise<{ executors: NonNullable<Answer['executors']>; byWorker: Map<string, Usage> }> | undefined;
   const workers = () => {
-    snapshot ??= Promise.all([ask('executors'), ask('resourceUsage')]).finally(() => setImmediate(() => (snapshot = undefined)));
+    snapshot ??= Promise.all([ask('executors'), ask('resourceUsage')])
+      .then(([executors, usage]) => ({ executors: executors.executors ?? [], byWorker: new Map((usage.usage ?? []).map((u) => [u.worker, u])) }))
+      .finally(() => setImmediate(() => (snapshot = undefined)));
     return snapshot;
   };
   const workerGauge = (name: string, help: string, value: (e: NonNullable<Answer['executors']>[number], u: NonNullable<Answer['usage']>[number] | undefined) => number | undefined) =>
@@ -98,10 +101,9 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
       labelNames: ['worker'],
       registers,
       async collect() {
-        const [executors, usage] = await workers();
-        const byWorker = new Map((usage.usage ?? []).map((u) => [u.worker, u]));
+        const { executors, byWorker } = await workers();
         this.reset();
-        for (const e of executors.executors ?? []) {
+        for (const e of executors) {
           const v = value(e, byWorker.get(e.worker));
           if (v !== undefined) this.set({ worker: e.worker }, v);
         }
