@@ -11,7 +11,8 @@
  * The figure is each manager's own CPU time (utime + stime from /proc/PID/stat) over its blocks,
  * per task; the cost is observed − plain, as a share of plain. Target: under 5 %. Before the load,
  * both managers' CPU over the same idle window (BENCH_METRICS_IDLE_S seconds): the fixed cost of
- * being observed, per second, whatever the load.
+ * being observed, per second, whatever the load; with it the cost splits into that fixed part and a
+ * marginal part per task (each way's CPU over its blocks less its idle rate over the same time).
  *
  * Beside those end-to-end figures (noisy on a shared machine: the manager's CPU is a few percent of
  * a core at this load), two measured in this process, exactly: the CPU of the task observers per
@@ -209,6 +210,7 @@ async function main(): Promise<void> {
       manager_cpu_percent: roundTo((100 * c.cpuS) / (c.wallMs / 1000), 1),
       tasks_per_s: roundTo(c.tasksRun / (c.wallMs / 1000), 1),
     });
+    const marginal = (c: Cluster, idleMsPerS: number) => (1000 * c.cpuS - idleMsPerS * (c.wallMs / 1000)) / c.tasksRun;
     const p = figures(plain);
     const o = figures(observed);
     progress('in-process figures');
@@ -227,6 +229,10 @@ async function main(): Promise<void> {
       plain: p,
       observed: o,
       cost_percent_of_manager_cpu: roundTo((100 * (o.manager_cpu_ms_per_task - p.manager_cpu_ms_per_task)) / p.manager_cpu_ms_per_task, 1),
+      // The same cost in its two parts: per second whatever the load (the idle window), and per task
+      // beyond the idle rate (each way's CPU over its blocks less its idle CPU over the same time).
+      cost_fixed_ms_per_s: roundTo(idle[1]! - idle[0]!, 1),
+      cost_marginal_ms_per_task: roundTo(marginal(observed, idle[1]!) - marginal(plain, idle[0]!), 4),
       target_percent: 5,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -49,9 +49,12 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
   let running = 0;
   new promClient.Gauge({ name: 'troupe_tasks_pending', help: 'Tasks waiting for a free worker', registers, collect() { this.set(pending); } });
   new promClient.Gauge({ name: 'troupe_tasks_running', help: 'Tasks running on workers', registers, collect() { this.set(running); } });
+  // The labelled children, looked up once: `inc({ outcome })` hashes its labels at every call.
+  const ended = new Map<string, { tasks: ReturnType<typeof tasks.labels>; runTime: ReturnType<typeof runTime.labels> }>();
   for (const outcome of OUTCOMES) {
     tasks.inc({ outcome }, 0);
     runTime.zero({ outcome });
+    ended.set(outcome, { tasks: tasks.labels({ outcome }), runTime: runTime.labels({ outcome }) });
   }
 
   /** When each live task last became pending (ms): the queue wait of a retry counts from its retry. */
@@ -73,17 +76,22 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
       else if (since !== undefined) queueWait.observe(Math.max(0, (record.startedAt ?? Date.now()) - since) / 1000);
     } else {
       pendingSince.delete(record.id);
-      tasks.inc({ outcome: to });
-      if (from === 'running' && record.durationMs !== null) runTime.observe({ outcome: to }, record.durationMs / 1000);
+      let children = ended.get(to);
+      if (children === undefined) ended.set(to, (children = { tasks: tasks.labels({ outcome: to }), runTime: runTime.labels({ outcome: to }) }));
+      children.tasks.inc();
+      if (from === 'running' && record.durationMs !== null) children.runTime.observe(record.durationMs / 1000);
     }
   };
 
   const controller = new ActorRef(system.node, CONTROLLER_NAME);
   const ask = (what: 'executors' | 'resourceUsage') => system.query<Answer>(controller, (replyTo) => ({ type: 'ask', what, replyTo }), SCRAPE_QUERY_TIMEOUT_MS);
   // One pair of queries per scrape, shared by the gauges below (each gauge's collect runs in turn).
-  let snapshot: Promise<[Answer, Answer]> | undefined;
+  type Usage = NonNullable<Answer['usage']>[number];
+  let snapshot: Promise<{ executors: NonNullable<Answer['executors']>; byWorker: Map<string, Usage> }> | undefined;
   const workers = () => {
-    snapshot ??= Promise.all([ask('executors'), ask('resourceUsage')]).finally(() => setImmediate(() => (snapshot = undefined)));
+    snapshot ??= Promise.all([ask('executors'), ask('resourceUsage')])
+      .then(([executors, usage]) => ({ executors: executors.executors ?? [], byWorker: new Map((usage.usage ?? []).map((u) => [u.worker, u])) }))
+      .finally(() => setImmediate(() => (snapshot = undefined)));
     return snapshot;
   };
   const workerGauge = (name: string, help: string, value: (e: NonNullable<Answer['executors']>[number], u: NonNullable<Answer['usage']>[number] | undefined) => number | undefined) =>
@@ -93,10 +101,9 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
       labelNames: ['worker'],
       registers,
       async collect() {
-        const [executors, usage] = await workers();
-        const byWorker = new Map((usage.usage ?? []).map((u) => [u.worker, u]));
+        const { executors, byWorker } = await workers();
         this.reset();
-        for (const e of executors.executors ?? []) {
+        for (const e of executors) {
           const v = value(e, byWorker.get(e.worker));
           if (v !== undefined) this.set({ worker: e.worker }, v);
         }

@@ -31,6 +31,10 @@ export function metricsRegistry(): Registry {
   // Gauges named like counters, which `promtool check metrics` rejects; the same figures stay
   // exported by type as troupe_nodejs_active_handles and friends.
   for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`troupe_nodejs_${name}`);
+  // Left out for what they cost at each scrape (V8's heap-space walk, the list of every active
+  // resource), beyond what the process metrics are for: CPU, memory, event loop lag. The heap as a
+  // whole stays (troupe_nodejs_heap_size_*_bytes), and so do the handle and request counts.
+  for (const name of ['heap_space_size_total_bytes', 'heap_space_size_used_bytes', 'heap_space_size_available_bytes', 'active_resources']) registry.removeSingleMetric(`troupe_nodejs_${name}`);
   return registry;
 }
 
