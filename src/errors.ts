@@ -67,6 +67,10 @@ export const ErrorCodes = {
   // revocation (certs/revocation-*.ts, the manager's handshake)
   REVOKED: 'TROUPE_E_REVOKED',
   CRL_INVALID: 'TROUPE_E_CRL_INVALID',
+  // Prometheus text and benchmarks (protocols/prometheus-text.ts, actors/russula/bench-*.ts)
+  METRICS_PARSE: 'TROUPE_E_METRICS_PARSE',
+  BENCH_NO_METRIC: 'TROUPE_E_BENCH_NO_METRIC',
+  BENCH_INVALID: 'TROUPE_E_BENCH_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
