@@ -16,8 +16,8 @@
  *   and keeps the samples (parsed, protocols/prometheus-text.ts) until the member's process is
  *   over; they go to the coordinator once, in the terminal russulaState. Nothing is sent while it
  *   runs: a benchmark's network carries no scraping and no coordination traffic.
- * - Faults (a step's `faults`): the worker itself SIGKILLs its member's process group at the given
- *   times after it became ready, and starts the command again with `recover`; a crash it inflicted
+ * - Faults (a step's `faults`): the worker itself SIGKILLs its member's process group (member i of
+ *   the first `count`, once, (i + 1) × intervalMs after it became ready), and starts the command again with `recover`; a crash it inflicted
  *   is not a failure of the member. When and what goes in the terminal russulaState too.
  * - Everything a run started ends with it: on `russulaStop`, when the coordinator stops or its node
  *   goes down (watched), when this actor stops, and when this process exits.
@@ -256,8 +256,9 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       };
       m.scrapeTimer = setTimeout(tick, 0);
     }
-    if (m.step.faults && m.faultTimers.length === 0) {
-      for (const at of m.step.faults.atMs) m.faultTimers.push(setTimeout(() => system.dispatch(self, { type: 'russula.fault', key: m.key } satisfies Internal), at));
+    const index = Number(m.name.slice(m.name.lastIndexOf('/') + 1));
+    if (m.step.faults && m.faultTimers.length === 0 && m.faults.length === 0 && index < m.step.faults.count) {
+      m.faultTimers.push(setTimeout(() => system.dispatch(self, { type: 'russula.fault', key: m.key } satisfies Internal), (index + 1) * m.step.faults.intervalMs));
     }
   };
 

@@ -60,10 +60,14 @@ export const MetricsSpecT = Type.Object({
 });
 export type MetricsSpec = Static<typeof MetricsSpecT>;
 
-/** Crashes the worker itself inflicts on its member (SIGKILL to the process group), ms after it became ready. */
+/**
+ * Crashes the worker itself inflicts on its member (SIGKILL to the process group): the members
+ * with index below `count` each crash once, member i at (i + 1) × intervalMs after it became ready.
+ */
 export const FaultSpecT = Type.Object({
-  atMs: Type.Array(Millis, { maxItems: MAX_FAULTS }),
-  /** Start the command again at once after each crash. */
+  count: Type.Integer({ minimum: 0, maximum: MAX_FAULTS }),
+  intervalMs: Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 }),
+  /** Start the command again at once after the crash. */
   recover: Type.Boolean(),
 });
 export type FaultSpec = Static<typeof FaultSpecT>;

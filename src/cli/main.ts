@@ -15,6 +15,7 @@ import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-c
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
 import { runScenarioCommand } from './scenario-command.js';
+import { benchCommand } from './bench-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
@@ -226,6 +227,15 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
             },
           )
           .demandCommand(1, 'Name a scenario command: troupe scenario run FILE HOST:PORT'),
+    )
+    .command(
+      // troupe bench (src/cli/bench-command.ts)
+      benchCommand({
+        print: io.print,
+        setJob: (j) => (job = j),
+        clientOptions: (y) => connectOptions(clientCertOptions(y)).option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' }),
+        connection: (args) => clientConnection(args as unknown as Parameters<typeof clientConnection>[0], 'troupe bench'),
+      }),
     )
     .command(
       'demo',
