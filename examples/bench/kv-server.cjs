@@ -3,7 +3,7 @@
 // prints `kv listening on HOST:PORT` (the scenario's readiness line).
 'use strict';
 const http = require('node:http');
-const { counter, gauge } = require('./metrics.js');
+const { counter, gauge } = require('./metrics.cjs');
 
 const host = process.env.HOST || '127.0.0.1';
 const store = new Map();

@@ -1,10 +1,10 @@
-// An open-loop load generator for kv-server.js: `--rate N` requests a second (half PUTs, half
+// An open-loop load generator for kv-server.cjs: `--rate N` requests a second (half PUTs, half
 // GETs, round robin over $SERVERS = host:port,host:port) for `--warmup W` + `--duration D` + 1
 // seconds, then exits 0. Its metrics (requests_total, errors_total, request_duration_seconds, a
 // histogram) are on http://127.0.0.1:PORT/metrics; it prints `metrics on 127.0.0.1:PORT` first.
 'use strict';
 const http = require('node:http');
-const { Histogram, counter, gauge } = require('./metrics.js');
+const { Histogram, counter, gauge } = require('./metrics.cjs');
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -15,7 +15,7 @@ const seconds = arg('warmup', 1) + arg('duration', 5) + 1;
 const maxInFlight = arg('max-in-flight', 256);
 const servers = (process.env.SERVERS || '').split(',').filter(Boolean).map((a) => ({ host: a.slice(0, a.lastIndexOf(':')), port: Number(a.slice(a.lastIndexOf(':') + 1)) }));
 if (servers.length === 0 || !(rate > 0)) {
-  console.error('usage: SERVERS=host:port,... node load.js --rate N [--warmup S] [--duration S]');
+  console.error('usage: SERVERS=host:port,... node load.cjs --rate N [--warmup S] [--duration S]');
   process.exit(2);
 }
 
