@@ -14,7 +14,8 @@
  *   sweep goes on, unless `failFast`. Nothing here throws for a failed run.
  * - Search: from `startingLoad`, doubling while the point is good (the run ok, p99 within
  *   `latencyFactor` × the first point's, throughput still rising by at least 5%), then halving the
- *   interval between the last good and the first bad load; `maxIterations` points in all, never more.
+ *   interval between the last good and the first bad load (good there: ok, within the latency bound,
+ *   throughput not below the last good point's); `maxIterations` points in all, never more.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -137,11 +138,14 @@ export async function search(s: NonNullable<BenchOptions['search']>, point: (loa
   let prev: Measure | undefined;
   let good: number | undefined;
   let bad: number | undefined;
+  // Doubling, a good point has ≥ 5% more throughput than the last good one; narrowing, no less.
+  let narrowing = false;
   const attempt = async (load: number): Promise<boolean> => {
     tried.push(load);
     const m = measureOf(await point(load));
     first ??= m;
-    const ok = m.ok && (first.p99 === null || m.p99 === null || m.p99 <= factor * first.p99) && (prev === undefined || (m.throughput ?? 0) >= (prev.throughput ?? 0) * RISING);
+    const rise = narrowing ? 1 : RISING;
+    const ok = m.ok && (first.p99 === null || m.p99 === null || m.p99 <= factor * first.p99) && (prev === undefined || (m.throughput ?? 0) >= (prev.throughput ?? 0) * rise);
     if (ok) prev = m;
     return ok;
   };
@@ -155,6 +159,7 @@ export async function search(s: NonNullable<BenchOptions['search']>, point: (loa
       break;
     }
   }
+  narrowing = true;
   while (bad !== undefined && good !== undefined && tried.length < s.maxIterations && !stopped()) {
     const mid = Math.round((good + bad) / 2);
     if (mid <= good || mid >= bad) break;

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { DEFAULT_BENCH_SERIES, DEFAULT_SCRAPE_INTERVAL_MS, parseScenario } from '../../../actors/russula/scenario-file.js';
 import { summarize } from '../../../actors/russula/bench-summary.js';
+import { search, type BenchPoint, type BenchRunResult } from '../../../actors/russula/bench-sweep.js';
 import { ErrorCodes, RussulaError } from '../../../src/errors.js';
 
 const EXAMPLES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..', 'examples');
@@ -117,5 +118,35 @@ describe('scenario params, metrics and bench', () => {
     expect(none.throughput).to.equal(null);
     expect(none.latency).to.deep.equal({ p50: null, p90: null, p99: null });
     expect(none.problems.map((p) => p.message)).to.deep.equal(['c/0: no counter absent_total in its samples', 'c/0: no histogram absent_seconds (no absent_seconds_bucket series) in its samples']);
+  });
+
+  describe('the search for the breaking point', () => {
+    // A system that saturates at 300/s: throughput min(load, 300), p99 10 ms up to 400, then 100 ms.
+    const system = (load: number): BenchPoint => ({
+      load,
+      runs: [{ ok: true, summary: { throughput: Math.min(load, 300), latency: { p50: 0.001, p90: 0.005, p99: load > 400 ? 0.1 : 0.01 } } } as unknown as BenchRunResult],
+    });
+    const run = async (maxIterations: number, startingLoad = 50, point = system) => {
+      const loads: number[] = [];
+      const tried = await search({ startingLoad, maxIterations }, async (load) => (loads.push(load), point(load)), () => false);
+      expect(tried).to.deep.equal(loads);
+      return loads;
+    };
+
+    it('doubles while throughput rises, then narrows between the last good and the first bad load', async () => {
+      expect(await run(8)).to.deep.equal([50, 100, 200, 400, 800, 600, 500, 450]);
+    });
+
+    it('never runs more than its iteration bound', async () => {
+      expect(await run(3)).to.deep.equal([50, 100, 200]);
+      expect(await run(1)).to.deep.equal([50]);
+    });
+
+    it('stops doubling when latency passes the bound, or a run fails', async () => {
+      const slow = (load: number): BenchPoint => ({ load, runs: [{ ok: true, summary: { throughput: load, latency: { p50: 0, p90: 0, p99: load >= 400 ? 0.06 : 0.01 } } } as unknown as BenchRunResult] });
+      expect(await run(4, 100, slow)).to.deep.equal([100, 200, 400, 300]);
+      const failing = (load: number): BenchPoint => ({ load, runs: [{ ok: load < 200, summary: { throughput: load, latency: { p50: 0, p90: 0, p99: 0.01 } } } as unknown as BenchRunResult] });
+      expect(await run(10, 100, failing)).to.deep.equal([100, 200, 150, 175, 188, 194, 197, 199]);
+    });
   });
 });
