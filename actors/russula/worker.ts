@@ -63,6 +63,11 @@ export const DEFAULT_PROBE_INTERVAL_MS = 50;
 export const MAX_MEMBERS = 1000;
 /** A stdout line longer than this is cut for the readiness regex: 64 KiB. */
 const MAX_LINE_CHARS = 64 * 1024;
+/**
+ * Values (series × samples) one member keeps at most: 200 000, so that its last russulaState stays
+ * well under the transport's frame limit (about 40 bytes a value with its key).
+ */
+const MAX_SAMPLE_VALUES = 200_000;
 /** A scrape's answer is cut here: 4 MiB. */
 const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
 
@@ -112,6 +117,7 @@ class Member {
   probeTimer?: NodeJS.Timeout;
   /** Metrics kept until the process is over. */
   samples: Sample[] = [];
+  sampleValues = 0;
   scrapeErrors = { count: 0, first: '' };
   scrapeTimer?: NodeJS.Timeout;
   scraping = false;
@@ -322,6 +328,9 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       return scrapeError((err as Error).message);
     }
     if (m.samples.length >= MAX_SAMPLES) return scrapeError(`more than ${MAX_SAMPLES} samples: the later ones are dropped`);
+    const n = Object.keys(values).length;
+    if (m.sampleValues + n > MAX_SAMPLE_VALUES) return scrapeError(`more than ${MAX_SAMPLE_VALUES} values in all: the later samples are dropped`);
+    m.sampleValues += n;
     m.samples.push({ at: msg.at, values });
   };
 
@@ -406,6 +415,9 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   };
 
   const onExited = (m: Member, result: CommandResult) => {
+    // Through a spawner a restart's pid is known only once it started: fill it in now.
+    const last = m.faults[m.faults.length - 1];
+    if (last?.action === 'restart' && last.pid === undefined && m.process?.pid !== undefined) last.pid = m.process.pid;
     m.pid = m.process?.pid ?? m.pid;
     m.process = undefined;
     m.exit = result;

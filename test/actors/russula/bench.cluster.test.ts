@@ -145,6 +145,7 @@ describe('troupe bench on a cluster of real processes', function () {
     expect(kill!.pid).to.be.a('number');
     expect(isGone(kill!.pid!)).to.equal(true);
     expect(server.pid).to.not.equal(kill!.pid);
+    expect(restart!.pid).to.equal(server.pid);
     expect(server.state).to.equal('done');
     expect(stdout).to.match(/^faults\s+40\s+1\s+ok\s.*\s1\s+0$/m);
   });
