@@ -167,6 +167,36 @@ describe('troupe bench on a cluster of real processes', function () {
     expect(next.summary.throughput).to.be.above(0);
   });
 
+  it('reads a metrics file the member writes, and a metric that never appears is named in the result', async () => {
+    const file = path.join(tmp, 'file-metrics.yaml');
+    fs.writeFileSync(
+      file,
+      [
+        'name: file-metrics',
+        'params: { load: 10, duration: 1, warmup: 0, dir: unused }',
+        'groups:',
+        '  writers:',
+        '    protocol: client',
+        '    metrics: { file: stats.prom }',
+        '    command: |',
+        '      for i in $(seq 1 25); do printf "# TYPE requests_total counter\\nrequests_total %d\\n" $((i * ${params.load})) > stats.tmp && mv stats.tmp stats.prom; sleep 0.08; done',
+        'bench: { latency: absent_seconds }',
+        'steps:',
+        '  - { group: writers, until: done, timeout: 20s }',
+        '',
+      ].join('\n'),
+    );
+    const { code, stdout, stderr } = await bench(file, '--loads', '10', '--label', 'file');
+    expect(code, `${stdout}\n${stderr}`).to.equal(1);
+    const r = readRun('file', 'load-10-run-1.json');
+    expect(r.result.members, JSON.stringify(r.errors)).to.have.length(1);
+    const writer = r.result.members[0]!;
+    expect(writer.samples!.length, JSON.stringify(writer.scrapeErrors)).to.be.at.least(2);
+    expect(writer.samples!.every((s) => Object.keys(s.values).length === 1 && s.values.requests_total! % 10 === 0)).to.equal(true);
+    expect(r.summary.throughput).to.be.above(0);
+    expect(r.errors).to.deep.equal([{ code: ErrorCodes.BENCH_NO_METRIC, message: 'writers/0: no histogram absent_seconds (no absent_seconds_bucket series) in its samples' }]);
+  });
+
   it('bench plot writes a valid SVG with one line per label', async () => {
     const out = path.join(tmp, 'compare.svg');
     const { code, stdout, stderr } = await CliProcess.run(['bench', 'plot', path.join(results, 'sweep'), path.join(results, 'fails'), '--out', out]);
