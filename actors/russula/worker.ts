@@ -11,11 +11,23 @@
  *   locally, so they cost no coordination traffic.
  * - A repeated assign or advance (the coordinator retries after a lost connection) is answered with
  *   the current state and changes nothing.
+ * - Metrics (a step's `metrics`): the worker scrapes its own member, on this host (its Prometheus
+ *   endpoint on 127.0.0.1, or a file in its directory), every `intervalMs` from when it is ready,
+ *   and keeps the samples (parsed, protocols/prometheus-text.ts) until the member's process is
+ *   over; they go to the coordinator once, in the terminal russulaState. Nothing is sent while it
+ *   runs: a benchmark's network carries no scraping and no coordination traffic.
+ * - Faults (a step's `faults`): the worker itself SIGKILLs its member's process group (member i of
+ *   the first `count`, once, (i + 1) × intervalMs after it became ready), and starts the command again with `recover`; a crash it inflicted
+ *   is not a failure of the member. When and what goes in the terminal russulaState too.
  * - Everything a run started ends with it: on `russulaStop`, when the coordinator stops or its node
  *   goes down (watched), when this actor stops, and when this process exits.
  */
+import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
+import { parsePrometheusText, seriesKey } from '../../protocols/prometheus-text.js';
 import { ActorRef } from '../../protocols/actor-ref.js';
 import type { Terminated } from '../../protocols/cluster-messages.js';
 import {
@@ -26,6 +38,10 @@ import {
   RUSSULA_WORKER_KEY,
   STOPPED,
   TAIL_BYTES,
+  MAX_SAMPLES,
+  MAX_SERIES,
+  type FaultEvent,
+  type Sample,
   type RussulaAdvance,
   type RussulaAssign,
   type RussulaProtocol,
@@ -49,6 +65,13 @@ export const DEFAULT_PROBE_INTERVAL_MS = 50;
 export const MAX_MEMBERS = 1000;
 /** A stdout line longer than this is cut for the readiness regex: 64 KiB. */
 const MAX_LINE_CHARS = 64 * 1024;
+/**
+ * Values (series × samples) one member keeps at most: 200 000, so that its last russulaState stays
+ * well under the transport's frame limit (about 40 bytes a value with its key).
+ */
+const MAX_SAMPLE_VALUES = 200_000;
+/** A scrape's answer is cut here: 4 MiB. */
+const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
 
 export interface RussulaWorkerOptions {
   tags?: readonly string[];
@@ -69,7 +92,9 @@ export interface RussulaWorkerOptions {
 /** What this actor's own callbacks tell it: local messages, never accepted from the wire. */
 type Internal =
   | { type: 'russula.exited'; key: string; result: CommandResult }
-  | { type: 'russula.ready'; key: string; address?: string };
+  | { type: 'russula.ready'; key: string; address?: string }
+  | { type: 'russula.scraped'; key: string; at: number; text?: string; error?: string }
+  | { type: 'russula.fault'; key: string };
 
 type Message = RussulaAssign | RussulaAdvance | RussulaStop | Terminated | Internal;
 
@@ -94,6 +119,19 @@ class Member {
   lineBuffer = '';
   readyRegex?: RegExp;
   probeTimer?: NodeJS.Timeout;
+  /** Metrics kept until the process is over. */
+  samples: Sample[] = [];
+  sampleValues = 0;
+  scrapeErrors = { count: 0, first: '' };
+  scrapeTimer?: NodeJS.Timeout;
+  scraping = false;
+  /** Crashes inflicted and restarts, and the timers of those to come. */
+  faults: FaultEvent[] = [];
+  faultTimers: NodeJS.Timeout[] = [];
+  /** The process now ending was killed on purpose (a fault), not by itself. */
+  crashing = false;
+  /** The last fault left it without a process (no recover): stopping it is immediate. */
+  crashed = false;
 
   constructor(
     readonly key: string,
@@ -140,6 +178,11 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
     if (isTerminal(m.protocol, m.state)) {
       msg.stdoutTail = m.tails.stdout.text();
       msg.stderrTail = m.tails.stderr.text();
+      if (m.step.metrics) {
+        msg.samples = m.samples;
+        msg.scrapeErrors = { ...m.scrapeErrors };
+      }
+      if (m.step.faults) msg.faults = m.faults;
     }
     m.sentMessages += 1;
     msg.sent = { messages: m.sentMessages, bytesBefore: m.sentBytes };
@@ -167,7 +210,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   const fail = (m: Member, code: string, reason: string) => {
     m.code = code;
     m.reason = reason;
-    clearTimeout(m.probeTimer);
+    stopTimers(m);
     if (m.process) return stopProcess(m, { to: FAILED, code, reason });
     m.state = FAILED;
     m.at = Date.now();
@@ -183,6 +226,19 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       return fail(m, ErrorCodes.RUSSULA_NO_VALUE, (err as Error).message);
     }
     const ready = m.step.ready;
+    if (!launch(m, env)) return;
+    if (!ready || (ready.stdout === undefined && ready.port === undefined)) {
+      m.ready = true;
+      push(m);
+      return onReady(m);
+    }
+    push(m);
+    if (ready.stdout !== undefined) m.readyRegex = new RegExp(ready.stdout);
+    else probe(m, ready.port!);
+  };
+
+  /** Starts the step's command; false (the member failed) when it cannot be run. */
+  const launch = (m: Member, env: Record<string, string>): boolean => {
     try {
       m.process = runCommand({
         command: m.step.command,
@@ -197,18 +253,125 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       });
     } catch (err) {
       // runCommand refuses what it cannot run (an env name with "=", a NUL byte): the step is refused, not the worker.
-      return fail(m, ErrorCodes.RUSSULA_REFUSED, `cannot run the step: ${(err as Error).message}`);
+      fail(m, ErrorCodes.RUSSULA_REFUSED, `cannot run the step: ${(err as Error).message}`);
+      return false;
     }
     const key = m.key;
-    void m.process.result.then((result) => system.dispatch(self, { type: 'russula.exited', key, result } satisfies Internal));
-    if (!ready || (ready.stdout === undefined && ready.port === undefined)) {
-      m.ready = true;
-      push(m);
+    const proc = m.process;
+    void proc.result.then((result) => system.dispatch(self, { type: 'russula.exited', key, result } satisfies Internal));
+    return true;
+  };
+
+  /** The member's process became ready: scraping and faults start from here. */
+  const onReady = (m: Member) => {
+    if (m.step.metrics && m.scrapeTimer === undefined) {
+      const tick = () => {
+        scrape(m);
+        m.scrapeTimer = setTimeout(tick, m.step.metrics!.intervalMs);
+      };
+      m.scrapeTimer = setTimeout(tick, 0);
+    }
+    const index = Number(m.name.slice(m.name.lastIndexOf('/') + 1));
+    if (m.step.faults && m.faultTimers.length === 0 && m.faults.length === 0 && index < m.step.faults.count) {
+      m.faultTimers.push(setTimeout(() => system.dispatch(self, { type: 'russula.fault', key: m.key } satisfies Internal), (index + 1) * m.step.faults.intervalMs));
+    }
+  };
+
+  const stopTimers = (m: Member) => {
+    clearTimeout(m.probeTimer);
+    clearTimeout(m.scrapeTimer);
+    for (const t of m.faultTimers) clearTimeout(t);
+  };
+
+  /** One scrape of the member's metrics on this host; the answer comes back as russula.scraped. */
+  const scrape = (m: Member) => {
+    const spec = m.step.metrics!;
+    if (m.scraping || m.process === undefined) return;
+    const at = Date.now();
+    const done = (text?: string, error?: string) => {
+      m.scraping = false;
+      system.dispatch(self, { type: 'russula.scraped', key: m.key, at, ...(text !== undefined && { text }), ...(error !== undefined && { error }) } satisfies Internal);
+    };
+    m.scraping = true;
+    if (spec.file !== undefined) {
+      fs.promises.readFile(path.join(m.process.cwd, spec.file), 'utf8').then(
+        (text) => done(text.slice(0, MAX_SCRAPE_BYTES)),
+        (err: NodeJS.ErrnoException) => done(undefined, `cannot read ${spec.file}: ${err.code ?? err.message}`),
+      );
       return;
     }
-    push(m);
-    if (ready.stdout !== undefined) m.readyRegex = new RegExp(ready.stdout);
-    else probe(m, ready.port!);
+    const port = spec.port ?? Number(m.address?.slice(m.address.lastIndexOf(':') + 1));
+    if (!Number.isInteger(port) || port < 1) return done(undefined, 'no port to scrape (the member reported no address)');
+    const req = http.get({ host: '127.0.0.1', port, path: spec.path, timeout: Math.max(100, spec.intervalMs) }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_SCRAPE_BYTES) chunks.push(c);
+      });
+      res.on('end', () => (res.statusCode === 200 ? done(Buffer.concat(chunks).toString('utf8')) : done(undefined, `http://127.0.0.1:${port}${spec.path} answered ${res.statusCode}`)));
+      res.on('error', (err) => done(undefined, err.message));
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.max(100, spec.intervalMs)} ms`)));
+    req.on('error', (err: NodeJS.ErrnoException) => done(undefined, `http://127.0.0.1:${port}${spec.path}: ${err.code ?? err.message}`));
+  };
+
+  const onScraped = (m: Member, msg: Extract<Internal, { type: 'russula.scraped' }>) => {
+    const scrapeError = (why: string) => {
+      m.scrapeErrors.count += 1;
+      if (m.scrapeErrors.first === '') m.scrapeErrors.first = why.slice(0, 1024);
+    };
+    if (msg.text === undefined) return scrapeError(msg.error ?? 'no answer');
+    let values: Record<string, number>;
+    try {
+      values = {};
+      let n = 0;
+      for (const s of parsePrometheusText(msg.text).samples) {
+        if (!Number.isFinite(s.value)) continue;
+        const key = seriesKey(s.name, s.labels);
+        if (key.length > 1024 || (!Object.hasOwn(values, key) && n >= MAX_SERIES)) continue;
+        if (!Object.hasOwn(values, key)) n += 1;
+        values[key] = s.value;
+      }
+    } catch (err) {
+      return scrapeError((err as Error).message);
+    }
+    if (m.samples.length >= MAX_SAMPLES) return scrapeError(`more than ${MAX_SAMPLES} samples: the later ones are dropped`);
+    const n = Object.keys(values).length;
+    if (m.sampleValues + n > MAX_SAMPLE_VALUES) return scrapeError(`more than ${MAX_SAMPLE_VALUES} values in all: the later samples are dropped`);
+    m.sampleValues += n;
+    m.samples.push({ at: msg.at, values });
+  };
+
+  const onFault = (m: Member) => {
+    if (m.process === undefined || m.stopping || isTerminal(m.protocol, m.state)) return;
+    const pid = m.process.pid;
+    m.crashing = true;
+    m.faults.push({ action: 'kill', at: Date.now(), ...(pid !== undefined && { pid }) });
+    if (pid === undefined) return m.process.cancel();
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {
+      m.process.cancel();
+    }
+  };
+
+  /** The process a fault killed has ended: start it again (recover), or leave the member without one. */
+  const afterCrash = (m: Member) => {
+    m.crashing = false;
+    if (!m.step.faults?.recover) {
+      m.crashed = true;
+      return;
+    }
+    let env: Record<string, string>;
+    try {
+      env = expandEnv(m.step.env, m.values);
+    } catch (err) {
+      return fail(m, ErrorCodes.RUSSULA_NO_VALUE, (err as Error).message);
+    }
+    if (!launch(m, env)) return;
+    const pid = m.process?.pid;
+    m.faults.push({ action: 'restart', at: Date.now(), ...(pid !== undefined && { pid }) });
   };
 
   const matchLines = (m: Member, data: Buffer) => {
@@ -242,7 +405,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   };
 
   const stopProcess = (m: Member, why: NonNullable<Member['stopping']>) => {
-    clearTimeout(m.probeTimer);
+    stopTimers(m);
     m.stopping ??= why;
     if (m.process) m.process.cancel();
     else finishStop(m);
@@ -261,10 +424,14 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   };
 
   const onExited = (m: Member, result: CommandResult) => {
+    // Through a spawner a restart's pid is known only once it started: fill it in now.
+    const last = m.faults[m.faults.length - 1];
+    if (last?.action === 'restart' && last.pid === undefined && m.process?.pid !== undefined) last.pid = m.process.pid;
     m.pid = m.process?.pid ?? m.pid;
     m.process = undefined;
     m.exit = result;
-    clearTimeout(m.probeTimer);
+    if (m.crashing && !m.stopping && !isTerminal(m.protocol, m.state)) return afterCrash(m);
+    stopTimers(m);
     if (m.stopping) return finishStop(m);
     if (isTerminal(m.protocol, m.state)) return;
     const def = m.protocol.worker.states[m.state];
@@ -284,7 +451,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
         continue;
       }
       if (!tell) {
-        clearTimeout(m.probeTimer);
+        stopTimers(m);
         m.process?.cancel();
         continue;
       }
@@ -356,6 +523,17 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
           m.at = Date.now();
           m.address = msg.address;
           push(m);
+          onReady(m);
+          break;
+        }
+        case 'russula.scraped': {
+          const m = members.get(msg.key);
+          if (m) onScraped(m, msg);
+          break;
+        }
+        case 'russula.fault': {
+          const m = members.get(msg.key);
+          if (m) onFault(m);
           break;
         }
       }
@@ -367,7 +545,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       onCrash: 'resume',
       afterStop: () => {
         for (const m of members.values()) {
-          clearTimeout(m.probeTimer);
+          stopTimers(m);
           m.process?.cancel();
         }
         process.off('exit', closeDirs);

@@ -22,6 +22,7 @@ import { runDeployCommand, runDeployLogs } from './deploy-command.js';
 import { DEFAULT_BATCH, DEFAULT_FANOUT, DEFAULT_INVENTORY_FILE, DEFAULT_LOG_LINES } from '../deploy/index.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS as DEFAULT_SSH_CONNECT_TIMEOUT_MS } from '../deploy/ssh-session.js';
 import { testbedCommand } from './testbed-command.js';
+import { benchCommand } from './bench-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
@@ -342,6 +343,15 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           )
           .demandCommand(1, 'Name a deploy command: up, status, stop, down or logs HOST');
       },
+    )
+    .command(
+      // troupe bench (src/cli/bench-command.ts)
+      benchCommand({
+        print: io.print,
+        setJob: (j) => (job = j),
+        clientOptions: (y) => connectOptions(clientCertOptions(y)).option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' }),
+        connection: (args) => clientConnection(args as unknown as Parameters<typeof clientConnection>[0], 'troupe bench'),
+      }),
     )
     .command(
       'demo',
