@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, RussulaError } from '../../src/errors.js';
-import type { BenchRunResult } from './bench-sweep.js';
+import type { BenchRunResult } from './bench-results.js';
 
 export interface PlotSeries {
   label: string;

@@ -22,8 +22,9 @@ import path from 'node:path';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes, RussulaError, messageOf } from '../../src/errors.js';
 import type { LinkTraffic, RussulaCoordinator, Traffic } from './coordinator.js';
-import { readyAtOf, summarize, type BenchSummary } from './bench-summary.js';
+import { readyAtOf, summarize } from './bench-summary.js';
 import { writePlot } from './bench-plot.js';
+import type { BenchPoint, BenchRunResult } from './bench-results.js';
 import { parseScenario, type Scenario } from './scenario-file.js';
 import { runScenario, type Print, type ScenarioResult } from './scenario-runner.js';
 
@@ -62,38 +63,7 @@ export interface BenchOptions {
   signal?: AbortSignal;
 }
 
-export interface BenchRunResult {
-  label: string;
-  scenario: string;
-  file: string;
-  load: number;
-  /** 1..runs */
-  run: number;
-  params: Record<string, string>;
-  ok: boolean;
-  errors: { code: string; message: string }[];
-  measurement: {
-    group: string;
-    warmupMs: number;
-    durationMs: number;
-    scrapeIntervalMs: number;
-    /** This node's clock: the phase's start and end (null when the run ended first). */
-    startedAt: string | null;
-    endedAt: string | null;
-    /** Russula messages and bytes that crossed during the phase, and the transport's link counters. */
-    traffic: Traffic | null;
-    link: LinkTraffic | null;
-  };
-  summary: BenchSummary;
-  faults: { member: string; worker: string; action: 'kill' | 'restart'; at: string; pid?: number }[];
-  /** The Russula result: every member's states, its raw samples, exit codes, output tails. */
-  result: ScenarioResult;
-}
-
-export interface BenchPoint {
-  load: number;
-  runs: BenchRunResult[];
-}
+export type { BenchPoint, BenchRunResult } from './bench-results.js';
 
 /** Runs the sweep; resolves with every point (never rejects for a failed run). */
 export async function runBench(o: BenchOptions): Promise<BenchPoint[]> {
