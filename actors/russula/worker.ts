@@ -11,23 +11,18 @@
  *   locally, so they cost no coordination traffic.
  * - A repeated assign or advance (the coordinator retries after a lost connection) is answered with
  *   the current state and changes nothing.
- * - Metrics (a step's `metrics`): the worker scrapes its own member, on this host (its Prometheus
- *   endpoint on 127.0.0.1, or a file in its directory), every `intervalMs` from when it is ready,
- *   and keeps the samples (parsed, protocols/prometheus-text.ts) until the member's process is
- *   over; they go to the coordinator once, in the terminal russulaState. Nothing is sent while it
- *   runs: a benchmark's network carries no scraping and no coordination traffic.
- * - Faults (a step's `faults`): the worker itself SIGKILLs its member's process group (member i of
- *   the first `count`, once, (i + 1) × intervalMs after it became ready), and starts the command again with `recover`; a crash it inflicted
- *   is not a failure of the member. When and what goes in the terminal russulaState too.
+ * - Metrics (a step's `metrics`, member-metrics.ts): the worker scrapes its own member on this host
+ *   from when it is ready and keeps the samples until the member's process is over; they go to the
+ *   coordinator once, in the terminal russulaState. Nothing is sent while it runs: a benchmark's
+ *   network carries no scraping and no coordination traffic.
+ * - Faults (a step's `faults`, member-faults.ts): the worker itself SIGKILLs its member's process
+ *   group, and starts the command again with `recover`; a crash it inflicted is not a failure of
+ *   the member. When and what goes in the terminal russulaState too.
  * - Everything a run started ends with it: on `russulaStop`, when the coordinator stops or its node
  *   goes down (watched), when this actor stops, and when this process exits.
  */
-import fs from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { parsePrometheusText, seriesKey } from '../../protocols/prometheus-text.js';
 import { ActorRef } from '../../protocols/actor-ref.js';
 import type { Terminated } from '../../protocols/cluster-messages.js';
 import {
@@ -38,8 +33,6 @@ import {
   RUSSULA_WORKER_KEY,
   STOPPED,
   TAIL_BYTES,
-  MAX_SAMPLES,
-  MAX_SERIES,
   type FaultEvent,
   type Sample,
   type RussulaAdvance,
@@ -56,6 +49,8 @@ import { OutputTail } from '../process/output-tail.js';
 import { runCommand, type CommandResult, type RunningCommand } from '../process/run-command.js';
 import type { Spawner } from '../process/spawner.js';
 import { TaskDirs } from '../process/task-dirs.js';
+import { inflictFault, recordRestart, scheduleFault } from './member-faults.js';
+import { keepSample, scrapeMember, startScraping } from './member-metrics.js';
 
 export { RUSSULA_WORKER_KEY };
 
@@ -65,14 +60,6 @@ export const DEFAULT_PROBE_INTERVAL_MS = 50;
 export const MAX_MEMBERS = 1000;
 /** A stdout line longer than this is cut for the readiness regex: 64 KiB. */
 const MAX_LINE_CHARS = 64 * 1024;
-/**
- * Values (series × samples) one member keeps at most: 200 000, so that its last russulaState stays
- * well under the transport's frame limit (about 40 bytes a value with its key).
- */
-const MAX_SAMPLE_VALUES = 200_000;
-/** A scrape's answer is cut here: 4 MiB. */
-const MAX_SCRAPE_BYTES = 4 * 1024 * 1024;
-
 export interface RussulaWorkerOptions {
   tags?: readonly string[];
   /** The host other groups reach this worker's servers at; default 127.0.0.1. */
@@ -264,17 +251,8 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
 
   /** The member's process became ready: scraping and faults start from here. */
   const onReady = (m: Member) => {
-    if (m.step.metrics && m.scrapeTimer === undefined) {
-      const tick = () => {
-        scrape(m);
-        m.scrapeTimer = setTimeout(tick, m.step.metrics!.intervalMs);
-      };
-      m.scrapeTimer = setTimeout(tick, 0);
-    }
-    const index = Number(m.name.slice(m.name.lastIndexOf('/') + 1));
-    if (m.step.faults && m.faultTimers.length === 0 && m.faults.length === 0 && index < m.step.faults.count) {
-      m.faultTimers.push(setTimeout(() => system.dispatch(self, { type: 'russula.fault', key: m.key } satisfies Internal), (index + 1) * m.step.faults.intervalMs));
-    }
+    startScraping(m, () => scrapeMember(m, (answer) => system.dispatch(self, { type: 'russula.scraped', key: m.key, ...answer } satisfies Internal)));
+    scheduleFault(m, () => system.dispatch(self, { type: 'russula.fault', key: m.key } satisfies Internal));
   };
 
   const stopTimers = (m: Member) => {
@@ -283,77 +261,9 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
     for (const t of m.faultTimers) clearTimeout(t);
   };
 
-  /** One scrape of the member's metrics on this host; the answer comes back as russula.scraped. */
-  const scrape = (m: Member) => {
-    const spec = m.step.metrics!;
-    if (m.scraping || m.process === undefined) return;
-    const at = Date.now();
-    const done = (text?: string, error?: string) => {
-      m.scraping = false;
-      system.dispatch(self, { type: 'russula.scraped', key: m.key, at, ...(text !== undefined && { text }), ...(error !== undefined && { error }) } satisfies Internal);
-    };
-    m.scraping = true;
-    if (spec.file !== undefined) {
-      fs.promises.readFile(path.join(m.process.cwd, spec.file), 'utf8').then(
-        (text) => done(text.slice(0, MAX_SCRAPE_BYTES)),
-        (err: NodeJS.ErrnoException) => done(undefined, `cannot read ${spec.file}: ${err.code ?? err.message}`),
-      );
-      return;
-    }
-    const port = spec.port ?? Number(m.address?.slice(m.address.lastIndexOf(':') + 1));
-    if (!Number.isInteger(port) || port < 1) return done(undefined, 'no port to scrape (the member reported no address)');
-    const req = http.get({ host: '127.0.0.1', port, path: spec.path, timeout: Math.max(100, spec.intervalMs) }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size <= MAX_SCRAPE_BYTES) chunks.push(c);
-      });
-      res.on('end', () => (res.statusCode === 200 ? done(Buffer.concat(chunks).toString('utf8')) : done(undefined, `http://127.0.0.1:${port}${spec.path} answered ${res.statusCode}`)));
-      res.on('error', (err) => done(undefined, err.message));
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${Math.max(100, spec.intervalMs)} ms`)));
-    req.on('error', (err: NodeJS.ErrnoException) => done(undefined, `http://127.0.0.1:${port}${spec.path}: ${err.code ?? err.message}`));
-  };
-
-  const onScraped = (m: Member, msg: Extract<Internal, { type: 'russula.scraped' }>) => {
-    const scrapeError = (why: string) => {
-      m.scrapeErrors.count += 1;
-      if (m.scrapeErrors.first === '') m.scrapeErrors.first = why.slice(0, 1024);
-    };
-    if (msg.text === undefined) return scrapeError(msg.error ?? 'no answer');
-    let values: Record<string, number>;
-    try {
-      values = {};
-      let n = 0;
-      for (const s of parsePrometheusText(msg.text).samples) {
-        if (!Number.isFinite(s.value)) continue;
-        const key = seriesKey(s.name, s.labels);
-        if (key.length > 1024 || (!Object.hasOwn(values, key) && n >= MAX_SERIES)) continue;
-        if (!Object.hasOwn(values, key)) n += 1;
-        values[key] = s.value;
-      }
-    } catch (err) {
-      return scrapeError((err as Error).message);
-    }
-    if (m.samples.length >= MAX_SAMPLES) return scrapeError(`more than ${MAX_SAMPLES} samples: the later ones are dropped`);
-    const n = Object.keys(values).length;
-    if (m.sampleValues + n > MAX_SAMPLE_VALUES) return scrapeError(`more than ${MAX_SAMPLE_VALUES} values in all: the later samples are dropped`);
-    m.sampleValues += n;
-    m.samples.push({ at: msg.at, values });
-  };
-
   const onFault = (m: Member) => {
     if (m.process === undefined || m.stopping || isTerminal(m.protocol, m.state)) return;
-    const pid = m.process.pid;
-    m.crashing = true;
-    m.faults.push({ action: 'kill', at: Date.now(), ...(pid !== undefined && { pid }) });
-    if (pid === undefined) return m.process.cancel();
-    try {
-      process.kill(-pid, 'SIGKILL');
-    } catch {
-      m.process.cancel();
-    }
+    inflictFault(m as Member & { process: RunningCommand });
   };
 
   /** The process a fault killed has ended: start it again (recover), or leave the member without one. */
@@ -370,8 +280,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       return fail(m, ErrorCodes.RUSSULA_NO_VALUE, (err as Error).message);
     }
     if (!launch(m, env)) return;
-    const pid = m.process?.pid;
-    m.faults.push({ action: 'restart', at: Date.now(), ...(pid !== undefined && { pid }) });
+    recordRestart(m);
   };
 
   const matchLines = (m: Member, data: Buffer) => {
@@ -528,7 +437,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
         }
         case 'russula.scraped': {
           const m = members.get(msg.key);
-          if (m) onScraped(m, msg);
+          if (m) keepSample(m, msg);
           break;
         }
         case 'russula.fault': {
