@@ -80,6 +80,10 @@ export const ErrorCodes = {
   // revocation (certs/revocation-*.ts, the manager's handshake)
   REVOKED: 'TROUPE_E_REVOKED',
   CRL_INVALID: 'TROUPE_E_CRL_INVALID',
+  // Prometheus text and benchmarks (protocols/prometheus-text.ts, actors/russula/bench-*.ts)
+  METRICS_PARSE: 'TROUPE_E_METRICS_PARSE',
+  BENCH_NO_METRIC: 'TROUPE_E_BENCH_NO_METRIC',
+  BENCH_INVALID: 'TROUPE_E_BENCH_INVALID',
   // testbeds on EC2 (src/testbed/, src/cli/testbed-command.ts)
   TESTBED_SETTINGS: 'TROUPE_E_TESTBED_SETTINGS',
   TESTBED_KEY_FILE: 'TROUPE_E_TESTBED_KEY_FILE',

@@ -28,6 +28,8 @@ import {
   stateIndex,
   workerStates,
   type RussulaProtocol,
+  type FaultEvent,
+  type Sample,
   type RussulaAdvance,
   type RussulaAssign,
   type RussulaState,
@@ -81,6 +83,11 @@ export interface MemberRecord {
   reconnects: number;
   /** What the worker says it sent for this member, as of its last message: equal to `received` when nothing was lost. */
   workerSent?: { messages: number; bytes: number };
+  /** With metrics: every scrape its worker kept (sent once, at the end), and the scrapes that failed. */
+  samples?: Sample[];
+  scrapeErrors?: { count: number; first: string };
+  /** With faults: the crashes its worker inflicted and the restarts. */
+  faults?: FaultEvent[];
 }
 
 export interface Traffic {
@@ -468,6 +475,9 @@ export class RussulaCoordinator extends EventEmitter<CoordinatorEvents> {
     if (msg.reason !== undefined) r.reason = msg.reason;
     if (msg.stdoutTail !== undefined) r.stdoutTail = msg.stdoutTail;
     if (msg.stderrTail !== undefined) r.stderrTail = msg.stderrTail;
+    if (msg.samples !== undefined) r.samples = msg.samples;
+    if (msg.scrapeErrors !== undefined) r.scrapeErrors = msg.scrapeErrors;
+    if (msg.faults !== undefined) r.faults = msg.faults;
     if (msg.state === FAILED && !m.error) {
       const code = (Object.values(ErrorCodes) as string[]).includes(msg.code ?? '') ? (msg.code as ErrorCode) : ErrorCodes.RUSSULA_PROCESS_FAILED;
       m.error = new RussulaError(code, `${r.member} on ${r.worker}: ${msg.reason ?? 'failed'}`);

@@ -13,12 +13,19 @@
  *     - { group: clients, until: done }
  *     - { pause: 500ms }
  *     - { group: servers, until: done }
+ *
+ * Parameters (`params: { load: 100 }`, used as `${params.load}` in any string of the groups and
+ * steps) are filled in before the checks, from their defaults or from the values the caller
+ * gives (`troupe bench`); a value for an undeclared parameter, or a use of one, is a problem too.
+ * A group's `metrics` says where its members expose Prometheus metrics; `bench` which group and
+ * which series a benchmark summarises (docs/bench.md).
  */
+import path from 'node:path';
 import { parseDocument } from 'yaml';
 import { DEFAULT_KILL_GRACE_MS } from '../process/run-command.js';
 import { DEFAULT_RECONNECT_GRACE_MS, type GroupPlan } from './coordinator.js';
 import { parseSelector } from '../tasks/selector.js';
-import { MAX_STEP_COMMAND_BYTES, PROTOCOL_NAMES, protocolNamed, scanTemplates, workerStates, type Readiness } from '../../protocols/russula/index.js';
+import { MAX_STEP_COMMAND_BYTES, type MetricsSpec, PROTOCOL_NAMES, protocolNamed, scanTemplates, workerStates, type Readiness } from '../../protocols/russula/index.js';
 import { ErrorCodes, RussulaError } from '../../src/errors.js';
 
 /** A step waits this long for its group unless it says otherwise: 30 seconds. */
@@ -29,6 +36,22 @@ export const DEFAULT_WAIT_FOR_WORKERS_MS = 5000;
 export const MAX_SCENARIO_BYTES = 1024 * 1024;
 
 const GROUP_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,31}$/;
+const PARAM_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+/** A parameter's value is at most this long: 1 KiB. */
+export const MAX_PARAM_CHARS = 1024;
+/** A group's members are scraped this often unless the caller says otherwise: 1 second. */
+export const DEFAULT_SCRAPE_INTERVAL_MS = 1000;
+export const DEFAULT_METRICS_PATH = '/metrics';
+/** The series `bench` summarises unless the file names others. */
+export const DEFAULT_BENCH_SERIES = { throughput: 'requests_total', latency: 'request_duration_seconds', errors: 'errors_total' } as const;
+
+/** What a benchmark measures: one group's counter rate, histogram quantiles and error counter. */
+export interface BenchSpec {
+  group: string;
+  throughput: string;
+  latency: string;
+  errors: string;
+}
 const MAX_MS = 24 * 3600 * 1000;
 
 export type ScenarioStep =
@@ -41,10 +64,17 @@ export interface Scenario {
   reconnectGraceMs: number;
   groups: GroupPlan[];
   steps: ScenarioStep[];
+  /** Every declared parameter with the value used (its default unless the caller gave one). */
+  params: Record<string, string>;
+  /** Present when some group declares metrics. */
+  bench?: BenchSpec;
 }
 
-/** Parses and checks a scenario; throws a RussulaError listing every problem found. */
-export function parseScenario(text: string, source = 'scenario'): Scenario {
+/**
+ * Parses and checks a scenario; throws a RussulaError listing every problem found. `params`
+ * overrides declared parameters' defaults.
+ */
+export function parseScenario(text: string, source = 'scenario', params: Record<string, string> = {}): Scenario {
   if (Buffer.byteLength(text) > MAX_SCENARIO_BYTES) {
     throw new RussulaError(ErrorCodes.SCENARIO_INVALID, `${source}: ${Buffer.byteLength(text)} bytes, over the limit of ${MAX_SCENARIO_BYTES}`);
   }
@@ -55,19 +85,21 @@ export function parseScenario(text: string, source = 'scenario'): Scenario {
     throw new RussulaError(ErrorCodes.SCENARIO_SYNTAX, `${source}: not valid YAML${at}: ${first.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
   }
   const problems: string[] = [];
-  const scenario = check(doc.toJS({ maxAliasCount: 100 }) as unknown, problems);
+  const scenario = check(doc.toJS({ maxAliasCount: 100 }) as unknown, problems, params);
   if (problems.length > 0 || !scenario) {
     throw new RussulaError(ErrorCodes.SCENARIO_INVALID, `${source}: ${problems.length === 1 ? problems[0] : `${problems.length} problems: ${problems.join('; ')}`}`);
   }
   return scenario;
 }
 
-function check(doc: unknown, problems: string[]): Scenario | undefined {
-  if (!isMap(doc)) {
-    problems.push(`expected a map with "groups" and "steps", got ${kind(doc)}`);
+function check(raw: unknown, problems: string[], overrides: Record<string, string>): Scenario | undefined {
+  if (!isMap(raw)) {
+    problems.push(`expected a map with "groups" and "steps", got ${kind(raw)}`);
     return undefined;
   }
-  unknownKeys(doc, '', ['name', 'groups', 'steps', 'waitForWorkers', 'reconnectGrace'], problems);
+  unknownKeys(raw, '', ['name', 'groups', 'steps', 'waitForWorkers', 'reconnectGrace', 'params', 'bench'], problems);
+  const params = checkParams(raw.params, overrides, problems);
+  const doc = { ...raw, groups: fillParams(raw.groups, 'groups', params, problems), steps: fillParams(raw.steps, 'steps', params, problems) } as Record<string, unknown>;
   const name = doc.name === undefined ? 'scenario' : typeof doc.name === 'string' && doc.name.trim() !== '' && doc.name.length <= 200 ? doc.name : (problems.push(`name: expected a string of up to 200 characters, got ${kind(doc.name)}`), 'scenario');
   const waitForWorkersMs = duration(doc.waitForWorkers, 'waitForWorkers', DEFAULT_WAIT_FOR_WORKERS_MS, problems, true);
   const reconnectGraceMs = duration(doc.reconnectGrace, 'reconnectGrace', DEFAULT_RECONNECT_GRACE_MS, problems, true);
@@ -92,7 +124,88 @@ function check(doc: unknown, problems: string[]): Scenario | undefined {
       if (step) steps.push(step);
     });
   }
-  return { name, waitForWorkersMs, reconnectGraceMs, groups, steps };
+  const bench = checkBench(raw.bench, groups, problems);
+  return { name, waitForWorkersMs, reconnectGraceMs, groups, steps, params, ...(bench && { bench }) };
+}
+
+function checkParams(declared: unknown, overrides: Record<string, string>, problems: string[]): Record<string, string> {
+  const params: Record<string, string> = {};
+  if (declared !== undefined && !isMap(declared)) problems.push(`params: expected a map of parameter names to default values, got ${kind(declared)}`);
+  for (const [key, value] of Object.entries(isMap(declared) ? declared : {})) {
+    if (!PARAM_NAME.test(key)) problems.push(`params: ${JSON.stringify(key)} is not a parameter name (a letter or "_", then letters, digits or "_")`);
+    else if ((typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') && String(value).length <= MAX_PARAM_CHARS) params[key] = String(value);
+    else problems.push(`params.${key}: expected a default value (a string or number of up to ${MAX_PARAM_CHARS} characters), got ${kind(value)}`);
+  }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!Object.hasOwn(params, key)) problems.push(`a value was given for parameter "${key}", which the file does not declare (params: ${Object.keys(params).join(', ') || 'none'})`);
+    else if (String(value).length > MAX_PARAM_CHARS) problems.push(`parameter ${key}: over ${MAX_PARAM_CHARS} characters`);
+    else params[key] = String(value);
+  }
+  return params;
+}
+
+/** Every string under `value` with `${params.NAME}` replaced by the parameter's value. */
+function fillParams(value: unknown, at: string, params: Record<string, string>, problems: string[]): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\$\{params\.([^}]*)\}/g, (whole, name: string) => {
+      if (Object.hasOwn(params, name)) return params[name]!;
+      problems.push(`${at}: ${whole} names no parameter (params: ${Object.keys(params).join(', ') || 'none'})`);
+      return whole;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => fillParams(v, `${at}[${i}]`, params, problems));
+  if (isMap(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillParams(v, `${at}.${k}`, params, problems)]));
+  return value;
+}
+
+function checkMetrics(m: unknown, at: string, hasReadyPort: boolean, problems: string[]): MetricsSpec | undefined {
+  if (!isMap(m)) {
+    problems.push(`${at}: expected { port, path } or { file }, got ${kind(m)}`);
+    return undefined;
+  }
+  unknownKeys(m, at, ['port', 'path', 'file'], problems);
+  const spec: MetricsSpec = { path: DEFAULT_METRICS_PATH, intervalMs: DEFAULT_SCRAPE_INTERVAL_MS };
+  if (m.port !== undefined) {
+    const port = typeof m.port === 'string' && /^\d+$/.test(m.port) ? Number(m.port) : m.port;
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) problems.push(`${at}.port: expected a port from 1 to 65535, got ${show(m.port)}`);
+    else spec.port = port;
+  }
+  if (m.path !== undefined) {
+    if (typeof m.path !== 'string' || !m.path.startsWith('/') || m.path.length > 1024) problems.push(`${at}.path: expected a path starting with "/", got ${show(m.path)}`);
+    else spec.path = m.path;
+  }
+  if (m.file !== undefined) {
+    if (typeof m.file !== 'string' || m.file === '' || m.file.length > 1024 || path.isAbsolute(m.file) || m.file.split('/').includes('..')) problems.push(`${at}.file: expected a path inside the member's directory, got ${show(m.file)}`);
+    else spec.file = m.file;
+    if (m.port !== undefined) problems.push(`${at}: give port (an endpoint) or file, not both`);
+  } else if (m.port === undefined && !hasReadyPort) {
+    problems.push(`${at}: no port, and the group's ready check gives none (give metrics.port, or ready.stdout with (?<port>…), or ready.port)`);
+  }
+  return spec;
+}
+
+function checkBench(b: unknown, groups: GroupPlan[], problems: string[]): BenchSpec | undefined {
+  const measured = groups.filter((g) => g.step.metrics);
+  if (b === undefined) {
+    if (measured.length === 0) return undefined;
+    return { group: measured[0]!.name, ...DEFAULT_BENCH_SERIES };
+  }
+  if (!isMap(b)) {
+    problems.push(`bench: expected { group, throughput, latency, errors }, got ${kind(b)}`);
+    return undefined;
+  }
+  unknownKeys(b, 'bench', ['group', 'throughput', 'latency', 'errors'], problems);
+  const spec: BenchSpec = { group: measured[0]?.name ?? '', ...DEFAULT_BENCH_SERIES };
+  if (b.group !== undefined) {
+    if (typeof b.group !== 'string' || !measured.some((g) => g.name === b.group)) problems.push(`bench.group: expected a group with metrics (${measured.map((g) => g.name).join(', ') || 'none'}), got ${show(b.group)}`);
+    else spec.group = b.group;
+  } else if (measured.length === 0) problems.push('bench: no group declares metrics');
+  for (const key of ['throughput', 'latency', 'errors'] as const) {
+    if (b[key] === undefined) continue;
+    if (typeof b[key] !== 'string' || !/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(b[key])) problems.push(`bench.${key}: expected a metric name, got ${show(b[key])}`);
+    else spec[key] = b[key];
+  }
+  return spec;
 }
 
 function checkGroup(name: string, g: unknown, problems: string[]): GroupPlan | undefined {
@@ -102,7 +215,7 @@ function checkGroup(name: string, g: unknown, problems: string[]): GroupPlan | u
     problems.push(`${at}: expected a map (select, count, protocol, command…), got ${kind(g)}`);
     return undefined;
   }
-  unknownKeys(g, at, ['select', 'count', 'protocol', 'command', 'env', 'ready', 'killGrace'], problems);
+  unknownKeys(g, at, ['select', 'count', 'protocol', 'command', 'env', 'ready', 'killGrace', 'metrics'], problems);
   const before = problems.length;
   let selector = '';
   if (g.select !== undefined) {
@@ -156,8 +269,10 @@ function checkGroup(name: string, g: unknown, problems: string[]): GroupPlan | u
     }
   }
   const killGraceMs = duration(g.killGrace, `${at}.killGrace`, DEFAULT_KILL_GRACE_MS, problems, true);
+  const hasReadyPort = ready?.port !== undefined || (ready?.stdout !== undefined && /\(\?<port>/.test(ready.stdout));
+  const metrics = g.metrics === undefined ? undefined : checkMetrics(g.metrics, `${at}.metrics`, hasReadyPort, problems);
   if (problems.length > before) return undefined;
-  return { name, selector, count: count as number, step: { protocol: g.protocol as string, command: g.command as string, env, ...(ready && { ready }), killGraceMs } };
+  return { name, selector, count: count as number, step: { protocol: g.protocol as string, command: g.command as string, env, ...(ready && { ready }), killGraceMs, ...(metrics && { metrics }) } };
 }
 
 /** `${servers.addresses}` must name another group and one of addresses, hosts, ports. */

@@ -89,13 +89,22 @@ export async function runScenarioFile(options: RunScenarioOptions): Promise<Scen
   return result;
 }
 
-export async function runScenario(options: { system: ClusterSystem; scenario: Scenario; file: string; print: Print; signal?: AbortSignal }): Promise<ScenarioResult> {
+export async function runScenario(options: {
+  system: ClusterSystem;
+  scenario: Scenario;
+  file: string;
+  print: Print;
+  signal?: AbortSignal;
+  /** Called with the run's coordinator before anything is sent (troupe bench watches its states). */
+  observe?: (coordinator: RussulaCoordinator) => void;
+}): Promise<ScenarioResult> {
   const { system, scenario, print } = options;
   const started = Date.now();
   const t0 = performance.now();
   const run = runId(scenario.name);
   const at = () => `[${((performance.now() - t0) / 1000).toFixed(2).padStart(6)} s]`;
   const coordinator = new RussulaCoordinator(system, { run, groups: scenario.groups, reconnectGraceMs: scenario.reconnectGraceMs });
+  options.observe?.(coordinator);
   const steps: StepRecord[] = [];
   let error: TroupeError | undefined;
   const onAbort = () => coordinator.abort(new RussulaError(ErrorCodes.RUSSULA_STOPPED, 'the run was interrupted'));

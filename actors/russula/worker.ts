@@ -11,6 +11,13 @@
  *   locally, so they cost no coordination traffic.
  * - A repeated assign or advance (the coordinator retries after a lost connection) is answered with
  *   the current state and changes nothing.
+ * - Metrics (a step's `metrics`, member-metrics.ts): the worker scrapes its own member on this host
+ *   from when it is ready and keeps the samples until the member's process is over; they go to the
+ *   coordinator once, in the terminal russulaState. Nothing is sent while it runs: a benchmark's
+ *   network carries no scraping and no coordination traffic.
+ * - Faults (a step's `faults`, member-faults.ts): the worker itself SIGKILLs its member's process
+ *   group, and starts the command again with `recover`; a crash it inflicted is not a failure of
+ *   the member. When and what goes in the terminal russulaState too.
  * - Everything a run started ends with it: on `russulaStop`, when the coordinator stops or its node
  *   goes down (watched), when this actor stops, and when this process exits.
  */
@@ -26,6 +33,8 @@ import {
   RUSSULA_WORKER_KEY,
   STOPPED,
   TAIL_BYTES,
+  type FaultEvent,
+  type Sample,
   type RussulaAdvance,
   type RussulaAssign,
   type RussulaProtocol,
@@ -40,6 +49,8 @@ import { OutputTail } from '../process/output-tail.js';
 import { runCommand, type CommandResult, type RunningCommand } from '../process/run-command.js';
 import type { Spawner } from '../process/spawner.js';
 import { TaskDirs } from '../process/task-dirs.js';
+import { inflictFault, recordRestart, scheduleFault } from './member-faults.js';
+import { keepSample, scrapeMember, startScraping } from './member-metrics.js';
 
 export { RUSSULA_WORKER_KEY };
 
@@ -49,7 +60,6 @@ export const DEFAULT_PROBE_INTERVAL_MS = 50;
 export const MAX_MEMBERS = 1000;
 /** A stdout line longer than this is cut for the readiness regex: 64 KiB. */
 const MAX_LINE_CHARS = 64 * 1024;
-
 export interface RussulaWorkerOptions {
   tags?: readonly string[];
   /** The host other groups reach this worker's servers at; default 127.0.0.1. */
@@ -69,7 +79,9 @@ export interface RussulaWorkerOptions {
 /** What this actor's own callbacks tell it: local messages, never accepted from the wire. */
 type Internal =
   | { type: 'russula.exited'; key: string; result: CommandResult }
-  | { type: 'russula.ready'; key: string; address?: string };
+  | { type: 'russula.ready'; key: string; address?: string }
+  | { type: 'russula.scraped'; key: string; at: number; text?: string; error?: string }
+  | { type: 'russula.fault'; key: string };
 
 type Message = RussulaAssign | RussulaAdvance | RussulaStop | Terminated | Internal;
 
@@ -94,6 +106,19 @@ class Member {
   lineBuffer = '';
   readyRegex?: RegExp;
   probeTimer?: NodeJS.Timeout;
+  /** Metrics kept until the process is over. */
+  samples: Sample[] = [];
+  sampleValues = 0;
+  scrapeErrors = { count: 0, first: '' };
+  scrapeTimer?: NodeJS.Timeout;
+  scraping = false;
+  /** Crashes inflicted and restarts, and the timers of those to come. */
+  faults: FaultEvent[] = [];
+  faultTimers: NodeJS.Timeout[] = [];
+  /** The process now ending was killed on purpose (a fault), not by itself. */
+  crashing = false;
+  /** The last fault left it without a process (no recover): stopping it is immediate. */
+  crashed = false;
 
   constructor(
     readonly key: string,
@@ -140,6 +165,11 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
     if (isTerminal(m.protocol, m.state)) {
       msg.stdoutTail = m.tails.stdout.text();
       msg.stderrTail = m.tails.stderr.text();
+      if (m.step.metrics) {
+        msg.samples = m.samples;
+        msg.scrapeErrors = { ...m.scrapeErrors };
+      }
+      if (m.step.faults) msg.faults = m.faults;
     }
     m.sentMessages += 1;
     msg.sent = { messages: m.sentMessages, bytesBefore: m.sentBytes };
@@ -167,7 +197,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   const fail = (m: Member, code: string, reason: string) => {
     m.code = code;
     m.reason = reason;
-    clearTimeout(m.probeTimer);
+    stopTimers(m);
     if (m.process) return stopProcess(m, { to: FAILED, code, reason });
     m.state = FAILED;
     m.at = Date.now();
@@ -183,6 +213,19 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       return fail(m, ErrorCodes.RUSSULA_NO_VALUE, (err as Error).message);
     }
     const ready = m.step.ready;
+    if (!launch(m, env)) return;
+    if (!ready || (ready.stdout === undefined && ready.port === undefined)) {
+      m.ready = true;
+      push(m);
+      return onReady(m);
+    }
+    push(m);
+    if (ready.stdout !== undefined) m.readyRegex = new RegExp(ready.stdout);
+    else probe(m, ready.port!);
+  };
+
+  /** Starts the step's command; false (the member failed) when it cannot be run. */
+  const launch = (m: Member, env: Record<string, string>): boolean => {
     try {
       m.process = runCommand({
         command: m.step.command,
@@ -197,18 +240,47 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       });
     } catch (err) {
       // runCommand refuses what it cannot run (an env name with "=", a NUL byte): the step is refused, not the worker.
-      return fail(m, ErrorCodes.RUSSULA_REFUSED, `cannot run the step: ${(err as Error).message}`);
+      fail(m, ErrorCodes.RUSSULA_REFUSED, `cannot run the step: ${(err as Error).message}`);
+      return false;
     }
     const key = m.key;
-    void m.process.result.then((result) => system.dispatch(self, { type: 'russula.exited', key, result } satisfies Internal));
-    if (!ready || (ready.stdout === undefined && ready.port === undefined)) {
-      m.ready = true;
-      push(m);
+    const proc = m.process;
+    void proc.result.then((result) => system.dispatch(self, { type: 'russula.exited', key, result } satisfies Internal));
+    return true;
+  };
+
+  /** The member's process became ready: scraping and faults start from here. */
+  const onReady = (m: Member) => {
+    startScraping(m, () => scrapeMember(m, (answer) => system.dispatch(self, { type: 'russula.scraped', key: m.key, ...answer } satisfies Internal)));
+    scheduleFault(m, () => system.dispatch(self, { type: 'russula.fault', key: m.key } satisfies Internal));
+  };
+
+  const stopTimers = (m: Member) => {
+    clearTimeout(m.probeTimer);
+    clearTimeout(m.scrapeTimer);
+    for (const t of m.faultTimers) clearTimeout(t);
+  };
+
+  const onFault = (m: Member) => {
+    if (m.process === undefined || m.stopping || isTerminal(m.protocol, m.state)) return;
+    inflictFault(m as Member & { process: RunningCommand });
+  };
+
+  /** The process a fault killed has ended: start it again (recover), or leave the member without one. */
+  const afterCrash = (m: Member) => {
+    m.crashing = false;
+    if (!m.step.faults?.recover) {
+      m.crashed = true;
       return;
     }
-    push(m);
-    if (ready.stdout !== undefined) m.readyRegex = new RegExp(ready.stdout);
-    else probe(m, ready.port!);
+    let env: Record<string, string>;
+    try {
+      env = expandEnv(m.step.env, m.values);
+    } catch (err) {
+      return fail(m, ErrorCodes.RUSSULA_NO_VALUE, (err as Error).message);
+    }
+    if (!launch(m, env)) return;
+    recordRestart(m);
   };
 
   const matchLines = (m: Member, data: Buffer) => {
@@ -242,7 +314,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   };
 
   const stopProcess = (m: Member, why: NonNullable<Member['stopping']>) => {
-    clearTimeout(m.probeTimer);
+    stopTimers(m);
     m.stopping ??= why;
     if (m.process) m.process.cancel();
     else finishStop(m);
@@ -261,10 +333,14 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
   };
 
   const onExited = (m: Member, result: CommandResult) => {
+    // Through a spawner a restart's pid is known only once it started: fill it in now.
+    const last = m.faults[m.faults.length - 1];
+    if (last?.action === 'restart' && last.pid === undefined && m.process?.pid !== undefined) last.pid = m.process.pid;
     m.pid = m.process?.pid ?? m.pid;
     m.process = undefined;
     m.exit = result;
-    clearTimeout(m.probeTimer);
+    if (m.crashing && !m.stopping && !isTerminal(m.protocol, m.state)) return afterCrash(m);
+    stopTimers(m);
     if (m.stopping) return finishStop(m);
     if (isTerminal(m.protocol, m.state)) return;
     const def = m.protocol.worker.states[m.state];
@@ -284,7 +360,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
         continue;
       }
       if (!tell) {
-        clearTimeout(m.probeTimer);
+        stopTimers(m);
         m.process?.cancel();
         continue;
       }
@@ -356,6 +432,17 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
           m.at = Date.now();
           m.address = msg.address;
           push(m);
+          onReady(m);
+          break;
+        }
+        case 'russula.scraped': {
+          const m = members.get(msg.key);
+          if (m) keepSample(m, msg);
+          break;
+        }
+        case 'russula.fault': {
+          const m = members.get(msg.key);
+          if (m) onFault(m);
           break;
         }
       }
@@ -367,7 +454,7 @@ export function spawnRussulaWorker(system: ClusterSystem, options: RussulaWorker
       onCrash: 'resume',
       afterStop: () => {
         for (const m of members.values()) {
-          clearTimeout(m.probeTimer);
+          stopTimers(m);
           m.process?.cancel();
         }
         process.off('exit', closeDirs);

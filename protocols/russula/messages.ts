@@ -40,6 +40,52 @@ export const ReadinessT = Type.Object({
 });
 export type Readiness = Static<typeof ReadinessT>;
 
+/** Samples one member's worker keeps (and sends once, at the end) at most: 4096. */
+export const MAX_SAMPLES = 4096;
+/** Series one sample keeps at most: 2048 (the rest of a scrape is dropped). */
+export const MAX_SERIES = 2048;
+/** Faults one member may be given: 100. */
+export const MAX_FAULTS = 100;
+
+/**
+ * Where a member exposes metrics, scraped by its own worker on its own host (never across the
+ * network under test): a Prometheus endpoint `http://127.0.0.1:PORT/PATH` (no port: the port of the
+ * member's ready address), or a file in Prometheus text format the member writes in its directory.
+ */
+export const MetricsSpecT = Type.Object({
+  port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  path: Type.String({ minLength: 1, maxLength: 1024, pattern: '^/' }),
+  file: Type.Optional(Type.String({ minLength: 1, maxLength: 1024 })),
+  intervalMs: Type.Integer({ minimum: 10, maximum: 3_600_000 }),
+});
+export type MetricsSpec = Static<typeof MetricsSpecT>;
+
+/**
+ * Crashes the worker itself inflicts on its member (SIGKILL to the process group): the members
+ * with index below `count` each crash once, member i at (i + 1) × intervalMs after it became ready.
+ */
+export const FaultSpecT = Type.Object({
+  count: Type.Integer({ minimum: 0, maximum: MAX_FAULTS }),
+  intervalMs: Type.Integer({ minimum: 1, maximum: 24 * 3600 * 1000 }),
+  /** Start the command again at once after the crash. */
+  recover: Type.Boolean(),
+});
+export type FaultSpec = Static<typeof FaultSpecT>;
+
+/** One scrape: the worker's clock, and each series (`name{labels}`, protocols/prometheus-text.ts seriesKey) with its value. */
+export const SampleT = Type.Object({
+  at: Millis,
+  values: Type.Record(Type.String({ maxLength: 1024 }), Type.Number(), { maxProperties: MAX_SERIES }),
+});
+export type Sample = Static<typeof SampleT>;
+
+export const FaultEventT = Type.Object({
+  action: Type.Union([Type.Literal('kill'), Type.Literal('restart')]),
+  at: Millis,
+  pid: Type.Optional(Type.Integer({ minimum: 0 })),
+});
+export type FaultEvent = Static<typeof FaultEventT>;
+
 /** What one member of a group runs: sent once, in russulaAssign. */
 export const StepSpecT = Type.Object({
   protocol: StateName,
@@ -49,6 +95,8 @@ export const StepSpecT = Type.Object({
   ready: Type.Optional(ReadinessT),
   /** SIGTERM → SIGKILL grace when the process is stopped. */
   killGraceMs: Millis,
+  metrics: Type.Optional(MetricsSpecT),
+  faults: Type.Optional(FaultSpecT),
 });
 export type StepSpec = Static<typeof StepSpecT>;
 
@@ -90,6 +138,12 @@ export const RussulaState = defineMessage(
      * "no traffic" is measured on both ends.
      */
     sent: Type.Optional(Type.Object({ messages: Type.Integer({ minimum: 1 }), bytesBefore: Type.Integer({ minimum: 0 }) })),
+    /** In a terminal state, with metrics: every scrape kept, sent once the member's process is over. */
+    samples: Type.Optional(Type.Array(SampleT, { maxItems: MAX_SAMPLES })),
+    /** Scrapes that failed (no answer, not Prometheus text): how many, and the first reason. */
+    scrapeErrors: Type.Optional(Type.Object({ count: Type.Integer({ minimum: 0 }), first: Type.String({ maxLength: 1024 }) })),
+    /** In a terminal state: the crashes its worker inflicted and the restarts, with when. */
+    faults: Type.Optional(Type.Array(FaultEventT, { maxItems: 2 * MAX_FAULTS })),
   },
   { allow: ['worker'] },
 );

@@ -18,10 +18,9 @@ import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.j
 import { TAGS_EXPECTED, workerSlots, workerTags } from '../../actors/tasks/worker-settings.js';
 import { MEMBERSHIP_VIEW } from './membership-view.js';
 import { runScenarioCommand } from './scenario-command.js';
-import { runDeployCommand, runDeployLogs } from './deploy-command.js';
-import { DEFAULT_BATCH, DEFAULT_FANOUT, DEFAULT_INVENTORY_FILE, DEFAULT_LOG_LINES } from '../deploy/index.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS as DEFAULT_SSH_CONNECT_TIMEOUT_MS } from '../deploy/ssh-session.js';
+import { deployCommand } from './deploy-command.js';
 import { testbedCommand } from './testbed-command.js';
+import { benchCommand } from './bench-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
@@ -266,82 +265,17 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .demandCommand(1, 'Name a scenario command: troupe scenario run FILE HOST:PORT'),
     )
     .command(
-      'deploy',
-      'Install troupe on hosts over SSH and keep the cluster converged (docs/deploy.md): up, status, stop, down, logs',
-      (y) => {
-        const common = <T>(z: Argv<T>) =>
-          z
-            .option('inventory', { alias: 'i', type: 'string', default: DEFAULT_INVENTORY_FILE, describe: 'The hosts file (YAML, docs/deploy.md)' })
-            .option('known-hosts', { type: 'string', describe: 'OpenSSH known_hosts file to check host keys against (default: the inventory\'s knownHosts, else ~/.ssh/known_hosts)' })
-            .option('accept-new-host-keys', { type: 'boolean', default: false, describe: 'Record the keys of hosts not yet known (as ssh -o StrictHostKeyChecking=accept-new); a changed key is always refused' })
-            .option('connect-timeout', { type: 'number', default: DEFAULT_SSH_CONNECT_TIMEOUT_MS / 1000, describe: 'Seconds for an SSH connection (TCP and handshake)' });
-        const many = <T>(z: Argv<T>) =>
-          common(z)
-            .option('hosts', { type: 'string', describe: 'Only these hosts: names, ranges (w[01-04]), groups or tags (@gpu), comma-separated' })
-            .option('fanout', { type: 'number', default: DEFAULT_FANOUT, describe: 'Hosts worked on at once' })
-            .option('json', { type: 'boolean', default: false, describe: 'The result as JSON on stdout (no progress)' });
-        const fleetArgs = (args: Record<string, unknown>) => ({
-          inventory: args.inventory as string,
-          hosts: args.hosts as string | undefined,
-          fanout: count('fanout', args.fanout as number),
-          knownHosts: args['known-hosts'] as string | undefined,
-          acceptNewHostKeys: args['accept-new-host-keys'] as boolean,
-          connectTimeoutMs: seconds('connect-timeout', args['connect-timeout'] as number),
-          json: args.json as boolean,
-          print: io.print,
-        });
-        return y
-          .command(
-            'up',
-            'Install, certify, start and wait until joined, on every host that is not already right; roll a new version out batch by batch',
-            (z) =>
-              many(z)
-                .option('batch', { type: 'number', default: DEFAULT_BATCH, describe: 'Running hosts restarted at once in a rolling update' })
-                .option('keep-going', { type: 'boolean', default: false, describe: 'Do not stop the rollout at the first failed host' })
-                .option('max-fail', { type: 'number', describe: 'Stop the rollout once more than this percentage of the hosts failed' })
-                .option('renew-certificates', { type: 'boolean', default: false, describe: 'Issue new certificates (new keys made on the hosts) and restart' })
-                .example('$0 deploy up', 'every host of troupe-hosts.yaml')
-                .example('$0 deploy up --hosts @gpu --accept-new-host-keys', 'the hosts tagged gpu, recording new host keys'),
-            (args) => {
-              const options = { ...fleetArgs(args), action: 'up' as const, batch: count('batch', args.batch), keepGoing: args['keep-going'], maxFailPercent: args['max-fail'], renewCertificates: args['renew-certificates'] };
-              job = () => runDeployCommand(options);
-            },
-          )
-          .command('status', 'A table per host: reachable, version, running, joined, since, last error', (z) => many(z), (args) => {
-            const options = { ...fleetArgs(args), action: 'status' as const };
-            job = () => runDeployCommand(options);
-          })
-          .command('stop', 'Stop the nodes (everything stays installed; up starts them again)', (z) => many(z), (args) => {
-            const options = { ...fleetArgs(args), action: 'stop' as const };
-            job = () => runDeployCommand(options);
-          })
-          .command('down', 'Stop the nodes and remove everything deploy installed on the hosts', (z) => many(z), (args) => {
-            const options = { ...fleetArgs(args), action: 'down' as const };
-            job = () => runDeployCommand(options);
-          })
-          .command(
-            'logs <host>',
-            'The log and output of the node on one host',
-            (z) =>
-              common(z)
-                .positional('host', { type: 'string', demandOption: true, describe: 'The host (its name in the inventory)' })
-                .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new lines (Ctrl-C stops)' })
-                .option('lines', { alias: 'n', type: 'number', default: DEFAULT_LOG_LINES, describe: 'Lines of each file to show first' }),
-            (args) => {
-              const options = {
-                inventory: args.inventory,
-                host: args.host,
-                follow: args.follow,
-                lines: count('lines', args.lines),
-                knownHosts: args['known-hosts'],
-                acceptNewHostKeys: args['accept-new-host-keys'],
-                connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']),
-              };
-              job = () => runDeployLogs(options);
-            },
-          )
-          .demandCommand(1, 'Name a deploy command: up, status, stop, down or logs HOST');
-      },
+      // troupe deploy (src/cli/deploy-command.ts)
+      deployCommand({ print: io.print, setJob: (j) => (job = j), count, seconds }),
+    )
+    .command(
+      // troupe bench (src/cli/bench-command.ts)
+      benchCommand({
+        print: io.print,
+        setJob: (j) => (job = j),
+        clientOptions: (y) => connectOptions(clientCertOptions(y)).option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' }),
+        connection: (args) => clientConnection(args as unknown as Parameters<typeof clientConnection>[0], 'troupe bench'),
+      }),
     )
     .command(
       'demo',

@@ -72,7 +72,7 @@ describe('scenario files', () => {
       selectorProblem = (e as Error).message;
     }
     const expected = [
-      'extra: unknown key (expected name, groups, steps, waitForWorkers, reconnectGrace)',
+      'extra: unknown key (expected name, groups, steps, waitForWorkers, reconnectGrace, params, bench)',
       'name: expected a string of up to 200 characters, got number 5',
       'groups.9bad: a group name is a letter then up to 31 letters, digits, "_" or "-"',
       'groups.9bad.env: "1X" is not a variable name',
