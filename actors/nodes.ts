@@ -5,6 +5,8 @@
  * itself: see sessions.ts).
  */
 import { spawnController } from './tasks/controller.js';
+import { TaskJournal } from './tasks/journal.js';
+import { MANAGER_JOURNAL_MESSAGES } from '../protocols/journal.js';
 import { spawnRussulaWorker } from './russula/worker.js';
 import { WORKER_KEY } from './tasks/worker-pool.js';
 import { Spawner } from './process/spawner.js';
@@ -53,6 +55,11 @@ export interface ManagerCommand {
   log?: (node: string) => Logger;
   /** The signals that stop the node; default SIGINT and SIGTERM (a REPL handles its own). */
   signals?: readonly NodeJS.Signals[];
+  /** The task journal's directory (`--state-dir`; the CLI's default `.troupe`); absent: no journal (the table lives in memory only). */
+  stateDir?: string;
+  /** Retention of finished tasks (`--keep-tasks`, `--keep-days`). */
+  keepTasks?: number;
+  keepDays?: number;
 }
 
 export interface ManagerNode extends RunningNode {
@@ -65,15 +72,26 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
   // The revocation list next to the CA: read now (a bad one stops the manager here), then followed.
   const revocation = RevocationWatcher.start({ file: path.join(options.certs, REVOKED_FILE), ca: identity.ca });
+  // The journal before listening: one that cannot be read stops the manager here (TROUPE_E_JOURNAL).
+  let journal: TaskJournal | undefined;
   let system: ClusterSystem;
   try {
+    if (options.stateDir !== undefined) journal = TaskJournal.open({ stateDir: options.stateDir, keepTasks: options.keepTasks, keepDays: options.keepDays });
     system = await listen(identity, options.listen, log, revocation);
   } catch (err) {
     revocation.stop();
+    journal?.close();
     throw err;
   }
   if (revocation.list) log.info({ number: revocation.list.number, revoked: revocation.list.entries.length }, 'revocation list loaded');
-  spawnController(system);
+  try {
+    spawnController(system, { journal });
+  } catch (err) {
+    revocation.stop();
+    await system.shutdown();
+    journal?.close();
+    throw err;
+  }
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
   options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})`);
@@ -141,6 +159,7 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     await watcher?.stop();
     await workers?.stop();
   }, options.signals);
+  void node.stopped.finally(() => journal?.close()).catch(() => {});
   return { ...node, stop: node.stop, workersJoined };
 }
 
@@ -194,7 +213,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   return running;
 }
 
-export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions'> {
+export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions' | 'stateDir' | 'keepTasks' | 'keepDays'> {
   certs?: string;
   workers: number;
   port?: number;
@@ -220,7 +239,7 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
 
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger, revocation: RevocationWatcher): Promise<ClusterSystem> {
   // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
-  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log, revocation });
+  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...MANAGER_JOURNAL_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES], log, revocation });
 }
 
 function loopbackFor(host: string): string {

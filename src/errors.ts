@@ -67,6 +67,9 @@ export const ErrorCodes = {
   // revocation (certs/revocation-*.ts, the manager's handshake)
   REVOKED: 'TROUPE_E_REVOKED',
   CRL_INVALID: 'TROUPE_E_CRL_INVALID',
+  // the task journal (actors/tasks/journal.ts)
+  JOURNAL: 'TROUPE_E_JOURNAL',
+  JOURNAL_WRITE: 'TROUPE_E_JOURNAL_WRITE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -42,6 +42,11 @@ import { RefusalLog } from './refusal-log.js';
 import { parseSelector, type Selector } from './selector.js';
 import { DEFAULT_TASK_LIMITS, TaskTable, type TaskEntry, type TaskTableLimits } from './task-table.js';
 import { spawnWorkerPool, type Pool, type PoolEvent } from './worker-pool.js';
+import type { TaskJournal } from './journal.js';
+import { OutputStore } from './output-store.js';
+import { AuditTrail } from './audit.js';
+import type { AuditQuery, TaskLogs } from '../../protocols/journal.js';
+import { certificateName } from '../../protocols/actor-ref.js';
 
 export const CONTROLLER_NAME = 'controller';
 
@@ -57,7 +62,20 @@ export interface ControllerOptions extends Partial<TaskTableLimits> {
   timeoutGraceMs?: number;
   /** About the most bytes of task records in one answer to a `tasks*` query (one page). */
   pageBytes?: number;
+  /** The task journal (see journal.ts): the table is restored from it and every change written to it. */
+  journal?: TaskJournal;
+  /** Per-task and total bounds of the stored output (see output-store.ts). */
+  outputTaskBytes?: number;
+  outputTotalBytes?: number;
+  /** After a restart, how long a task the journal says was running waits for its worker to report it before it counts as lost (ms). */
+  restoreGraceMs?: number;
+  /** How often retention runs (ms). */
+  compactIntervalMs?: number;
 }
+
+/** 30 s: a worker's rejoin backoff and its state report, with room to spare. */
+export const DEFAULT_RESTORE_GRACE_MS = 30_000;
+export const DEFAULT_COMPACT_INTERVAL_MS = 60_000;
 
 export const DEFAULT_MAX_COMMAND_BYTES = 64 * 1024;
 export const DEFAULT_MAX_RETRIES = 100;
@@ -77,7 +95,10 @@ const STATUS_SETS: Record<'tasksPending' | 'tasksRunning' | 'tasksFinished', Rea
 /** The Controller's deadline for a running task passed (a local message, from its own timer). */
 type Deadline = { type: 'controller.deadline'; id: string; attempt: number };
 
-type ControllerMessage = Submit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | PoolEvent | Deadline;
+/** Journal housekeeping (local messages, from the Controller's own timers). */
+type Housekeeping = { type: 'controller.restoreGrace' } | { type: 'controller.compact' };
+
+type ControllerMessage = Submit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | PoolEvent | Deadline | TaskLogs | AuditQuery | Housekeeping;
 
 export interface Controller {
   ref: ActorRef;
@@ -85,7 +106,14 @@ export interface Controller {
 }
 
 export function spawnController(system: ClusterSystem, options: ControllerOptions = {}): Controller {
-  const table = new TaskTable({ maxFinished: options.maxFinished ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes });
+  const table = new TaskTable({ maxFinished: options.maxFinished ?? options.journal?.keepTasks ?? DEFAULT_TASK_LIMITS.maxFinished, tailBytes: options.tailBytes ?? DEFAULT_TASK_LIMITS.tailBytes });
+  // ── the journal's hooks (journal.ts, output-store.ts, audit.ts) ──
+  const journal = options.journal;
+  const outputStore = journal ? new OutputStore(journal, options.outputTaskBytes, options.outputTotalBytes) : undefined;
+  const audit = journal ? new AuditTrail(journal) : undefined;
+  if (journal) table.journal = (entry) => journal.write(entry.spec, entry.record, entry.order);
+  const restoreGraceMs = options.restoreGraceMs ?? DEFAULT_RESTORE_GRACE_MS;
+  if (!Number.isFinite(restoreGraceMs) || restoreGraceMs < 0) throw settingError('restoreGraceMs', restoreGraceMs, 'milliseconds ≥ 0');
   const maxCommandBytes = options.maxCommandBytes ?? DEFAULT_MAX_COMMAND_BYTES;
   const maxRetries = options.maxRetries ?? DEFAULT_MAX_RETRIES;
   const timeoutGraceMs = options.timeoutGraceMs ?? DEFAULT_TIMEOUT_GRACE_MS;
@@ -111,10 +139,31 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       const sender = ctx.from ?? system.node;
       switch (msg.type) {
         case 'submit':
-          reply(msg.replyTo, () => submit(msg));
+          reply(msg.replyTo, () => {
+            audit?.record({ action: 'submit', ...who(sender), task: null, command: msg.command });
+            return submit(msg);
+          });
           break;
         case 'cancel':
-          reply(msg.replyTo, () => cancel(msg.id));
+          reply(msg.replyTo, () => {
+            audit?.record({ action: 'cancel', ...who(sender), task: msg.id, command: null });
+            return cancel(msg.id);
+          });
+          break;
+        case 'taskLogs':
+          reply(msg.replyTo, () => logs(msg));
+          break;
+        case 'auditQuery':
+          reply(msg.replyTo, () => {
+            if (!audit) throw new TroupeError(ErrorCodes.JOURNAL, 'this manager keeps no journal (no --state-dir), so no audit trail');
+            return { type: 'auditPage', entries: audit.query(msg) };
+          });
+          break;
+        case 'controller.restoreGrace':
+          if (ctx.from === undefined) restoreGracePassed();
+          break;
+        case 'controller.compact':
+          if (ctx.from === undefined) compact();
           break;
         case 'ask':
           reply(msg.replyTo, () => ask(msg));
@@ -156,6 +205,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
             system.log.warn({ task: msg.id, worker: msg.worker, code: msg.code }, 'a worker refused a task; placing it again');
             table.retry(entry, `${msg.worker} refused it: ${msg.reason}`);
             entry.record = { ...entry.record, attempts: entry.record.attempts - 1 };
+            table.changed(entry);
             notify(entry);
             pool.place(entry.spec, parseSelector(entry.record.selector), entry.subscribers, true, entry.record.attempts + 1);
           }
@@ -221,13 +271,19 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     const subscribers = msg.subscriber ? [msg.subscriber] : [];
     const now = Date.now();
     const made: TaskEntry[] = [];
-    if (msg.broadcast) {
-      const group = table.newId();
-      for (const worker of matching) {
-        made.push(table.add(spec(command, env, timeoutMs), { selector: `name=${worker.name}`, retries: 0, subscribers: [...subscribers], broadcast: group, now }));
+    try {
+      if (msg.broadcast) {
+        const group = table.newId();
+        for (const worker of matching) {
+          made.push(table.add(spec(command, env, timeoutMs), { selector: `name=${worker.name}`, retries: 0, subscribers: [...subscribers], broadcast: group, now }));
+        }
+      } else {
+        made.push(table.add(spec(command, env, timeoutMs), { selector: selector.text, retries, subscribers, broadcast: null, now }));
       }
-    } else {
-      made.push(table.add(spec(command, env, timeoutMs), { selector: selector.text, retries, subscribers, broadcast: null, now }));
+    } catch (err) {
+      // The journal could not take it (a full disk): none of it is kept, the submitter is told.
+      for (const entry of made) (table.forget(entry.record.id), journal?.forget(entry.record.id));
+      throw err;
     }
     // Placed first, so the reply says which started where; every later update follows the reply
     // (one link, in order), so the submitter learns the ids before any update about them.
@@ -303,6 +359,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     if (msg.seq < (nextSeq.get(msg.id) ?? 0)) return;
     nextSeq.set(msg.id, msg.seq + 1);
     table.output(entry, msg.stream, msg.data);
+    outputStore?.append(msg.id, entry.record.attempts, msg.seq, msg.stream, msg.data, Date.now());
     const chunk = { type: 'taskOutput', id: msg.id, worker: sender, stream: msg.stream, seq: msg.seq, data: msg.data };
     for (const s of entry.subscribers) {
       system.dispatch(s, chunk);
@@ -410,6 +467,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   }
 
   function notify(entry: TaskEntry): void {
+    if (outputStore && table.isFinished(entry)) outputStore.finished(entry.record.id);
     const update = { type: 'taskUpdate', task: entry.record };
     for (const s of entry.subscribers) system.dispatch(s, update);
     keepDeadline(entry);
@@ -450,6 +508,50 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     notify(entry);
   }
 
+  /** Who sent an action, for the audit trail: the certificate, the node, its address. */
+  function who(sender: string): { cert: string; node: string; address: string | null } {
+    return { cert: certificateName(sender), node: sender, address: sender === system.node ? null : (system.peerAddress(sender) ?? null) };
+  }
+
+  /** A page of a task's stored output (`troupe logs`). */
+  function logs(msg: TaskLogs): object {
+    const entry = entryOf(msg.id);
+    if (!outputStore) {
+      // No journal: the tail the table keeps, as one chunk per stream.
+      const chunks = msg.after ? [] : (['stdout', 'stderr'] as const).filter((s) => !msg.stream || msg.stream === s).map((s, i) => ({ n: i + 1, stream: s, at: entry.record.startedAt ?? 0, data: new Uint8Array(entry.tail[s].toBuffer()) }));
+      const kept = chunks.reduce((n, c) => n + c.data.byteLength, 0);
+      return { type: 'taskLogsPage', task: entry.record, chunks: chunks.filter((c) => c.data.byteLength > 0), cut: Math.max(0, entry.record.stdoutBytes + entry.record.stderrBytes - kept), dropped: false, more: false };
+    }
+    const page = outputStore.read(msg.id, msg.after ?? 0, msg.stream);
+    return { type: 'taskLogsPage', task: entry.record, ...page };
+  }
+
+  /** Tasks the journal said were running whose workers have not reported them: lost (or retried). */
+  function restoreGracePassed(): void {
+    for (const entry of table.list(new Set(['running']))) {
+      const e = table.get(entry.id)!;
+      const worker = e.record.worker;
+      if (worker && pool.workers.get(worker)?.running.has(e.record.id)) continue;
+      if (!restoredRunning.has(e.record.id)) continue;
+      lost(e.record.id, `its worker ${worker ?? '?'} did not report it within ${restoreGraceMs} ms of the manager's restart`, worker ?? '');
+    }
+    restoredRunning.clear();
+  }
+
+  /** Retention: a batch of old finished tasks deleted, then the next batch in a later turn. */
+  function compact(): void {
+    if (!journal) return;
+    let ids: string[];
+    try {
+      ids = journal.compactStep();
+    } catch (err) {
+      system.log.warn({ code: ErrorCodes.JOURNAL_WRITE, err: (err as Error).message }, 'journal retention could not run; trying again later');
+      return;
+    }
+    for (const id of ids) table.forget(id);
+    if (ids.length > 0) setImmediate(() => system.isAlive(ref) && system.dispatch(ref, { type: 'controller.compact' } satisfies Housekeeping));
+  }
+
   function entryOf(id: string): TaskEntry {
     const entry = table.get(id);
     if (!entry) throw new TroupeError(ErrorCodes.NO_SUCH_TASK, `no task ${JSON.stringify(id)} (finished tasks are remembered up to ${table.limits.maxFinished})`);
@@ -458,6 +560,32 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
 
   function selectorOf(entry: TaskEntry): Selector {
     return parseSelector(entry.record.selector);
+  }
+
+  // ── the table restored from the journal ──
+  const restoredRunning = new Set<string>();
+  if (journal) {
+    let queued = 0;
+    for (const t of journal.restore()) {
+      const entry = table.restore(t.spec, t.record);
+      if (t.record.status === 'pending') {
+        queued += 1;
+        pool.place(entry.spec, selectorOf(entry), entry.subscribers, false, entry.record.attempts + 1);
+      } else if (t.record.status === 'running') {
+        restoredRunning.add(t.record.id);
+        if (t.nextSeq > 0) nextSeq.set(t.record.id, t.nextSeq);
+        keepDeadline(entry);
+      }
+    }
+    system.log.info({ file: journal.file, tasks: table.list().length, queued, running: restoredRunning.size }, 'task table restored from the journal');
+    // In messages to the Controller, so that the table changes only in its own turns (none once the node stopped).
+    const tell = (msg: Housekeeping) => () => {
+      if (system.isAlive(ref)) system.dispatch(ref, msg);
+    };
+    if (restoredRunning.size > 0) setTimeout(tell({ type: 'controller.restoreGrace' }), restoreGraceMs).unref();
+    const compactEvery = options.compactIntervalMs ?? DEFAULT_COMPACT_INTERVAL_MS;
+    tell({ type: 'controller.compact' })();
+    setInterval(tell({ type: 'controller.compact' }), compactEvery).unref();
   }
 
   return { ref, pool: poolRef };

@@ -9,9 +9,9 @@
 
 /** The options of each command that the environment may set. */
 export const ENV_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  manager: ['certs', 'name', 'host', 'port', 'local-workers', 'sessions', 'log-file'],
+  manager: ['certs', 'name', 'host', 'port', 'local-workers', 'sessions', 'log-file', 'state-dir'],
   worker: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'slots', 'tags', 'log-file'],
-  demo: ['certs', 'port', 'workers', 'sessions', 'log-file'],
+  demo: ['certs', 'port', 'workers', 'sessions', 'log-file', 'state-dir'],
   attach: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   run: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'wait', 'log-file'],
   status: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],

@@ -14,6 +14,7 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
+import { DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TASKS, DEFAULT_STATE_DIR } from '../../actors/tasks/journal.js';
 import { runScenarioCommand } from './scenario-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
@@ -88,6 +89,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('local-workers', { type: 'number', default: 0, describe: 'Also start N workers on this machine, joined over loopback' })
           .option('local-worker-tags', localWorkerTagsOption)
           .option('sessions', sessionsOption)
+          .options(journalOptions)
           .example('$0 manager --local-workers 4', 'a manager, four local workers, and the REPL')
           .example('$0 manager --no-repl --sessions ./sessions', 'run every scenario file dropped into ./sessions (docs/russula.md)')
           .example("echo 'uname -a' | $0 manager --local-workers 1", 'from a script: the lines run in order, the exit status is the last one\'s')
@@ -100,6 +102,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           localWorkers: count('local-workers', args['local-workers']),
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
+          ...journalSettings(args),
         };
         job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks }), io);
       },
@@ -236,7 +239,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('port', { type: 'number', describe: `Port to listen on (default ${DEFAULT_PORT}, or a free one if taken)` })
           .option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Certificates directory (created if empty)' })
           .option('local-worker-tags', localWorkerTagsOption)
-          .option('sessions', sessionsOption),
+          .option('sessions', sessionsOption)
+          .options(journalOptions),
       (args) => {
         const options = {
           certs: args.certs,
@@ -244,6 +248,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           port: args.port === undefined ? undefined : checkPort('port', args.port),
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
+          ...journalSettings(args),
         };
         job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks }), io);
       },
@@ -381,4 +386,15 @@ function debugging(): boolean {
   } catch {
     return false;
   }
+}
+
+/** The task journal's options of `troupe manager` and `troupe demo` (actors/tasks/journal.ts). */
+const journalOptions = {
+  'state-dir': { type: 'string', default: DEFAULT_STATE_DIR, describe: 'Directory of the task journal (tasks, their output, the audit trail), kept through restarts' },
+  'keep-tasks': { type: 'number', default: DEFAULT_KEEP_TASKS, describe: 'Finished tasks kept in the journal (oldest removed first)' },
+  'keep-days': { type: 'number', default: DEFAULT_KEEP_DAYS, describe: 'Days a finished task is kept in the journal' },
+} as const;
+
+function journalSettings(args: { 'state-dir': string; 'keep-tasks': number; 'keep-days': number }): { stateDir: string; keepTasks: number; keepDays: number } {
+  return { stateDir: args['state-dir'], keepTasks: args['keep-tasks'], keepDays: args['keep-days'] };
 }

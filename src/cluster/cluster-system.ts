@@ -326,6 +326,11 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
    * kind, its bytes as framed for the wire. On a spoke every node is reached through the hub, so this
    * is the hub link's. Undefined while there is no such link; a new link counts from zero.
    */
+  /** host:port of a directly connected peer's socket (for the audit trail); undefined if not connected. */
+  peerAddress(node: string): string | undefined {
+    return this.#server ? this.#links.get(node)?.peer.address : undefined;
+  }
+
   linkStats(node: string): { bytesIn: number; bytesOut: number; messagesIn: number; messagesOut: number } | undefined {
     const s = this.#linkTo(node)?.stats;
     return s && { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.envelopesIn, messagesOut: s.envelopesOut };
