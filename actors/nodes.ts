@@ -60,6 +60,8 @@ export interface ManagerCommand {
   /** Retention of finished tasks (`--keep-tasks`, `--keep-days`). */
   keepTasks?: number;
   keepDays?: number;
+  /** After a restart, how long a task the journal says was running waits for its worker (ms; `--restore-grace`). */
+  restoreGraceMs?: number;
 }
 
 export interface ManagerNode extends RunningNode {
@@ -85,7 +87,7 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   }
   if (revocation.list) log.info({ number: revocation.list.number, revoked: revocation.list.entries.length }, 'revocation list loaded');
   try {
-    spawnController(system, { journal });
+    spawnController(system, { journal, restoreGraceMs: options.restoreGraceMs });
   } catch (err) {
     revocation.stop();
     await system.shutdown();
@@ -213,7 +215,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   return running;
 }
 
-export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions' | 'stateDir' | 'keepTasks' | 'keepDays'> {
+export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions' | 'stateDir' | 'keepTasks' | 'keepDays' | 'restoreGraceMs'> {
   certs?: string;
   workers: number;
   port?: number;

@@ -14,6 +14,8 @@ export const ENV_OPTIONS: Readonly<Record<string, readonly string[]>> = {
   demo: ['certs', 'port', 'workers', 'sessions', 'log-file', 'state-dir'],
   attach: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   run: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'wait', 'log-file'],
+  logs: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
+  audit: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   status: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   scenario: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   'generate-tls-certificates': ['out=certs'],

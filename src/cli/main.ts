@@ -14,6 +14,8 @@ import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client
 import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
+import { showAudit, showLogs } from './client-commands.js';
+import { DEFAULT_RESTORE_GRACE_MS } from '../../actors/tasks/controller.js';
 import { DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TASKS, DEFAULT_STATE_DIR } from '../../actors/tasks/journal.js';
 import { runScenarioCommand } from './scenario-command.js';
 import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
@@ -185,6 +187,45 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           reconnectGraceMs: seconds('reconnect-grace', args['reconnect-grace']),
         };
         job = () => runOnCluster(options);
+      },
+    )
+    .command(
+      'logs <id> [manager]',
+      "Print a task's output as the manager stored it (finished or running); --follow to its end, as kubectl logs -f",
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('id', { type: 'string', demandOption: true, describe: 'The task id' }).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new output until the task ends' })
+          .option('stdout', { type: 'boolean', default: false, describe: 'Only its stdout' })
+          .option('stderr', { type: 'boolean', default: false, describe: 'Only its stderr' })
+          .option('tail', { type: 'number', describe: 'Only the last N lines of what is there now' })
+          .conflicts('stdout', 'stderr')
+          .example('$0 logs k3f-12 10.0.0.5 --follow', 'the output so far, then as it comes'),
+      (args) => {
+        const options = {
+          ...clientConnection(args, 'troupe logs'),
+          id: args.id,
+          follow: args.follow,
+          stream: args.stdout ? ('stdout' as const) : args.stderr ? ('stderr' as const) : undefined,
+          tail: args.tail === undefined ? undefined : count('tail', args.tail),
+        };
+        job = () => showLogs(options);
+      },
+    )
+    .command(
+      'audit [manager]',
+      'Show the audit trail: every submit, cancel and attach, by certificate name, address and time',
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .option('since', { type: 'string', describe: 'Only entries since this time (ISO 8601, e.g. 2026-12-01T10:00Z)' })
+          .option('by', { type: 'string', describe: 'Only entries by this certificate name' })
+          .option('json', { type: 'boolean', default: false, describe: 'As a JSON array' }),
+      (args) => {
+        const since = args.since === undefined ? undefined : Date.parse(args.since);
+        if (since !== undefined && !Number.isFinite(since)) throw settingError('since', args.since, 'a time, ISO 8601 (e.g. 2026-12-01T10:00Z)');
+        const options = { ...clientConnection(args, 'troupe audit'), since, by: args.by, json: args.json, print: io.print };
+        job = () => showAudit(options);
       },
     )
     .command(
@@ -393,8 +434,9 @@ const journalOptions = {
   'state-dir': { type: 'string', default: DEFAULT_STATE_DIR, describe: 'Directory of the task journal (tasks, their output, the audit trail), kept through restarts' },
   'keep-tasks': { type: 'number', default: DEFAULT_KEEP_TASKS, describe: 'Finished tasks kept in the journal (oldest removed first)' },
   'keep-days': { type: 'number', default: DEFAULT_KEEP_DAYS, describe: 'Days a finished task is kept in the journal' },
+  'restore-grace': { type: 'number', default: DEFAULT_RESTORE_GRACE_MS / 1000, describe: 'Seconds a task running before a restart waits for its worker to report it before it counts as lost' },
 } as const;
 
-function journalSettings(args: { 'state-dir': string; 'keep-tasks': number; 'keep-days': number }): { stateDir: string; keepTasks: number; keepDays: number } {
-  return { stateDir: args['state-dir'], keepTasks: args['keep-tasks'], keepDays: args['keep-days'] };
+function journalSettings(args: { 'state-dir': string; 'keep-tasks': number; 'keep-days': number; 'restore-grace': number }) {
+  return { stateDir: args['state-dir'], keepTasks: args['keep-tasks'], keepDays: args['keep-days'], restoreGraceMs: seconds('restore-grace', args['restore-grace']) };
 }
