@@ -196,8 +196,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         connectOptions(clientCertOptions(y).positional('id', { type: 'string', demandOption: true, describe: 'The task id' }).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
           .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
           .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new output until the task ends' })
-          .option('stdout', { type: 'boolean', default: false, describe: 'Only its stdout' })
-          .option('stderr', { type: 'boolean', default: false, describe: 'Only its stderr' })
+          .option('stdout', { type: 'boolean', describe: 'Only its stdout' })
+          .option('stderr', { type: 'boolean', describe: 'Only its stderr' })
           .option('tail', { type: 'number', describe: 'Only the last N lines of what is there now' })
           .conflicts('stdout', 'stderr')
           .example('$0 logs k3f-12 10.0.0.5 --follow', 'the output so far, then as it comes'),
