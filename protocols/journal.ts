@@ -51,13 +51,17 @@ export const AuditEntryT = Type.Object({
 
 export const AuditPage = defineMessage('auditPage', { entries: Type.Array(AuditEntryT) }, { allow: ['manager'] });
 
+/** A client opened a REPL on the manager (`troupe attach`): recorded in the audit trail; no reply. */
+export const Attached = defineMessage('attached', {}, { allow: ['client'] });
+
 export type TaskLogs = MessageOf<typeof TaskLogs>;
+export type Attached = MessageOf<typeof Attached>;
 export type TaskLogsPage = MessageOf<typeof TaskLogsPage>;
 export type AuditQuery = MessageOf<typeof AuditQuery>;
 export type AuditPage = MessageOf<typeof AuditPage>;
 export type AuditEntry = AuditPage['entries'][number];
 
 /** What a manager accepts of these. */
-export const MANAGER_JOURNAL_MESSAGES = [TaskLogs, AuditQuery];
+export const MANAGER_JOURNAL_MESSAGES = [TaskLogs, AuditQuery, Attached];
 /** What a client accepts of these. */
 export const CLIENT_JOURNAL_MESSAGES = [TaskLogsPage, AuditPage];

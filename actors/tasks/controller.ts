@@ -45,7 +45,7 @@ import { spawnWorkerPool, type Pool, type PoolEvent } from './worker-pool.js';
 import type { TaskJournal } from './journal.js';
 import { OutputStore } from './output-store.js';
 import { AuditTrail } from './audit.js';
-import type { AuditQuery, TaskLogs } from '../../protocols/journal.js';
+import type { Attached, AuditQuery, TaskLogs } from '../../protocols/journal.js';
 import { certificateName } from '../../protocols/actor-ref.js';
 
 export const CONTROLLER_NAME = 'controller';
@@ -98,7 +98,7 @@ type Deadline = { type: 'controller.deadline'; id: string; attempt: number };
 /** Journal housekeeping (local messages, from the Controller's own timers). */
 type Housekeeping = { type: 'controller.restoreGrace' } | { type: 'controller.compact' };
 
-type ControllerMessage = Submit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | PoolEvent | Deadline | TaskLogs | AuditQuery | Housekeeping;
+type ControllerMessage = Submit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | PoolEvent | Deadline | TaskLogs | AuditQuery | Attached | Housekeeping;
 
 export interface Controller {
   ref: ActorRef;
@@ -158,6 +158,13 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
             if (!audit) throw new TroupeError(ErrorCodes.JOURNAL, 'this manager keeps no journal (no --state-dir), so no audit trail');
             return { type: 'auditPage', entries: audit.query(msg) };
           });
+          break;
+        case 'attached':
+          try {
+            audit?.record({ action: 'attach', ...who(sender), task: null, command: null });
+          } catch {
+            system.log.warn({ code: ErrorCodes.JOURNAL_WRITE, node: sender }, 'could not record an attach in the audit trail');
+          }
           break;
         case 'controller.restoreGrace':
           if (ctx.from === undefined) restoreGracePassed();

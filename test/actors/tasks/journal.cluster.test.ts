@@ -199,19 +199,24 @@ describe('the task journal (real processes, real disk)', function () {
     expect(tail.stdout).to.equal('second');
   });
 
-  it('the audit trail lists a submit and a cancel by their certificate names, from their addresses; a worker asking is refused (TROUPE_E_FORBIDDEN)', async () => {
+  it('the audit trail lists a submit, a cancel and an attach by their certificate names, from their addresses; a worker asking is refused (TROUPE_E_FORBIDDEN)', async () => {
     cluster = await TaskCluster.start([{ name: 'worker-1', slots: 1 }], { managerArgs: stateArgs(path.join(dir, 'state')) });
     const [t] = await cluster.tasks.submit({ command: 'sleep 30' });
     await cluster.tasks.cancel(t!.id);
+    const attach = await CliProcess.run(['attach', `127.0.0.1:${cluster.port}`, '--certs', testPki().dir, '--name', 'client-1'], { input: ':quit\n' });
+    expect(attach.code).to.equal(0);
     const audit = await client(['audit', '--json', '--by', 'client-1']);
     expect(audit.code).to.equal(0);
     const entries = JSON.parse(audit.stdout) as { action: string; cert: string; node: string; address: string | null; task: string | null; command: string | null }[];
     expect(entries.map((e) => [e.action, e.cert, e.task, e.command])).to.deep.equal([
       ['submit', 'client-1', null, 'sleep 30'],
       ['cancel', 'client-1', t!.id, null],
+      ['attach', 'client-1', null, null],
     ]);
+    expect(entries[2]!.node).to.match(/^client-1~/);
+    expect(entries[2]!.node).to.not.equal(cluster.client.node);
+    for (const e of entries.slice(0, 2)) expect(e.node).to.equal(cluster.client.node);
     for (const e of entries) {
-      expect(e.node).to.equal(cluster.client.node);
       expect(e.address).to.match(/^(::ffff:)?127\.0\.0\.1:\d+$/);
     }
     expect(JSON.parse((await client(['audit', '--json', '--by', 'someone-else'])).stdout)).to.deep.equal([]);
