@@ -111,7 +111,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   const journal = options.journal;
   const outputStore = journal ? new OutputStore(journal, options.outputTaskBytes, options.outputTotalBytes) : undefined;
   const audit = journal ? new AuditTrail(journal) : undefined;
-  if (journal) table.journal = (entry) => journal.write(entry.spec, entry.record, entry.order);
+  if (journal) table.journal = (entry, from) => journal.write(entry.spec, entry.record, entry.order, from === null);
   const restoreGraceMs = options.restoreGraceMs ?? DEFAULT_RESTORE_GRACE_MS;
   if (!Number.isFinite(restoreGraceMs) || restoreGraceMs < 0) throw settingError('restoreGraceMs', restoreGraceMs, 'milliseconds ≥ 0');
   const maxCommandBytes = options.maxCommandBytes ?? DEFAULT_MAX_COMMAND_BYTES;
@@ -581,6 +581,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       } else if (t.record.status === 'running') {
         restoredRunning.add(t.record.id);
         if (t.nextSeq > 0) nextSeq.set(t.record.id, t.nextSeq);
+        outputStore?.resume(t.record.id);
         keepDeadline(entry);
       }
     }

@@ -52,6 +52,7 @@ export class TaskJournal {
   readonly keepDays: number;
   readonly db: Database.Database;
   readonly #upsert: Database.Statement;
+  readonly #update: Database.Statement;
   readonly #delete: Database.Statement;
   #closed = false;
 
@@ -64,6 +65,7 @@ export class TaskJournal {
       'INSERT INTO tasks (id, ord, status, finished_at, spec, record) VALUES (@id, @ord, @status, @finishedAt, @spec, @record) ' +
         'ON CONFLICT(id) DO UPDATE SET status = excluded.status, finished_at = excluded.finished_at, record = excluded.record',
     );
+    this.#update = db.prepare('UPDATE tasks SET status = @status, finished_at = @finishedAt, record = @record WHERE id = @id');
     this.#delete = db.prepare('DELETE FROM tasks WHERE id = ?');
   }
 
@@ -85,10 +87,10 @@ export class TaskJournal {
       db.exec(`
         CREATE TABLE IF NOT EXISTS tasks (id TEXT PRIMARY KEY, ord INTEGER NOT NULL, status TEXT NOT NULL, finished_at INTEGER, spec TEXT NOT NULL, record TEXT NOT NULL);
         CREATE INDEX IF NOT EXISTS tasks_ord ON tasks (ord);
-        CREATE TABLE IF NOT EXISTS output (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL, attempt INTEGER NOT NULL, seq INTEGER NOT NULL, stream TEXT NOT NULL, at INTEGER NOT NULL, part TEXT NOT NULL, data BLOB NOT NULL);
+        CREATE TABLE IF NOT EXISTS output (n INTEGER PRIMARY KEY, id TEXT NOT NULL, attempt INTEGER NOT NULL, seq INTEGER NOT NULL, stream TEXT NOT NULL, at INTEGER NOT NULL, part TEXT NOT NULL, data BLOB NOT NULL);
         CREATE INDEX IF NOT EXISTS output_id ON output (id, n);
         CREATE TABLE IF NOT EXISTS output_cut (id TEXT PRIMARY KEY, bytes INTEGER NOT NULL, dropped INTEGER NOT NULL DEFAULT 0);
-        CREATE TABLE IF NOT EXISTS audit (n INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, action TEXT NOT NULL, cert TEXT NOT NULL, node TEXT NOT NULL, address TEXT, task TEXT, command TEXT);
+        CREATE TABLE IF NOT EXISTS audit (n INTEGER PRIMARY KEY, at INTEGER NOT NULL, action TEXT NOT NULL, cert TEXT NOT NULL, node TEXT NOT NULL, address TEXT, task TEXT, command TEXT);
         CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
       `);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -117,10 +119,15 @@ export class TaskJournal {
     }
   }
 
-  /** Writes a task's current record (and, when new, its spec and order). Throws TROUPE_E_JOURNAL_WRITE. */
-  write(spec: WorkSpec, record: TaskRecord, order: number): void {
+  /**
+   * Writes a task's current record: with its spec and order when `isNew`, else only the record (the
+   * spec never changes). Throws TROUPE_E_JOURNAL_WRITE.
+   */
+  write(spec: WorkSpec, record: TaskRecord, order: number, isNew = true): void {
     try {
-      this.#upsert.run({ id: record.id, ord: order, status: record.status, finishedAt: record.finishedAt, spec: JSON.stringify(spec), record: JSON.stringify(record) });
+      const row = { id: record.id, status: record.status, finishedAt: record.finishedAt, record: JSON.stringify(record) };
+      if (!isNew) this.#update.run(row);
+      else this.#upsert.run({ ...row, ord: order, spec: JSON.stringify(spec) });
     } catch (err) {
       throw writeError(this.file, err);
     }

@@ -112,11 +112,17 @@ export class OutputStore {
     return { chunks, cut: cut?.bytes ?? 0, dropped: (cut?.dropped ?? 0) === 1, more };
   }
 
+  /** A task that ran before a restart and goes on: its stored bytes are counted again. */
+  resume(id: string): void {
+    const rows = this.#journal.db.prepare('SELECT part, COALESCE(SUM(LENGTH(data)), 0) AS bytes FROM output WHERE id = ? GROUP BY part').all(id) as { part: string; bytes: number }[];
+    this.#bytes.set(id, { head: rows.find((r) => r.part === 'head')?.bytes ?? 0, tail: rows.find((r) => r.part === 'tail')?.bytes ?? 0 });
+  }
+
+  /** A task's stored bytes: known for every task since this start (or resumed), 0 for a new one. */
   #bytesOf(id: string): TaskBytes {
     let b = this.#bytes.get(id);
     if (!b) {
-      const rows = this.#journal.db.prepare('SELECT part, COALESCE(SUM(LENGTH(data)), 0) AS bytes FROM output WHERE id = ? GROUP BY part').all(id) as { part: string; bytes: number }[];
-      b = { head: rows.find((r) => r.part === 'head')?.bytes ?? 0, tail: rows.find((r) => r.part === 'tail')?.bytes ?? 0 };
+      b = { head: 0, tail: 0 };
       this.#bytes.set(id, b);
     }
     return b;
