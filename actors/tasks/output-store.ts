@@ -34,6 +34,9 @@ interface TaskBytes {
 export class OutputStore {
   readonly #journal: TaskJournal;
   readonly #insert;
+  readonly #oldestTail;
+  readonly #deleteRow;
+  readonly #addCut;
   readonly #bytes = new Map<string, TaskBytes>();
   #total: number;
 
@@ -47,12 +50,14 @@ export class OutputStore {
     this.#journal = journal;
     const db = journal.db;
     this.#insert = db.prepare('INSERT INTO output (id, attempt, seq, stream, at, part, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.#oldestTail = db.prepare("SELECT n, LENGTH(data) AS len FROM output WHERE id = ? AND part = 'tail' ORDER BY n LIMIT 1");
+    this.#deleteRow = db.prepare('DELETE FROM output WHERE n = ?');
+    this.#addCut = db.prepare('INSERT INTO output_cut (id, bytes) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET bytes = bytes + excluded.bytes');
     this.#total = (db.prepare('SELECT COALESCE(SUM(LENGTH(data)), 0) FROM output').pluck().get() as number) ?? 0;
   }
 
   /** Keeps a chunk of a task's output (the run `attempt`, chunk `seq`). */
   append(id: string, attempt: number, seq: number, stream: OutputStream, data: Uint8Array, at: number): void {
-    const db = this.#journal.db;
     try {
       const b = this.#bytesOf(id);
       const half = Math.floor(this.perTaskBytes / 2);
@@ -74,8 +79,8 @@ export class OutputStore {
       this.#total += chunk.length;
       // The oldest tail chunks go while the tail is over its half.
       while (b.tail > half) {
-        const oldest = db.prepare("SELECT n, LENGTH(data) AS len FROM output WHERE id = ? AND part = 'tail' ORDER BY n LIMIT 1").get(id) as { n: number; len: number };
-        db.prepare('DELETE FROM output WHERE n = ?').run(oldest.n);
+        const oldest = this.#oldestTail.get(id) as { n: number; len: number };
+        this.#deleteRow.run(oldest.n);
         b.tail -= oldest.len;
         this.#total -= oldest.len;
         this.#cut(id, oldest.len);
@@ -134,7 +139,7 @@ export class OutputStore {
   }
 
   #cut(id: string, bytes: number): void {
-    this.#journal.db.prepare('INSERT INTO output_cut (id, bytes) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET bytes = bytes + excluded.bytes').run(id, bytes);
+    this.#addCut.run(id, bytes);
   }
 
   /** Over the total budget: the output of the oldest tasks (other than `current`) goes first. */
