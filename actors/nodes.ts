@@ -5,6 +5,8 @@
  * itself: see sessions.ts).
  */
 import { spawnController } from './tasks/controller.js';
+import { TaskJournal } from './tasks/journal.js';
+import { MANAGER_JOURNAL_MESSAGES } from '../protocols/journal.js';
 import { spawnRussulaWorker } from './russula/worker.js';
 import { WORKER_KEY } from '../protocols/receptionist-keys.js';
 import { Spawner } from './process/spawner.js';
@@ -68,6 +70,13 @@ export interface ManagerCommand {
   signals?: readonly NodeJS.Signals[];
   /** Serve Prometheus metrics here (--metrics); off when absent. */
   metrics?: MetricsAddress;
+  /** The task journal's directory (`--state-dir`; the CLI's default `.troupe`); absent: no journal (the table lives in memory only). */
+  stateDir?: string;
+  /** Retention of finished tasks (`--keep-tasks`, `--keep-days`). */
+  keepTasks?: number;
+  keepDays?: number;
+  /** After a restart, how long a task the journal says was running waits for its worker (ms; `--restore-grace`). */
+  restoreGraceMs?: number;
 }
 
 export interface ManagerNode extends RunningNode {
@@ -82,13 +91,17 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   const revocation = RevocationWatcher.start({ file: path.join(options.certs, REVOKED_FILE), ca: identity.ca });
   // --metrics: loaded only when asked for, before the node exists, so that the collectors are in
   // place (synchronously, below) before any peer can connect; a port in use ends the manager at once.
+  // The journal before listening: one that cannot be read stops the manager here (TROUPE_E_JOURNAL).
+  let journal: TaskJournal | undefined;
   let system: ClusterSystem;
   let metricsModule: typeof import('./tasks/task-metrics.js') | undefined;
   try {
+    if (options.stateDir !== undefined) journal = TaskJournal.open({ stateDir: options.stateDir, keepTasks: options.keepTasks, keepDays: options.keepDays });
     metricsModule = options.metrics ? await import('./tasks/task-metrics.js') : undefined;
     system = await listen(identity, options.listen, log, revocation);
   } catch (err) {
     revocation.stop();
+    journal?.close();
     throw err;
   }
   if (revocation.list) log.info({ number: revocation.list.number, revoked: revocation.list.entries.length }, 'revocation list loaded');
@@ -98,11 +111,21 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     metrics = metricsModule ? await withMetrics(system, metricsModule.startManagerMetrics(system, options.metrics!, log, () => setUp)) : undefined;
   } catch (err) {
     revocation.stop();
+    journal?.close();
     throw err;
   }
   // The live view `troupe top` watches; like the metrics, it follows the Controller's task table.
   const liveView = spawnLiveView(system);
-  spawnController(system, { observer: fanOut(liveView.observer, metrics?.observer) });
+  try {
+    spawnController(system, { observer: fanOut(liveView.observer, metrics?.observer), journal, restoreGraceMs: options.restoreGraceMs });
+  } catch (err) {
+    revocation.stop();
+    liveView.close();
+    await metrics?.close();
+    await system.shutdown();
+    journal?.close();
+    throw err;
+  }
   const { host, port } = system.address!;
   const url = `wss://${host.includes(':') ? `[${host}]` : host}:${port}`;
   options.print(`troupe manager "${identity.name}" listening on ${url} (certificates: ${options.certs})${metrics ? `; metrics on ${metrics.server.url}` : ''}`);
@@ -175,6 +198,7 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     liveView.close();
   }, options.signals);
   setUp = true;
+  void node.stopped.finally(() => journal?.close()).catch(() => {});
   return { ...node, stop: node.stop, workersJoined };
 }
 
@@ -245,7 +269,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   return running;
 }
 
-export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions' | 'membership'> {
+export interface DemoCommand extends Pick<ManagerCommand, 'workerArgs' | 'workerEnv' | 'workerStderr' | 'log' | 'signals' | 'localWorkerTags' | 'sessions' | 'membership' | 'stateDir' | 'keepTasks' | 'keepDays' | 'restoreGraceMs'> {
   certs?: string;
   workers: number;
   port?: number;
@@ -271,7 +295,7 @@ export async function runDemo(options: DemoCommand): Promise<ManagerNode> {
 
 async function listen(identity: Parameters<typeof ClusterSystem.start>[0]['identity'], at: HostPort, log: Logger, revocation: RevocationWatcher): Promise<ClusterSystem> {
   // The transport says why it cannot listen (TROUPE_E_LISTEN, the system error as its cause).
-  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES, ...MANAGER_LIVE_VIEW_MESSAGES], log, revocation });
+  return ClusterSystem.start({ identity, listen: at, meta: machineMeta(), messages: [...MANAGER_TASK_MESSAGES, ...MANAGER_JOURNAL_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES, ...MANAGER_LIVE_VIEW_MESSAGES], log, revocation });
 }
 
 /** Starts the metrics endpoint (loaded only when asked for); if it cannot listen, the node stops. */

@@ -66,7 +66,14 @@ const START_TIMEOUT_MS = 15_000;
 const STOP_GRACE_MS = 5_000;
 /** SIGTERM → SIGKILL grace for every child on a signal or the watchdog: 2 seconds. */
 const ABORT_GRACE_MS = 2_000;
-const WATCHDOG_MS = 180_000;
+/**
+ * BENCH_JOURNAL: `off` (the default), `on` (the manager keeps its task journal, actors/tasks/journal.ts,
+ * in the bench's temp dir), or `both`: the whole bench with it off, then on, in one run of one build,
+ * and the journal's cost as the ratio of tasks/s on/off at each concurrency.
+ */
+const JOURNAL_MODE = process.env.BENCH_JOURNAL ?? 'off';
+if (!['off', 'on', 'both'].includes(JOURNAL_MODE)) throw new Error(`BENCH_JOURNAL: off, on or both, got ${JOURNAL_MODE}`);
+const WATCHDOG_MS = 180_000 * (JOURNAL_MODE === 'both' ? 2 : 1);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(HERE, '..', 'bin', 'troupe.js');
@@ -344,7 +351,7 @@ async function atConcurrency(c: number, runs: Record<Way, Runner>): Promise<Reco
 /** Set on a signal or the watchdog: from then on abort() in main() owns the way out. */
 let aborting = false;
 
-async function main(): Promise<void> {
+async function main(journal: boolean): Promise<Record<string, unknown>> {
   const started = Date.now();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-tasks-'));
   const nodes: NodeProcess[] = [];
@@ -393,6 +400,7 @@ async function main(): Promise<void> {
       membership: MEMBERSHIP_VIEW,
       log: (node) => createLogger({ node, level: 'warn' }),
       signals: [],
+      ...(journal ? { stateDir: path.join(dir, 'state') } : {}),
     });
     const { port } = manager.system.address!;
     const worker = new NodeProcess(WORKER, ['worker', '--certs', dir, '--name', WORKER, '--join', `127.0.0.1:${port}`, '--slots', String(SLOTS)]);
@@ -446,8 +454,9 @@ async function main(): Promise<void> {
       meets_targets: results.every((r) => r.overhead_meets_target === true && r.throughput_meets_target === true),
       client_meets_targets: results.every((r) => r.client_overhead_meets_target === true && r.client_throughput_meets_target === true),
       duration_s: round((Date.now() - started) / 1000, 1),
+      journal,
     };
-    process.stdout.write(`${JSON.stringify(result)}\n`);
+    return result;
   } finally {
     clearTimeout(watchdog);
     // Aborting: abort() stops everything and exits; the failures its SIGTERMs caused end here.
@@ -462,7 +471,29 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
+async function all(): Promise<void> {
+  if (JOURNAL_MODE !== 'both') {
+    process.stdout.write(`${JSON.stringify(await main(JOURNAL_MODE === 'on'))}\n`);
+    return;
+  }
+  progress('journal off:');
+  const off = await main(false);
+  progress('journal on:');
+  const on = await main(true);
+  const tps = (r: Record<string, unknown>) => (r.by_concurrency as { concurrency: number; troupe: Summary; troupe_client: Summary }[]);
+  const cost = tps(off).map((o, i) => ({
+    concurrency: o.concurrency,
+    troupe_tasks_per_s_off: o.troupe.tasks_per_s,
+    troupe_tasks_per_s_on: tps(on)[i]!.troupe.tasks_per_s,
+    troupe_ratio_on_off: round(tps(on)[i]!.troupe.tasks_per_s / o.troupe.tasks_per_s),
+    troupe_client_ratio_on_off: round(tps(on)[i]!.troupe_client.tasks_per_s / o.troupe_client.tasks_per_s),
+    troupe_p50_ms_off: o.troupe.p50_ms,
+    troupe_p50_ms_on: tps(on)[i]!.troupe.p50_ms,
+  }));
+  process.stdout.write(`${JSON.stringify({ bench: 'tasks', journal: 'both', journal_cost: cost, off, on })}\n`);
+}
+
+all().then(
   () => process.exit(0),
   (err: Error) => {
     progress('failed:', err.stack ?? err);

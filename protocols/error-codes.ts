@@ -99,6 +99,9 @@ export const ErrorCodes = {
   AWS_REQUEST: 'TROUPE_E_AWS_REQUEST',
   // metrics (src/cluster/metrics-server.ts)
   METRICS_LISTEN: 'TROUPE_E_METRICS_LISTEN',
+  // the task journal (actors/tasks/journal.ts)
+  JOURNAL: 'TROUPE_E_JOURNAL',
+  JOURNAL_WRITE: 'TROUPE_E_JOURNAL_WRITE',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

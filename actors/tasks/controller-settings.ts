@@ -6,6 +6,7 @@
  */
 import { settingError } from '../../src/errors.js';
 import { DEFAULT_TASK_LIMITS, type TaskObserver } from './task-table.js';
+import type { TaskJournal } from './journal.js';
 
 /** Finished tasks remembered (the oldest dropped first): bounds the table's memory. */
 export const DEFAULT_MAX_FINISHED = DEFAULT_TASK_LIMITS.maxFinished;
@@ -48,7 +49,34 @@ export interface ControllerSettings {
 export type ControllerOptions = Partial<ControllerSettings> & {
   /** Told of every task lifecycle change (metrics, the live view): see TaskObserver. Not a setting. */
   observer?: TaskObserver;
+  /** The task journal (see journal.ts): the table is restored from it and every change written to it. Not a setting. */
+  journal?: TaskJournal;
+  /** Per-task and total bounds of the stored output (see output-store.ts; its defaults when absent). */
+  outputTaskBytes?: number;
+  outputTotalBytes?: number;
+  /** After a restart, how long a task the journal says was running waits for its worker to report it before it counts as lost (ms). */
+  restoreGraceMs?: number;
+  /** How often retention runs (ms). */
+  compactIntervalMs?: number;
 };
+
+/** 30 s: a worker's rejoin backoff and its state report, with room to spare. */
+export const DEFAULT_RESTORE_GRACE_MS = 30_000;
+/** Retention of the journal's finished tasks runs once a minute (in batches, between other messages). */
+export const DEFAULT_COMPACT_INTERVAL_MS = 60_000;
+
+/** The journal's options (beside the settings, used only with a journal) with defaults; throws a SettingError naming a bad one. */
+export function journalOptions(given: ControllerOptions = {}): { restoreGraceMs: number; compactIntervalMs: number; outputTaskBytes?: number; outputTotalBytes?: number } {
+  const restoreGraceMs = given.restoreGraceMs ?? DEFAULT_RESTORE_GRACE_MS;
+  if (!Number.isFinite(restoreGraceMs) || restoreGraceMs < 0) throw settingError('restoreGraceMs', restoreGraceMs, 'milliseconds ≥ 0');
+  const compactIntervalMs = given.compactIntervalMs ?? DEFAULT_COMPACT_INTERVAL_MS;
+  if (!Number.isFinite(compactIntervalMs) || compactIntervalMs <= 0) throw settingError('compactIntervalMs', compactIntervalMs, 'milliseconds > 0');
+  for (const key of ['outputTaskBytes', 'outputTotalBytes'] as const) {
+    const v = given[key];
+    if (v !== undefined && (!Number.isInteger(v) || v <= 0)) throw settingError(key, v, 'a positive whole number of bytes');
+  }
+  return { restoreGraceMs, compactIntervalMs, outputTaskBytes: given.outputTaskBytes, outputTotalBytes: given.outputTotalBytes };
+}
 
 export const DEFAULT_CONTROLLER_SETTINGS: Readonly<ControllerSettings> = Object.freeze({
   maxFinished: DEFAULT_MAX_FINISHED,

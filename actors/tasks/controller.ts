@@ -54,18 +54,12 @@ import { RefusalLog } from './refusal-log.js';
 import { matches, parseSelector, type Selector } from './selector.js';
 import { TaskTable, type TaskEntry } from './task-table.js';
 import { spawnWorkerPool, type WorkerPool } from './worker-pool.js';
+import { ControllerJournal, type JournalMessage } from './controller-journal.js';
 
 import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 
-export {
-  DEFAULT_MAX_COMMAND_BYTES,
-  DEFAULT_MAX_RETRIES,
-  DEFAULT_PAGE_BYTES,
-  DEFAULT_PAGE_TASKS,
-  DEFAULT_TIMEOUT_GRACE_MS,
-  type ControllerOptions,
-  type ControllerSettings,
-} from './controller-settings.js';
+// Re-exported for the Controller's users (the settings are controller-settings.ts').
+export { DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_PAGE_BYTES, DEFAULT_PAGE_TASKS, DEFAULT_TIMEOUT_GRACE_MS, type ControllerOptions, type ControllerSettings } from './controller-settings.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -75,7 +69,7 @@ type Deadline = { type: 'controller.deadline'; id: string; attempt: number };
 /** A held submission's wait for a worker is over (a local message, from its own timer). */
 type WaitOver = { type: 'controller.waitOver'; replyTo: ActorRef };
 
-type ControllerMessage = Submit | WithdrawSubmit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | Deadline | WaitOver;
+type ControllerMessage = Submit | WithdrawSubmit | Cancel | Ask | Subscribe | PauseOutput | WorkOutput | WorkResultMsg | Deadline | WaitOver | JournalMessage;
 
 /** A submission held until a worker matches it (see the module comment). */
 interface Held {
@@ -95,8 +89,10 @@ export interface Controller {
 
 export function spawnController(system: ClusterSystem, options: ControllerOptions = {}): Controller {
   const settings = controllerSettings(options);
-  const table = new TaskTable({ maxFinished: settings.maxFinished, tailBytes: settings.tailBytes }, options.observer);
+  const table = new TaskTable({ maxFinished: options.maxFinished ?? options.journal?.keepTasks ?? settings.maxFinished, tailBytes: settings.tailBytes }, options.observer);
   const { maxCommandBytes, maxRetries, timeoutGraceMs } = settings;
+  // The journal's hooks (journal.ts, output-store.ts, audit.ts): see controller-journal.ts.
+  const journal = new ControllerJournal(system, table, options);
   /** Submissions waiting for a matching worker, in arrival order. */
   const held: Held[] = [];
   const refusals = new RefusalLog(system.log);
@@ -118,7 +114,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       const sender = ctx.from ?? system.node;
       switch (msg.type) {
         case 'submit':
-          reply(msg.replyTo, () => submit(msg));
+          reply(msg.replyTo, () => (journal.record('submit', sender, null, msg.command), submit(msg)));
           break;
         case 'withdrawSubmit': {
           // Only the node a held submission answers to may withdraw it.
@@ -134,7 +130,14 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
           break;
         }
         case 'cancel':
-          reply(msg.replyTo, () => cancel(msg.id));
+          reply(msg.replyTo, () => (journal.record('cancel', sender, msg.id, null), cancel(msg.id)));
+          break;
+        case 'taskLogs':
+        case 'auditQuery':
+        case 'attached':
+        case 'controller.restoreGrace':
+        case 'controller.compact':
+          journal.receive(msg, sender, ctx.from === undefined, entryOf, reply);
           break;
         case 'ask':
           reply(msg.replyTo, () => answerQuery(msg, { table, pool, pageBytes: settings.pageBytes, entryOf }));
@@ -200,6 +203,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         system.log.warn({ task: id, worker, code }, 'a worker refused a task; placing it again');
         table.retry(entry, `${worker} refused it: ${reason}`);
         entry.record = { ...entry.record, attempts: entry.record.attempts - 1 };
+        table.changed(entry);
         notify(entry);
         pool.place(entry.spec, parseSelector(entry.record.selector), entry.subscribers, true, entry.record.attempts + 1);
       }
@@ -272,14 +276,17 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     const subscribers = msg.subscriber ? [msg.subscriber] : [];
     const now = Date.now();
     const made: TaskEntry[] = [];
-    if (msg.broadcast) {
-      const group = table.newId();
-      for (const worker of matching) {
-        made.push(table.add(spec(command, env, timeoutMs), { selector: `name=${worker.name}`, retries: 0, subscribers: [...subscribers], broadcast: group, now }));
+    // The journal may not take it (a full disk): then none of it is kept, the submitter is told.
+    journal.allOrNone(made, () => {
+      if (msg.broadcast) {
+        const group = table.newId();
+        for (const worker of matching) {
+          made.push(table.add(spec(command, env, timeoutMs), { selector: `name=${worker.name}`, retries: 0, subscribers: [...subscribers], broadcast: group, now }));
+        }
+      } else {
+        made.push(table.add(spec(command, env, timeoutMs), { selector: selector.text, retries, subscribers, broadcast: null, now }));
       }
-    } else {
-      made.push(table.add(spec(command, env, timeoutMs), { selector: selector.text, retries, subscribers, broadcast: null, now }));
-    }
+    });
     // Placed first, so the reply says which started where; every later update follows the reply
     // (one link, in order), so the submitter learns the ids before any update about them.
     for (const entry of made) placing.add(entry.record.id);
@@ -323,6 +330,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     if (msg.seq < (nextSeq.get(msg.id) ?? 0)) return;
     nextSeq.set(msg.id, msg.seq + 1);
     table.output(entry, msg.stream, msg.data);
+    journal.append(msg.id, entry.record.attempts, msg.seq, msg.stream, msg.data);
     const chunk = { type: 'taskOutput', id: msg.id, worker: sender, stream: msg.stream, seq: msg.seq, data: msg.data };
     for (const s of entry.subscribers) {
       system.dispatch(s, chunk);
@@ -426,6 +434,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   }
 
   function notify(entry: TaskEntry): void {
+    journal.changed(entry);
     const update = { type: 'taskUpdate', task: entry.record };
     for (const s of entry.subscribers) system.dispatch(s, update);
     keepDeadline(entry);
@@ -475,6 +484,9 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   function selectorOf(entry: TaskEntry): Selector {
     return parseSelector(entry.record.selector);
   }
+
+  // ── the table restored from the journal ──
+  journal.restore({ ref, pool, lost, resumeRunning: (e, seq) => (seq > 0 && nextSeq.set(e.record.id, seq), keepDeadline(e)) });
 
   return { ref, pool: poolRef };
 }

@@ -27,6 +27,13 @@ export const DEFAULT_TASK_LIMITS: TaskTableLimits = { maxFinished: 1000, tailByt
  */
 export type TaskObserver = (record: TaskRecord, from: TaskStatus | null) => void;
 
+/**
+ * The journal's hook (actors/tasks/journal.ts): told of every lifecycle change, synchronously, after
+ * the record changed and before anyone is told (the observer too); it may throw (the journal cannot
+ * write), and a new task it throws for is not kept.
+ */
+export type TaskJournalHook = (entry: TaskEntry, from: TaskStatus | null) => void;
+
 export interface TaskEntry {
   record: TaskRecord;
   spec: WorkSpec;
@@ -59,9 +66,45 @@ export class TaskTable {
     private readonly observer: TaskObserver = () => {},
   ) {}
 
+  /** Set by the Controller when the manager has a journal. */
+  journal: TaskJournalHook = () => {};
+
   newId(): string {
-    this.#seq += 1;
+    // Never the id of a task restored from the journal (a restarted manager's prefix may repeat).
+    do this.#seq += 1;
+    while (this.#tasks.has(`${this.#prefix}-${this.#seq}`));
     return `${this.#prefix}-${this.#seq}`;
+  }
+
+  /** A task read back from the journal at start, as it was: no journal write. */
+  restore(spec: WorkSpec, record: TaskRecord): TaskEntry {
+    const entry: TaskEntry = {
+      spec,
+      subscribers: [],
+      tail: { stdout: new Tail(this.limits.tailBytes), stderr: new Tail(this.limits.tailBytes) },
+      ranOn: new Map(),
+      order: ++this.#order,
+      record,
+    };
+    if (record.worker !== null && record.attempts > 0) entry.ranOn.set(record.worker, record.attempts);
+    this.#tasks.set(spec.id, entry);
+    if (this.isFinished(entry)) {
+      this.#finished.push(record.id);
+      while (this.#finished.length > this.limits.maxFinished) this.#tasks.delete(this.#finished.shift()!);
+    }
+    return entry;
+  }
+
+  /** Drops a task: one whose submit was refused, or a finished one retention removed. */
+  forget(id: string): void {
+    if (!this.#tasks.delete(id)) return;
+    const at = this.#finished.indexOf(id);
+    if (at >= 0) this.#finished.splice(at, 1);
+  }
+
+  /** The record was changed in place by the Controller: the journal is told. */
+  changed(entry: TaskEntry): void {
+    this.journal(entry, entry.record.status);
   }
 
   get(id: string): TaskEntry | undefined {
@@ -96,6 +139,12 @@ export class TaskTable {
       },
     };
     this.#tasks.set(spec.id, entry);
+    try {
+      this.journal(entry, null);
+    } catch (err) {
+      this.#tasks.delete(spec.id);
+      throw err;
+    }
     this.observer(entry.record, null);
     return entry;
   }
@@ -114,6 +163,7 @@ export class TaskTable {
     const from = entry.record.status;
     entry.record = { ...entry.record, status: 'running', worker, attempts: entry.record.attempts + 1, startedAt: now, error: null };
     entry.ranOn.set(worker, entry.record.attempts);
+    this.journal(entry, from);
     this.observer(entry.record, from);
   }
 
@@ -121,6 +171,7 @@ export class TaskTable {
   resumed(entry: TaskEntry, worker: string, startedAt: number): void {
     const from = entry.record.status;
     entry.record = { ...entry.record, status: 'running', worker, startedAt, error: null };
+    this.journal(entry, from);
     this.observer(entry.record, from);
   }
 
@@ -128,6 +179,7 @@ export class TaskTable {
   retry(entry: TaskEntry, reason: string): void {
     const from = entry.record.status;
     entry.record = { ...entry.record, status: 'pending', worker: null, startedAt: null, error: reason };
+    this.journal(entry, from);
     this.observer(entry.record, from);
   }
 
@@ -159,6 +211,7 @@ export class TaskTable {
   finish(entry: TaskEntry, status: TaskStatus, now: number, fields: Partial<TaskRecord> = {}): void {
     const from = entry.record.status;
     entry.record = { ...entry.record, ...fields, status, finishedAt: now };
+    this.journal(entry, from);
     this.observer(entry.record, from);
     this.#finished.push(entry.record.id);
     while (this.#finished.length > this.limits.maxFinished) this.#tasks.delete(this.#finished.shift()!);

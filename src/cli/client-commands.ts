@@ -10,6 +10,7 @@ import type { HostPort } from './options.js';
 import { Screen } from './screen.js';
 import { logLevel, sessionLogger } from './session-log.js';
 import { Interrupted, TaskRunner } from './task-runner.js';
+import { auditLines, fetchAudit, printLogs } from './journal-commands.js';
 
 /** How long `troupe run` waits for a first worker in an empty cluster. */
 export const DEFAULT_WAIT_FOR_WORKER_MS = 30_000;
@@ -104,6 +105,53 @@ export async function showStatus(options: StatusCommand): Promise<number> {
       const screen = new Screen({ notes: 'stderr' });
       options.print(statusReport(client.manager, workers, tasks, screen.colors.stdout).join('\n'));
     }
+    return 0;
+  } finally {
+    await client.shutdown();
+  }
+}
+
+export interface LogsCommand extends ClientCommand {
+  id: string;
+  follow: boolean;
+  stream?: 'stdout' | 'stderr';
+  tail?: number;
+}
+
+/** `troupe logs ID`: the task's output as the manager stored it (stdout to stdout, stderr to stderr). */
+export async function showLogs(options: LogsCommand): Promise<number> {
+  const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile });
+  const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
+  try {
+    await printLogs(client.system, client.manager, {
+      id: options.id,
+      follow: options.follow,
+      stream: options.stream,
+      tail: options.tail,
+      write: (stream, data) => (stream === 'stdout' ? process.stdout : process.stderr).write(data),
+      note: (line) => process.stderr.write(`${line}\n`),
+    });
+    await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+    return 0;
+  } finally {
+    await client.shutdown();
+  }
+}
+
+export interface AuditCommand extends ClientCommand {
+  since?: number;
+  by?: string;
+  json: boolean;
+  print: (text: string) => void;
+}
+
+/** `troupe audit`: the manager's audit trail. */
+export async function showAudit(options: AuditCommand): Promise<number> {
+  const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile });
+  const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
+  try {
+    const entries = await fetchAudit(client.system, client.manager, { since: options.since, by: options.by });
+    options.print(options.json ? JSON.stringify(entries, null, 2) : auditLines(entries).join('\n'));
     return 0;
   } finally {
     await client.shutdown();

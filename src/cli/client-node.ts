@@ -10,6 +10,7 @@
 import { COORDINATOR_RUSSULA_MESSAGES } from '../../protocols/russula/index.js';
 import { CLIENT_TASK_MESSAGES } from '../../protocols/tasks.js';
 import { CLIENT_LIVE_VIEW_MESSAGES } from '../../protocols/live-view.js';
+import { CLIENT_JOURNAL_MESSAGES } from '../../protocols/journal.js';
 import type { Identity } from '../../certs/index.js';
 import { ClusterSystem } from '../cluster/cluster-system.js';
 import { ConnectionError, ErrorCodes, TroupeError } from '../errors.js';
@@ -38,7 +39,7 @@ export interface ClientNode {
 export async function connectClient(options: { identity: Identity; join: HostPort; connectTimeoutMs: number; reconnectGraceMs?: number; log: Logger }): Promise<ClientNode> {
   const graceMs = options.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS;
   const target = formatAddress(options.join.host, options.join.port);
-  const system = await ClusterSystem.start({ identity: options.identity, join: options.join, messages: [...CLIENT_TASK_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES, ...CLIENT_LIVE_VIEW_MESSAGES], log: options.log });
+  const system = await ClusterSystem.start({ identity: options.identity, join: options.join, messages: [...CLIENT_TASK_MESSAGES, ...CLIENT_JOURNAL_MESSAGES, ...COORDINATOR_RUSSULA_MESSAGES, ...CLIENT_LIVE_VIEW_MESSAGES], log: options.log });
   let last: TroupeError | undefined;
   system.on('failure', (err) => (last = err));
   let timer: NodeJS.Timeout | undefined;

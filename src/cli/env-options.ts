@@ -9,11 +9,13 @@
 
 /** The options of each command that the environment may set. */
 export const ENV_OPTIONS: Readonly<Record<string, readonly string[]>> = {
-  manager: ['certs', 'name', 'host', 'port', 'local-workers', 'sessions', 'log-file', 'metrics'],
+  manager: ['certs', 'name', 'host', 'port', 'local-workers', 'sessions', 'log-file', 'metrics', 'state-dir'],
   worker: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'slots', 'tags', 'log-file', 'metrics'],
-  demo: ['certs', 'port', 'workers', 'sessions', 'log-file'],
+  demo: ['certs', 'port', 'workers', 'sessions', 'log-file', 'state-dir'],
   attach: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   run: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'wait', 'log-file'],
+  logs: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
+  audit: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   status: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   top: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],
   scenario: ['certs', 'cert', 'key', 'ca', 'name', 'join', 'connect-timeout', 'log-file'],

@@ -5,7 +5,7 @@
  * with the status of what they ran. Options can also come from the environment (env-options.ts).
  */
 import yargs, { type Argv } from 'yargs';
-import { makeSigningRequest, runGenerateCommand, runRevokeCommand, type Identity } from '../../certs/index.js';
+import { makeSigningRequest, runGenerateCommand, runRevokeCommand } from '../../certs/index.js';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
 import { createLogger, levelFromEnv } from '../log.js';
@@ -17,11 +17,13 @@ import { withEnvOptions } from './env-options.js';
 import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
 import { TAGS_EXPECTED, workerSlots, workerTags } from '../../actors/tasks/worker-settings.js';
 import { MEMBERSHIP_VIEW } from './membership-view.js';
+import { showAudit, showLogs } from './client-commands.js';
+import { certsOptions, clientCertOptions, clientConnection, connectOptions, count, journalOptions, journalSettings, MANAGER_ARGUMENT, replOptions, seconds } from './command-options.js';
 import { runScenarioCommand } from './scenario-command.js';
 import { deployCommand } from './deploy-command.js';
 import { testbedCommand } from './testbed-command.js';
 import { benchCommand } from './bench-command.js';
-import { checkPort, DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
+import { checkPort, DEFAULT_CERTS_DIR, parseHostPort } from './options.js';
 import { attachSession, managerSession, stdinKind } from './sessions.js';
 
 const DEFAULT_LOCAL_WORKERS = 2;
@@ -36,7 +38,6 @@ const processIo: CliIo = {
   error: (line) => process.stderr.write(`${line}\n`),
 };
 
-const MANAGER_ARGUMENT = 'The manager, HOST[:PORT] (default port 7400); or --join / TROUPE_JOIN';
 
 /** Runs the command line; resolves with the exit code once the command is done (a node: when it stopped). */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
@@ -108,6 +109,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('local-worker-tags', localWorkerTagsOption)
           .option('sessions', sessionsOption)
           .option('metrics', metricsOption)
+          .options(journalOptions)
           .example('$0 manager --local-workers 4', 'a manager, four local workers, and the REPL')
           .example('$0 manager --no-repl --metrics 0.0.0.0:9464', 'as a service, Prometheus metrics on every interface (docs/metrics.md)')
           .example('$0 manager --no-repl --sessions ./sessions', 'run every scenario file dropped into ./sessions (docs/russula.md)')
@@ -122,6 +124,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
           metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
+          ...journalSettings(args),
         };
         job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
       },
@@ -209,6 +212,45 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       },
     )
     .command(
+      'logs <id> [manager]',
+      "Print a task's output as the manager stored it (finished or running); --follow to its end, as kubectl logs -f",
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('id', { type: 'string', demandOption: true, describe: 'The task id' }).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .option('follow', { alias: 'f', type: 'boolean', default: false, describe: 'Keep printing new output until the task ends' })
+          .option('stdout', { type: 'boolean', describe: 'Only its stdout' })
+          .option('stderr', { type: 'boolean', describe: 'Only its stderr' })
+          .option('tail', { type: 'number', describe: 'Only the last N lines of what is there now' })
+          .conflicts('stdout', 'stderr')
+          .example('$0 logs k3f-12 10.0.0.5 --follow', 'the output so far, then as it comes'),
+      (args) => {
+        const options = {
+          ...clientConnection(args, 'troupe logs'),
+          id: args.id,
+          follow: args.follow,
+          stream: args.stdout ? ('stdout' as const) : args.stderr ? ('stderr' as const) : undefined,
+          tail: args.tail === undefined ? undefined : count('tail', args.tail),
+        };
+        job = () => showLogs(options);
+      },
+    )
+    .command(
+      'audit [manager]',
+      'Show the audit trail: every submit, cancel and attach, by certificate name, address and time',
+      (y) =>
+        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
+          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
+          .option('since', { type: 'string', describe: 'Only entries since this time (ISO 8601, e.g. 2026-12-01T10:00Z)' })
+          .option('by', { type: 'string', describe: 'Only entries by this certificate name' })
+          .option('json', { type: 'boolean', default: false, describe: 'As a JSON array' }),
+      (args) => {
+        const since = args.since === undefined ? undefined : Date.parse(args.since);
+        if (since !== undefined && !Number.isFinite(since)) throw settingError('since', args.since, 'a time, ISO 8601 (e.g. 2026-12-01T10:00Z)');
+        const options = { ...clientConnection(args, 'troupe audit'), since, by: args.by, json: args.json, print: io.print };
+        job = () => showAudit(options);
+      },
+    )
+    .command(
       'status [manager]',
       'Show the workers (tags, slots, load, memory, running tasks) and the tasks',
       (y) =>
@@ -286,7 +328,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('port', { type: 'number', describe: `Port to listen on (default ${DEFAULT_PORT}, or a free one if taken)` })
           .option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Certificates directory (created if empty)' })
           .option('local-worker-tags', localWorkerTagsOption)
-          .option('sessions', sessionsOption),
+          .option('sessions', sessionsOption)
+          .options(journalOptions),
       (args) => {
         const options = {
           certs: args.certs,
@@ -294,6 +337,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           port: args.port === undefined ? undefined : checkPort('port', args.port),
           localWorkerTags: localWorkerTags(args['local-worker-tags']),
           sessions: args.sessions,
+          ...journalSettings(args),
         };
         job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
       },
@@ -359,55 +403,6 @@ const sessionsOption = {
 function localWorkerTags(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
   return values.map((v) => parseTags(v).join(','));
-}
-
-function certsOptions<T>(y: Argv<T>) {
-  return y.option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: "Directory holding ca.crt and this node's NAME.crt / NAME.key (env TROUPE_CERTS)" });
-}
-
-function clientCertOptions<T>(y: Argv<T>) {
-  return certsOptions(y)
-    .option('cert', { type: 'string', describe: 'This node\'s certificate file, instead of --certs (with --key and --ca)' })
-    .option('key', { type: 'string', describe: 'Its private key file' })
-    .option('ca', { type: 'string', describe: 'The cluster CA certificate file' });
-}
-
-function connectOptions<T>(y: Argv<T>) {
-  return y
-    .option('join', { type: 'string', describe: 'The manager, when not given as the first argument (env TROUPE_JOIN)' })
-    .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT_MS / 1000, describe: 'Seconds to keep trying to reach the manager' })
-    .option('log-file', { type: 'string', describe: 'Append logs (JSON lines) to this file instead of stderr' });
-}
-
-function replOptions<T>(y: Argv<T>) {
-  return y
-    .option('repl', { type: 'boolean', default: true, describe: 'Read commands from stdin (--no-repl: only run the node, as a service)' })
-    .option('log-file', { type: 'string', describe: 'Append logs (JSON lines, also the local workers\') to this file instead of stderr' });
-}
-
-/** How a client command (attach, run, status, scenario run) reaches the manager, from its options. */
-function clientConnection(
-  args: CertificateOptions & { manager?: string; join?: string; 'connect-timeout': number; 'log-file'?: string },
-  command: string,
-): { identity: Identity; join: HostPort; connectTimeoutMs: number; logFile: string | undefined } {
-  return { identity: identityFrom(args, 'client', command), join: managerAddress(args), connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']), logFile: args['log-file'] };
-}
-
-function managerAddress(args: { manager?: string; join?: string }): HostPort {
-  if (args.manager !== undefined) return parseHostPort('manager', args.manager);
-  if (args.join !== undefined) return parseHostPort('join', args.join);
-  throw settingError('manager', undefined, 'the manager as HOST[:PORT], the first argument (or --join, or TROUPE_JOIN)');
-}
-
-function count(option: string, value: number): number {
-  if (!Number.isInteger(value) || value < 0 || value > 1000) throw settingError(option, value, 'a whole number from 0 to 1000');
-  return value;
-}
-
-/** A number of seconds given on the command line, as milliseconds. */
-function seconds(option: string, value: number): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 7 * 86400) throw settingError(option, value, 'a number of seconds above 0 (at most a week)');
-  return Math.round(value * 1000);
 }
 
 /** `--tags a,b`: checked as the Worker's settings check them (worker-settings.ts). */

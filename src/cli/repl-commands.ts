@@ -12,6 +12,7 @@ export type ReplCommand =
   | { kind: 'run'; request: RunRequest; background: boolean }
   | { kind: 'table'; what: TableName }
   | { kind: 'cancel'; id: string }
+  | { kind: 'logs'; id: string }
   | { kind: 'wait'; id?: string }
   | { kind: 'help' }
   | { kind: 'quit' }
@@ -34,6 +35,7 @@ export const REPL_COMMANDS: readonly Spec[] = [
   { name: ':running', args: '', help: 'tasks running now' },
   { name: ':finished', args: '', help: 'tasks that ended' },
   { name: ':cancel', args: 'ID', help: 'cancel a task (pending or running)' },
+  { name: ':logs', args: 'ID', help: "a task's output as the manager stored it (finished or running)" },
   { name: ':wait', args: '[ID]', help: 'wait for the background tasks of this session (or task ID) to end' },
   { name: ':help', args: '', help: 'this help' },
   { name: ':quit', args: '', help: 'leave (also Ctrl-D); the manager stops its local workers' },
@@ -88,6 +90,9 @@ export function parseLine(input: string): ReplCommand {
     case 'cancel':
       if (!/^\S+$/.test(rest)) return { kind: 'usage', message: 'usage: :cancel ID (the id in a status line or in :running)' };
       return { kind: 'cancel', id: rest };
+    case 'logs':
+      if (!/^\S+$/.test(rest)) return { kind: 'usage', message: 'usage: :logs ID (the id in a status line or in :tasks)' };
+      return { kind: 'logs', id: rest };
     case 'wait':
       if (rest !== '' && !/^\S+$/.test(rest)) return { kind: 'usage', message: 'usage: :wait [ID]' };
       return rest === '' ? { kind: 'wait' } : { kind: 'wait', id: rest };

@@ -14,6 +14,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { Readable } from 'node:stream';
 import type { ClusterSystem } from '../cluster/cluster-system.js';
+import { printLogs } from './journal-commands.js';
 import type { TaskClient } from '../../actors/tasks/task-client.js';
 import { messageOf, TroupeError } from '../errors.js';
 import { workersTable, workerViews, usageTable, tasksTable } from './cluster-views.js';
@@ -237,6 +238,16 @@ export class Repl {
         case 'cancel': {
           const task = await this.#options.tasks.cancel(command.id);
           this.screen.note(task.status === 'cancelled' ? `${task.id} cancelled` : `cancelling ${task.id} (running on ${task.worker ?? 'a worker'})`);
+          return 0;
+        }
+        case 'logs': {
+          const system = this.#options.system;
+          await printLogs(system, system.manager ?? system.node, {
+            id: command.id,
+            follow: false,
+            write: (stream, data) => this.screen.write(stream, data),
+            note: (line) => this.screen.note(line),
+          });
           return 0;
         }
         case 'wait':

@@ -10,6 +10,8 @@ import tty from 'node:tty';
 import type { Identity } from '../../certs/index.js';
 import { TaskClient } from '../../actors/tasks/task-client.js';
 import { connectClient } from './client-node.js';
+import { ActorRef } from '../../protocols/actor-ref.js';
+import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 import { memberLine } from './membership-view.js';
 import type { ManagerCommand, ManagerNode } from '../../actors/nodes.js';
 import type { HostPort } from './options.js';
@@ -81,6 +83,8 @@ export async function attachSession(options: AttachCommand): Promise<number> {
   const log = sessionLogger(options.identity.name, { level: logLevel('warn'), file: options.logFile, screen: interactive && options.logFile === undefined ? screen : undefined });
   const client = await connectClient({ identity: options.identity, join: options.join, connectTimeoutMs: options.connectTimeoutMs, log });
   const { system } = client;
+  // For the manager's audit trail (who attached, from where, when).
+  system.dispatch(new ActorRef(client.manager, CONTROLLER_NAME), { type: 'attached' });
   screen.note(`attached to manager "${client.manager}" at ${client.target} as "${system.certName}"${interactive ? '; a line runs on a worker, :help for more, Ctrl-D leaves' : ''}`);
   system.on('member', (event) => {
     if (event.role === 'worker') screen.note(memberLine(event));

@@ -34,6 +34,8 @@ export interface LinkStats {
   bytesOut: number;
   messagesIn: number;
   messagesOut: number;
+  /** host:port of the link's peer socket, as the transport saw it (the audit trail's "from where"). */
+  address: string;
 }
 
 /** What the links need of the node that holds them. */
@@ -104,8 +106,9 @@ export class Links {
    * (connection.ts `stats`): every envelope of every kind, its bytes as framed for the wire.
    */
   stats(node: string): LinkStats | undefined {
-    const s = this.linkTo(node)?.stats;
-    return s && { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.envelopesIn, messagesOut: s.envelopesOut };
+    const link = this.linkTo(node);
+    const s = link?.stats;
+    return s && { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.envelopesIn, messagesOut: s.envelopesOut, address: link!.peer.address };
   }
 
   /** True when messages to `node` are piling up unsent; wait for `whenWritable`. */

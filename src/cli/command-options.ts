@@ -1,0 +1,75 @@
+/**
+ * The options the CLI's commands share (certificates, how a client reaches the manager, counts and
+ * seconds, the task journal's), each checked with a message that names the option (TROUPE_E_SETTING):
+ * beside main.ts so that it stays about the commands.
+ */
+import type { Argv } from 'yargs';
+import type { Identity } from '../../certs/index.js';
+import { DEFAULT_RESTORE_GRACE_MS } from '../../actors/tasks/controller-settings.js';
+import { DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TASKS, DEFAULT_STATE_DIR } from '../../actors/tasks/journal.js';
+import { settingError } from '../errors.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from './client-node.js';
+import { DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
+
+export const MANAGER_ARGUMENT = 'The manager, HOST[:PORT] (default port 7400); or --join / TROUPE_JOIN';
+
+export function certsOptions<T>(y: Argv<T>) {
+  return y.option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: "Directory holding ca.crt and this node's NAME.crt / NAME.key (env TROUPE_CERTS)" });
+}
+
+export function clientCertOptions<T>(y: Argv<T>) {
+  return certsOptions(y)
+    .option('cert', { type: 'string', describe: 'This node\'s certificate file, instead of --certs (with --key and --ca)' })
+    .option('key', { type: 'string', describe: 'Its private key file' })
+    .option('ca', { type: 'string', describe: 'The cluster CA certificate file' });
+}
+
+export function connectOptions<T>(y: Argv<T>) {
+  return y
+    .option('join', { type: 'string', describe: 'The manager, when not given as the first argument (env TROUPE_JOIN)' })
+    .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT_MS / 1000, describe: 'Seconds to keep trying to reach the manager' })
+    .option('log-file', { type: 'string', describe: 'Append logs (JSON lines) to this file instead of stderr' });
+}
+
+export function replOptions<T>(y: Argv<T>) {
+  return y
+    .option('repl', { type: 'boolean', default: true, describe: 'Read commands from stdin (--no-repl: only run the node, as a service)' })
+    .option('log-file', { type: 'string', describe: 'Append logs (JSON lines, also the local workers\') to this file instead of stderr' });
+}
+
+/** How a client command (attach, run, status, scenario run) reaches the manager, from its options. */
+export function clientConnection(
+  args: CertificateOptions & { manager?: string; join?: string; 'connect-timeout': number; 'log-file'?: string },
+  command: string,
+): { identity: Identity; join: HostPort; connectTimeoutMs: number; logFile: string | undefined } {
+  return { identity: identityFrom(args, 'client', command), join: managerAddress(args), connectTimeoutMs: seconds('connect-timeout', args['connect-timeout']), logFile: args['log-file'] };
+}
+
+export function managerAddress(args: { manager?: string; join?: string }): HostPort {
+  if (args.manager !== undefined) return parseHostPort('manager', args.manager);
+  if (args.join !== undefined) return parseHostPort('join', args.join);
+  throw settingError('manager', undefined, 'the manager as HOST[:PORT], the first argument (or --join, or TROUPE_JOIN)');
+}
+
+export function count(option: string, value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > 1000) throw settingError(option, value, 'a whole number from 0 to 1000');
+  return value;
+}
+
+/** A number of seconds given on the command line, as milliseconds. */
+export function seconds(option: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 7 * 86400) throw settingError(option, value, 'a number of seconds above 0 (at most a week)');
+  return Math.round(value * 1000);
+}
+
+/** The task journal's options of `troupe manager` and `troupe demo` (actors/tasks/journal.ts). */
+export const journalOptions = {
+  'state-dir': { type: 'string', default: DEFAULT_STATE_DIR, describe: 'Directory of the task journal (tasks, their output, the audit trail), kept through restarts' },
+  'keep-tasks': { type: 'number', default: DEFAULT_KEEP_TASKS, describe: 'Finished tasks kept in the journal (oldest removed first)' },
+  'keep-days': { type: 'number', default: DEFAULT_KEEP_DAYS, describe: 'Days a finished task is kept in the journal' },
+  'restore-grace': { type: 'number', default: DEFAULT_RESTORE_GRACE_MS / 1000, describe: 'Seconds a task running before a restart waits for its worker to report it before it counts as lost' },
+} as const;
+
+export function journalSettings(args: { 'state-dir': string; 'keep-tasks': number; 'keep-days': number; 'restore-grace': number }) {
+  return { stateDir: args['state-dir'], keepTasks: args['keep-tasks'], keepDays: args['keep-days'], restoreGraceMs: seconds('restore-grace', args['restore-grace']) };
+}
