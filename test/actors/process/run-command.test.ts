@@ -310,7 +310,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
         const result = await run.running.result;
         expect(result).to.include({ outcome: 'timed-out', exitCode: null, signal: 'SIGTERM' });
         expect(result.durationMs).to.be.at.least(499);
-        expect(isGone(Number(sleepPid))).to.equal(true);
+        await until(() => isGone(Number(sleepPid)), 'the sleep, killed with its group');
         expect(isGone(Number(bashPid))).to.equal(true);
         expect(fs.existsSync(result.cwd)).to.equal(false);
       });
@@ -326,7 +326,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
         const result = await run.running.result;
         expect(performance.now() - t).to.be.below(killGraceMs / 2);
         expect(result).to.include({ outcome: 'cancelled', exitCode: null, signal: 'SIGTERM' });
-        expect(isGone(Number(sleepPid))).to.equal(true);
+        await until(() => isGone(Number(sleepPid)), 'the sleep, killed with its group');
         expect(fs.existsSync(result.cwd)).to.equal(false);
         run.running.cancel(); // after the end: no effect
       });
@@ -367,7 +367,7 @@ for (const via of ['directly', 'through a spawner'] as const) {
         expect(numbers.every((n, i) => Number(n) === i + 1)).to.equal(true);
         expect(result).to.include({ outcome: 'exited', exitCode: 0, signal: null });
         expect(result.stdoutBytes).to.equal(run.stdout().length);
-        expect(isGone(Number(sleepPid))).to.equal(true);
+        await until(() => isGone(Number(sleepPid)), 'the sleep, killed with its group');
         expectSeqInOrder(run.chunks);
       });
 
