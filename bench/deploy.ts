@@ -7,7 +7,6 @@
  *   npm run bench:deploy            # HOSTS=8 RUNS=5 by default
  */
 import { spawn } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { generateCertificates } from '../certs/index.js';
 import { runManager } from '../actors/nodes.js';
@@ -39,23 +38,7 @@ async function main(): Promise<void> {
   })();
   try {
     const known = lab.knownHosts(path.join(lab.dir, 'known_hosts'));
-    const file = path.join(lab.dir, 'troupe-hosts.yaml');
-    const lines = [
-      `certs: ${manager.certs}`,
-      `knownHosts: ${known}`,
-      'defaults:',
-      '  user: root',
-      `  identity: ${lab.clientKey}`,
-      `  dir: ${lab.dir}/{name}/troupe`,
-      '  service: process',
-      'manager:',
-      '  local: true',
-      `  address: ${lab.managerAddress}`,
-      `  port: ${manager.node.system.address!.port}`,
-      'workers:',
-      ...lab.hosts.flatMap((h) => [`  - name: ${h.label}`, `    address: ${h.address}`]),
-    ];
-    fs.writeFileSync(file, `${lines.join('\n')}\n`);
+    const file = lab.inventory(path.join(lab.dir, 'troupe-hosts.yaml'), { certs: manager.certs, knownHosts: known, managerPort: manager.node.system.address!.port });
     const inventory = loadInventory(file);
 
     const ssh: number[] = [];

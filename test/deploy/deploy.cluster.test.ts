@@ -29,25 +29,8 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
   let inventory: Inventory;
   const members: MemberEvent[] = [];
 
-  const writeInventory = (file: string, hosts: readonly NetnsHost[], extra: (h: NetnsHost) => string[] = () => []): string => {
-    const lines = [
-      `certs: ${certs}`,
-      `knownHosts: ${known}`,
-      'defaults:',
-      '  user: root',
-      `  identity: ${lab.clientKey}`,
-      `  dir: ${lab.dir}/{name}/troupe`,
-      '  service: process',
-      'manager:',
-      '  local: true',
-      `  address: ${lab.managerAddress}`,
-      `  port: ${manager.system.address!.port}`,
-      'workers:',
-      ...hosts.flatMap((h) => [`  - name: ${h.label}`, `    address: ${h.address}`, ...(h.sshPort !== 22 ? [`    sshPort: ${h.sshPort}`] : []), ...extra(h).map((l) => `    ${l}`)]),
-    ];
-    fs.writeFileSync(file, `${lines.join('\n')}\n`);
-    return file;
-  };
+  const writeInventory = (file: string, hosts: readonly NetnsHost[], extra: (h: NetnsHost) => string[] = () => []): string =>
+    lab.inventory(file, { certs, knownHosts: known, managerPort: manager.system.address!.port, hosts, extra });
   const up = (options: Partial<UpOptions> = {}) => deployUp({ inventory, joinTimeoutMs: 30_000, ...options });
   const pidOf = (h: NetnsHost) => Number(fs.readFileSync(path.join(h.dir, 'troupe', 'run', 'troupe.pid'), 'utf8'));
   const running = (id: string) =>
