@@ -10,6 +10,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { CliProcess, killAllCli } from '../fixtures/cli-process.js';
 import { testPki } from '../fixtures/pki.js';
+import { until } from '../fixtures/processes.js';
+import { alive } from '../fixtures/task-cluster.js';
 
 describe('troupe command', function () {
   this.timeout(30_000);
@@ -69,7 +71,7 @@ describe('troupe command', function () {
     expect(workerPids).to.have.length(2);
     demo.child.kill('SIGTERM');
     expect(await demo.exited).to.deep.equal({ code: 0, signal: null });
-    for (const pid of workerPids) expect(alive(pid), `worker ${pid} still running`).to.equal(false);
+    for (const pid of workerPids) await until(() => !alive(pid), `worker ${pid} still running`);
     expect(fs.statSync(path.join(dir, '.troupe', 'certs', 'worker-1.key')).mode & 0o777).to.equal(0o600);
   });
 
@@ -149,13 +151,4 @@ function platform(): string {
 function childPids(pid: number): number[] {
   const out = execFileSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' });
   return out.split('\n').map((l) => Number(l.trim())).filter((n) => n > 0);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

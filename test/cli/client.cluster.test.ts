@@ -16,6 +16,7 @@ import { CLIENT_TASK_MESSAGES } from '../../protocols/tasks.js';
 import { CliProcess, killAllCli } from '../fixtures/cli-process.js';
 import { testPki } from '../fixtures/pki.js';
 import { alive, TaskCluster } from '../fixtures/task-cluster.js';
+import { until } from '../fixtures/processes.js';
 
 const STATUS_LINE = /^\[([a-z0-9]{3}-\d+) on (worker-\d): (.+)\]$/;
 
@@ -103,7 +104,7 @@ describe('troupe run, status and attach against a cluster', function () {
       expect(run.stderr[0]).to.match(/^troupe: \^C: cancelling [a-z0-9]{3}-\d+ \(again to leave at once\)$/);
       expect(run.stderr[1]).to.match(/^\[[a-z0-9]{3}-\d+ on worker-\d: cancelled, [\d.]+ m?s\]$/);
       expect(run.stdout).to.deep.equal([String(pid)]);
-      expect(alive(pid)).to.equal(false);
+      await until(() => !alive(pid), `pid ${pid} ended`);
     });
 
     it('a reader that goes away (as `| head -1`) cancels the command on the worker; exit 141, as for SIGPIPE', async () => {
@@ -111,7 +112,7 @@ describe('troupe run, status and attach against a cluster', function () {
       const pid = Number(await run.waitForLine(/^\d+$/));
       run.child.stdout!.destroy();
       expect(await run.exited).to.deep.equal({ code: 141, signal: null });
-      expect(alive(pid)).to.equal(false);
+      await until(() => !alive(pid), `pid ${pid} ended`);
       expect(run.stderr).to.have.length(1);
       expect(run.stderr[0]).to.match(/^\[[a-z0-9]{3}-\d+ on worker-\d: cancelled, [\d.]+ m?s\]$/);
     });

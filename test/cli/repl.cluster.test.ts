@@ -11,6 +11,7 @@ import { expect } from 'chai';
 import { BIN, CliProcess, killAllCli } from '../fixtures/cli-process.js';
 import { testPki } from '../fixtures/pki.js';
 import { alive } from '../fixtures/task-cluster.js';
+import { until } from '../fixtures/processes.js';
 
 const STATUS_LINE = /^\[([a-z0-9]{3}-\d+) on (worker-\d): (.+)\]$/;
 
@@ -51,7 +52,7 @@ describe('the manager REPL', function () {
     );
     repl.end();
     expect(await repl.exited).to.deep.equal({ code: 7, signal: null });
-    for (const pid of workers) expect(alive(pid), `local worker ${pid}`).to.equal(false);
+    for (const pid of workers) await until(() => !alive(pid), `local worker ${pid}`);
 
     const out = repl.stdout;
     expect(out[0]).to.equal('one');
@@ -108,7 +109,7 @@ describe('the manager REPL', function () {
     const cancelled = await repl.waitForLine(STATUS_LINE, 'stderr', 10_000, mark);
     expect(STATUS_LINE.exec(cancelled)![3]).to.match(/^cancelled, /);
     expect(repl.stderr.slice(mark)[0]).to.match(/^\^C: cancelling [a-z0-9]{3}-\d+$/);
-    expect(alive(pid)).to.equal(false);
+    await until(() => !alive(pid), `pid ${pid} ended`);
     repl.type('echo after');
     await repl.waitForLine(/^after$/);
 
@@ -146,7 +147,7 @@ describe('the manager REPL', function () {
     expect(await demo.exited).to.deep.equal({ code: 0, signal: null });
     expect(demo.stdout).to.deep.equal(['hi']);
     expect(demo.stderr[0]).to.equal('created development certificates in .troupe/certs (a local CA; not for production: see docs/security.md)');
-    for (const pid of workers) expect(alive(pid), `local worker ${pid}`).to.equal(false);
+    for (const pid of workers) await until(() => !alive(pid), `local worker ${pid}`);
   });
 
   it('on a terminal: a prompt, tab completion of : commands, Ctrl-C cancels the running command, :quit leaves; history kept in .troupe/history', async function () {

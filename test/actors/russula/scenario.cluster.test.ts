@@ -108,7 +108,7 @@ describe('Russula scenarios on a cluster of real processes', function () {
       expect(s).to.include({ state: 'done', exitCode: 0 });
       expect(s.address).to.match(/^127\.0\.0\.1:\d+$/);
       expect(s.stdoutTail).to.equal(`listening on ${s.address}\nstopping\n`);
-      expect(alive(s.pid!), `server ${s.member} pid ${s.pid}`).to.equal(false);
+      await until(() => !alive(s.pid!), `server ${s.member} pid ${s.pid}`);
     }
     for (const c of clients) {
       expect(c.states.map((x) => `${x.state}${x.ready ? '+' : ''}`)).to.deep.equal(['ready+', 'running+', 'done+']);
@@ -246,8 +246,8 @@ steps:
       const bash = readPid(`never-ready.${i}.bash`);
       const sleep = readPid(`never-ready.${i}.sleep`);
       expect(m.pid).to.equal(bash);
-      expect(alive(bash), `bash ${bash}`).to.equal(false);
-      expect(alive(sleep), `its sleep ${sleep}`).to.equal(false);
+      await until(() => !alive(bash), `bash ${bash}`);
+      await until(() => !alive(sleep), `its sleep ${sleep}`);
     }
   });
 
@@ -267,7 +267,7 @@ steps:
     }
     for (const s of result.members.filter((m) => m.group === 'servers')) {
       expect(s).to.include({ state: 'stopped', code: 'TROUPE_E_RUSSULA_STOPPED' });
-      expect(alive(s.pid!)).to.equal(false);
+      await until(() => !alive(s.pid!), `pid ${s.pid!} ended`);
     }
   });
 
@@ -372,7 +372,7 @@ steps:
     const after = readResult(path.join(sessions, 'after.yml'));
     expect(after.ok).to.equal(true);
     expect(after.members.map((m) => [m.member, m.state])).to.deep.equal([['servers/0', 'stopped'], ['clients/0', 'done']]);
-    expect(alive(after.members[0]!.pid!)).to.equal(false);
+    await until(() => !alive(after.members[0]!.pid!), `pid ${after.members[0]!.pid!} ended`);
     expect(manager.since(from).some((l) => /^sessions: \[ +\d+\.\d\d s\] the scenario ended: stopped servers\/0 \(/.test(l))).to.equal(true);
     expect(manager.since(from).filter((l) => /^sessions: running /.test(l))).to.deep.equal(['sessions: running new.yaml', 'sessions: running broken.yaml', 'sessions: running after.yml']);
   });
@@ -407,7 +407,7 @@ steps:
     const member = result.members.find((m) => m.group === 'victims')!;
     expect(member).to.include({ worker: 'victim-1', state: 'done', reconnects: 1 });
     expect(member.states.map((x) => x.state)).to.deep.equal(['ready', 'running', 'running', 'stopping', 'done']);
-    expect(alive(member.pid!)).to.equal(false);
+    await until(() => !alive(member.pid!), `pid ${member.pid!} ended`);
   });
 
   // Last: it takes a worker away for good.
@@ -441,7 +441,7 @@ steps:
     await until(() => isGone(lost.pid!), "the killed worker's server to be killed by its spawner");
     for (const s of result.members.filter((m) => m.group === 'servers')) {
       expect(s).to.include({ state: 'stopped', code: 'TROUPE_E_RUSSULA_STOPPED' });
-      expect(alive(s.pid!)).to.equal(false);
+      await until(() => !alive(s.pid!), `pid ${s.pid!} ended`);
     }
   });
 });
