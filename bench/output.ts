@@ -17,7 +17,8 @@
  * the largest); the ssh client's too. CPU seconds per troupe run of each troupe process (median).
  *
  * Targets (issue 17): troupe at least ssh's MB/s (moonshot: half the pipe's), memory bounded.
- * Prints one JSON object on stdout; progress on stderr.
+ * Prints one JSON object on stdout; progress on stderr. BENCH_CPU_PROF_DIR: profiles of the manager,
+ * the worker and each client run (`--cpu-prof`) into that directory.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -32,6 +33,9 @@ const BLOCKS = envInt('BENCH_OUTPUT_BLOCKS', 3);
 const START_TIMEOUT_MS = 20_000;
 const WATCHDOG_MS = envInt('BENCH_OUTPUT_WATCHDOG_S', 1800) * 1000;
 const STOP_GRACE_MS = 5_000;
+/** BENCH_CPU_PROF_DIR: run the manager, the worker and the clients with `--cpu-prof` into that directory. */
+const CPU_PROF_DIR = process.env.BENCH_CPU_PROF_DIR ?? '';
+const cpuProfArgs = (name: string): string[] => (CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(HERE, '..', 'bin', 'troupe.js');
@@ -217,10 +221,10 @@ async function main(): Promise<Record<string, unknown>> {
     progress('a throwaway PKI, a manager, a worker and an sshd in', dir);
     const certs = path.join(dir, 'certs');
     execFileSync(process.execPath, [BIN, 'generate-tls-certificates', '--out', certs, '--workers', '1', '--clients', '1', '--hostname', '127.0.0.1'], { stdio: 'ignore' });
-    const manager = new Daemon('manager', process.execPath, [BIN, 'manager', '--no-repl', '--certs', certs, '--host', '127.0.0.1', '--port', '0', '--state-dir', path.join(dir, 'state')], nodeEnv);
+    const manager = new Daemon('manager', process.execPath, [...cpuProfArgs('manager'), BIN, 'manager', '--no-repl', '--certs', certs, '--host', '127.0.0.1', '--port', '0', '--state-dir', path.join(dir, 'state')], nodeEnv);
     daemons.push(manager);
     const address = (await manager.waitFor(/listening on wss:\/\/(127\.0\.0\.1:\d+)/))[1]!;
-    const worker = new Daemon('worker', process.execPath, [BIN, 'worker', '--certs', certs, '--name', 'worker-1', '--join', address], nodeEnv);
+    const worker = new Daemon('worker', process.execPath, [...cpuProfArgs('worker'), BIN, 'worker', '--certs', certs, '--name', 'worker-1', '--join', address], nodeEnv);
     daemons.push(worker);
     await worker.waitFor(/joined the cluster through/);
 
@@ -255,7 +259,8 @@ async function main(): Promise<Record<string, unknown>> {
       '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(sshDir, 'known_hosts')}`, '-o', 'LogLevel=ERROR',
       `${user}@127.0.0.1`, cmd,
     ];
-    const troupeArgs = (cmd: string) => [BIN, 'run', address, '--certs', certs, '--name', 'client-1', '--', cmd];
+    let clientRuns = 0;
+    const troupeArgs = (cmd: string) => [...cpuProfArgs(`client-${++clientRuns}`), BIN, 'run', address, '--certs', certs, '--name', 'client-1', '--', cmd];
 
     const spawnerPid = childPid(worker.pid, 'spawner-process');
     progress(`manager pid ${manager.pid} at ${address}, worker pid ${worker.pid} (spawner ${spawnerPid ?? '?'}), sshd pid ${sshd.pid} on port ${sshPort}`);
