@@ -108,8 +108,8 @@ export class LinePrefixer {
 
 export type OutputMode = 'raw' | 'by-worker' | 'by-task';
 
-/** Bytes written to our stdout (or stderr) and not yet read above which the tasks are paused: 4 MiB. */
-export const DEFAULT_OUTPUT_HIGH_WATER_BYTES = 4 * 1024 * 1024;
+/** Bytes written to our stdout (or stderr) and not yet read above which the tasks are paused: 1 MiB. */
+export const DEFAULT_OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
 
 export interface RunRequest {
   command: string;
