@@ -68,8 +68,9 @@ export class PipeReader {
     if (!this.#closed) this.#socket.resume();
   }
 
-  /** Stops reading and closes the pipe (what still holds it writes nowhere); `onClose` follows. */
+  /** Delivers what was read, stops reading and closes the pipe (what still holds it writes nowhere); `onClose` follows. */
   destroy(): void {
+    this.#deliver();
     this.#socket.destroy();
   }
 

@@ -330,7 +330,8 @@ export class Spawner {
       }
       child.events.lost(error);
       if (!child.exited) child.events.exit(null, 'SIGKILL');
-      // Pipes read here end with the group; they are closed now, their `closed` said once, here.
+      // Pipes read here end with the group: what they read is delivered and they are closed now,
+      // their `closed` said once, here (not again when their sockets close).
       const open = [...child.open];
       child.open.clear();
       for (const r of child.readers) r?.destroy();
