@@ -3,11 +3,19 @@
  * over the Node IPC channel of `child_process.fork` with `serialization: 'advanced'` (so a chunk of
  * output travels as bytes, not as JSON).
  *
- *   worker ──spawn, ack, abandon──▶ spawner ──started | failed, out…, eof ×2, exit──▶ worker
+ *   worker ──spawn, ack, abandon──▶ spawner ──started | failed, out…, eof | pipe ×2, exit──▶ worker
  *
  * Per task the spawner sends, in this order: `started` (or `failed`, and nothing else), then the
- * output as `out` chunks in the order read with an `eof` per stream when its pipe closes, and `exit`
- * when bash exits: `exit` may come before, between or after the `eof`s. The IPC channel keeps order.
+ * output as `out` chunks in the order read with, per stream, an `eof` when its pipe closes or a
+ * `pipe` when it hands the pipe over, and `exit` when bash exits: `exit` may come before, between or
+ * after them. The IPC channel keeps order (a message after a `pipe` waits for the handle's delivery).
+ *
+ * Hand-over: when a task's window fills (its output comes faster than the worker takes it), the
+ * spawner stops reading its open pipes and sends each to the worker as a `pipe` message carrying the
+ * descriptor (`send(msg, handle)`), after the chunks it had read. The worker reads that pipe itself
+ * from then on, to its end, and the spawner sends nothing more of that stream (no `eof`), nor takes
+ * `ack`s for the task. A `pipe` that arrives without its descriptor (the worker was out of them)
+ * means the rest of that stream's output is lost.
  *
  * Flow control: the spawner has at most SPAWNER_WINDOW `out` chunks of a task unacknowledged; at the
  * window it stops reading that task's pipes (the command then blocks on a full pipe) until `ack`s
@@ -73,7 +81,13 @@ export interface Exit {
   code: number | null;
   signal: string | null;
 }
-export type FromSpawner = Started | Failed | Out | Eof | Exit;
+/** The stream's pipe itself, as the message's handle: the worker reads it from here on. */
+export interface Pipe {
+  t: 'pipe';
+  id: number;
+  s: SpawnerStream;
+}
+export type FromSpawner = Started | Failed | Out | Eof | Pipe | Exit;
 
 // ── guards ──────────────────────────────────────────────────────────────────────────────────────
 
@@ -111,6 +125,7 @@ export function isFromSpawner(m: unknown): m is FromSpawner {
     case 'out':
       return isStream(m.s) && m.d instanceof Uint8Array;
     case 'eof':
+    case 'pipe':
       return isStream(m.s);
     case 'exit':
       return (m.code === null || Number.isInteger(m.code)) && (m.signal === null || typeof m.signal === 'string');

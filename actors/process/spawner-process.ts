@@ -3,6 +3,11 @@
  * `/bin/bash -c COMMAND` and relays its output, so that the fork happens in this small process
  * rather than in the worker. Protocol and flow control: protocols/spawner.ts.
  *
+ * Output that comes faster than the worker takes it (a task's window of unacknowledged chunks
+ * fills) is not relayed any longer: the spawner stops reading that task's pipes and sends them to the
+ * worker (`pipe`, the descriptor itself over the IPC channel), which reads them from then on, so
+ * bulk output crosses no extra process. What the spawner had read goes first, in order.
+ *
  * It lives as long as its IPC channel: when the worker disconnects or dies, it SIGKILLs the process
  * group of every command it started that is still running, and exits. It ignores SIGINT, SIGTERM and
  * SIGHUP (a Ctrl-C at the terminal reaches the worker's whole process group): the worker decides
@@ -24,8 +29,18 @@ interface Task {
   child: ChildProcess;
   pipes: Readable[];
   unacked: number;
+  /** Pipes still read here: neither closed nor handed to the worker. */
   open: number;
   exited: boolean;
+  /** Set once its pipes went to the worker (handOver); per pipe, whether it went. */
+  handedOver: boolean;
+  handed: [boolean, boolean];
+}
+
+/** The libuv stream under a child's pipe (Node's own field; there is no public one). */
+interface PipeHandle {
+  readStop(): number;
+  close(): void;
 }
 
 const tasks = new Map<number, Task>();
@@ -50,17 +65,22 @@ function start(m: SpawnRequest): void {
     return;
   }
   child.on('error', () => {}); // a failed kill: we send none
-  const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false };
+  const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false, handedOver: false, handed: [false, false] };
   tasks.set(m.id, task);
   send({ t: 'started', id: m.id, pid: child.pid });
   task.pipes.forEach((pipe, s) => {
     pipe.on('data', (d: Buffer) => {
       send({ t: 'out', id: m.id, s: s as 0 | 1, d });
       // Again on every chunk: Node resumes a child's pipes by itself when the child exits.
-      if (++task.unacked >= SPAWNER_WINDOW) for (const p of task.pipes) p.pause();
+      if (++task.unacked >= SPAWNER_WINDOW) {
+        for (const p of task.pipes) p.pause();
+        // Not inside a 'data' handler: the hand-over drains what the streams hold.
+        if (!task.handedOver) queueMicrotask(() => handOver(m.id, task));
+      }
     });
     pipe.on('error', () => {}); // a read error ends the pipe; 'close' follows
     pipe.on('close', () => {
+      if (task.handed[s]) return;
       send({ t: 'eof', id: m.id, s: s as 0 | 1 });
       task.open--;
       forgetIfDone(m.id, task);
@@ -71,6 +91,30 @@ function start(m: SpawnRequest): void {
     send({ t: 'exit', id: m.id, code, signal });
     forgetIfDone(m.id, task);
   });
+}
+
+/**
+ * Sends the task's open pipes to the worker: what the streams still hold goes first as `out`, then
+ * the descriptor (`pipe`), which we close once it is written. Reading here stops before: a byte is
+ * either relayed or left in the pipe for the worker, never both, never neither.
+ */
+function handOver(id: number, task: Task): void {
+  if (task.handedOver || !process.connected) return;
+  task.handedOver = true;
+  task.pipes.forEach((pipe, s) => {
+    const socket = pipe as Readable & { _handle: PipeHandle | null };
+    const handle = socket._handle;
+    if (handle === null || pipe.destroyed || pipe.readableEnded) return; // closed: its eof goes as usual
+    handle.readStop();
+    // Detached first, so that draining below (or Node's flush at the child's exit) cannot start it again.
+    socket._handle = null;
+    task.handed[s] = true;
+    pipe.removeAllListeners('data');
+    for (let d = pipe.read() as Buffer | null; d !== null; d = pipe.read() as Buffer | null) send({ t: 'out', id, s: s as 0 | 1, d });
+    process.send!({ t: 'pipe', id, s: s as 0 | 1 } satisfies FromSpawner, handle as never, undefined, () => handle.close());
+    task.open--;
+  });
+  forgetIfDone(id, task);
 }
 
 function forgetIfDone(id: number, task: Task): void {
@@ -93,7 +137,7 @@ process.on('message', (m: unknown) => {
     case 'ack':
       for (const [id, n] of m.acks) {
         const task = tasks.get(id);
-        if (!task) continue;
+        if (!task || task.handedOver) continue;
         task.unacked = Math.max(0, task.unacked - n);
         if (task.unacked < SPAWNER_WINDOW) for (const p of task.pipes) if (!p.destroyed) p.resume();
       }
@@ -117,3 +161,6 @@ process.on('disconnect', () => {
 });
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+// A send that fails (EPIPE: the worker is gone, its 'disconnect' not yet seen) must not end us
+// before the 'disconnect' handler has killed what we started.
+process.on('error', () => {});

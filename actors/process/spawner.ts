@@ -6,7 +6,9 @@
  * resident anonymous memory. A worker node holds ~40 MiB of it (TLS, the cluster, pino, typebox…);
  * measured here, a `bash -c true` spawned from such a process took 3.8 ms (p50, 1.9 ms of the
  * parent's CPU), and 2.2 ms through a spawner (0.15 ms of the worker's CPU), about the same as from
- * a bare Node process. Relaying costs a copy of the output through the IPC channel.
+ * a bare Node process. Relaying costs a copy of the output through the IPC channel, so output that
+ * comes fast is not relayed for long: the spawner hands the command's pipes over to this process,
+ * which then reads them itself, in large chunks (pipe-reader.ts; protocols/spawner.ts).
  *
  * Both give runCommand (run-command.ts) the same events, in the same order guarantees: `started`
  * (or `failed`, and then nothing), `data` in the order read, `closed` once per stream, `exit` once.
@@ -20,6 +22,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { PipeReader } from './pipe-reader.js';
 import { isFromSpawner, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
 
@@ -32,7 +35,10 @@ export interface ChildEvents {
   data(stream: OutputStream, data: Buffer): void;
   closed(stream: OutputStream): void;
   exit(code: number | null, signal: NodeJS.Signals | null): void;
-  /** The spawner died under a running command (whose group was then killed); exit and closed follow. */
+  /**
+   * The spawner died under a running command (whose group was then killed; exit and closed follow),
+   * or a pipe it handed over did not arrive (that stream's output is lost; its closed follows).
+   */
   lost(error: string): void;
 }
 
@@ -125,6 +131,8 @@ class Relayed implements ChildHandle {
   withheld = 0;
   readonly open = new Set<OutputStream>(STREAMS);
   exited = false;
+  /** The pipes handed over to us, read here (per stream). */
+  readonly readers: (PipeReader | undefined)[] = [undefined, undefined];
 
   constructor(
     readonly id: number,
@@ -134,16 +142,19 @@ class Relayed implements ChildHandle {
 
   pause(): void {
     this.paused = true;
+    for (const r of this.readers) r?.pause();
   }
 
   resume(): void {
     this.paused = false;
+    for (const r of this.readers) r?.resume();
     if (this.withheld > 0) this.spawner.ack(this.id, this.withheld);
     this.withheld = 0;
   }
 
   abandon(): void {
     this.spawner.send({ t: 'abandon', id: this.id });
+    for (const r of this.readers) r?.destroy(); // its onClose follows
   }
 }
 
@@ -226,8 +237,9 @@ export class Spawner {
       return;
     }
     this.#proc = proc;
-    proc.on('message', (m: unknown) => {
-      if (isFromSpawner(m)) this.#onMessage(m);
+    proc.on('message', (m: unknown, handle: unknown) => {
+      if (isFromSpawner(m)) this.#onMessage(m, handle);
+      else (handle as { close?: () => void } | undefined)?.close?.();
     });
     const gone = (why: string) => {
       if (this.#proc !== proc) return;
@@ -243,8 +255,9 @@ export class Spawner {
     this.#unref();
   }
 
-  #onMessage(m: FromSpawner): void {
+  #onMessage(m: FromSpawner, handle: unknown): void {
     const child = this.#children.get(m.id);
+    if (!child || m.t !== 'pipe') (handle as { close?: () => void } | undefined)?.close?.();
     if (!child) return;
     switch (m.t) {
       case 'started':
@@ -264,15 +277,36 @@ export class Spawner {
         break;
       }
       case 'eof':
-        if (child.open.delete(STREAMS[m.s]!)) child.events.closed(STREAMS[m.s]!);
-        if (child.exited && child.open.size === 0) this.#forget(child);
+        this.#streamClosed(child, STREAMS[m.s]!);
         break;
+      case 'pipe': {
+        const stream = STREAMS[m.s]!;
+        if (!child.open.has(stream) || child.readers[m.s]) {
+          (handle as { close?: () => void } | undefined)?.close?.();
+          break;
+        }
+        if (handle === undefined || handle === null) {
+          child.events.lost(`the ${stream} pipe the spawner handed over did not arrive; the rest of that output is lost`);
+          this.#streamClosed(child, stream);
+          break;
+        }
+        const reader = new PipeReader(handle, (data) => child.events.data(stream, data), () => this.#streamClosed(child, stream));
+        child.readers[m.s] = reader;
+        if (child.paused) reader.pause();
+        break;
+      }
       case 'exit':
         child.exited = true;
         child.events.exit(m.code, m.signal as NodeJS.Signals | null);
         if (child.open.size === 0) this.#forget(child);
         break;
     }
+  }
+
+  /** A stream of `child` is over (its eof, or its handed-over pipe closed): `closed`, once. */
+  #streamClosed(child: Relayed, stream: OutputStream): void {
+    if (child.open.delete(stream)) child.events.closed(stream);
+    if (child.exited && child.open.size === 0) this.#forget(child);
   }
 
   #forget(child: Relayed): void {
@@ -296,7 +330,12 @@ export class Spawner {
       }
       child.events.lost(error);
       if (!child.exited) child.events.exit(null, 'SIGKILL');
-      for (const stream of child.open) child.events.closed(stream);
+      // Pipes read here end with the group: what they read is delivered and they are closed now,
+      // their `closed` said once, here (not again when their sockets close).
+      const open = [...child.open];
+      child.open.clear();
+      for (const r of child.readers) r?.destroy();
+      for (const stream of open) child.events.closed(stream);
     }
   }
 

@@ -55,6 +55,7 @@ export class TaskJournal {
   readonly #update: Database.Statement;
   readonly #delete: Database.Statement;
   #closed = false;
+  readonly #beforeClose: (() => void)[] = [];
 
   private constructor(file: string, db: Database.Database, keepTasks: number, keepDays: number) {
     this.file = file;
@@ -167,9 +168,15 @@ export class TaskJournal {
     return ids;
   }
 
+  /** Runs `fn` just before the database closes (a writer that holds rows back flushes them). */
+  beforeClose(fn: () => void): void {
+    this.#beforeClose.push(fn);
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    for (const fn of this.#beforeClose) fn();
     this.db.close();
   }
 }

@@ -8,6 +8,13 @@
  * counted (`cut`), said by `troupe logs`. For all tasks `totalBytes` (default 1 GiB): past it, the
  * output of the oldest tasks is dropped first (marked `dropped`). A write that fails (a full disk)
  * loses that chunk of the stored copy only: it is still delivered to subscribers, and counted cut.
+ *
+ * The head is written as it comes. The tail is written at most every TAIL_FLUSH_MS (and when the
+ * task ends, when it is read, when the journal closes, and when more than MAX_PENDING_TAIL_BYTES
+ * wait across tasks): chunks that would be deleted again before then (pushed out of the tail by
+ * newer ones) are never written, only counted cut. So a task that streams a gigabyte costs the disk
+ * its bound per TAIL_FLUSH_MS, not the gigabyte; a manager killed with SIGKILL loses from the stored
+ * copy at most the last TAIL_FLUSH_MS of a tail (delivery to subscribers is not affected).
  */
 import type { OutputStream } from '../../protocols/tasks.js';
 import { settingError } from '../../src/errors.js';
@@ -17,6 +24,10 @@ export const DEFAULT_OUTPUT_TASK_BYTES = 16 * 1024 * 1024;
 export const DEFAULT_OUTPUT_TOTAL_BYTES = 1024 * 1024 * 1024;
 /** Most bytes of output in one answer to a `taskLogs` query. */
 export const LOGS_PAGE_BYTES = 1024 * 1024;
+/** The longest a chunk of a task's tail waits to be written: 1 second. */
+export const TAIL_FLUSH_MS = 1000;
+/** Tail bytes waiting across all tasks above which they are all written at once: 32 MiB. */
+export const MAX_PENDING_TAIL_BYTES = 32 * 1024 * 1024;
 
 export interface StoredChunk {
   /** The cursor: ask for chunks after it. */
@@ -29,6 +40,18 @@ export interface StoredChunk {
 interface TaskBytes {
   head: number;
   tail: number;
+  /** Tail chunks not written yet, oldest first; their bytes; bytes dropped from them unwritten. */
+  pending: PendingChunk[];
+  pendingBytes: number;
+  pendingCut: number;
+}
+
+interface PendingChunk {
+  attempt: number;
+  seq: number;
+  stream: OutputStream;
+  at: number;
+  data: Buffer;
 }
 
 export class OutputStore {
@@ -39,6 +62,11 @@ export class OutputStore {
   readonly #addCut;
   readonly #bytes = new Map<string, TaskBytes>();
   #total: number;
+  /** Tasks with pending tail chunks, and their bytes. */
+  readonly #pendingTasks = new Set<string>();
+  #pendingTotal = 0;
+  #flushTimer: NodeJS.Timeout | undefined;
+  readonly #writeTail;
 
   constructor(
     journal: TaskJournal,
@@ -54,6 +82,8 @@ export class OutputStore {
     this.#deleteRow = db.prepare('DELETE FROM output WHERE n = ?');
     this.#addCut = db.prepare('INSERT INTO output_cut (id, bytes) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET bytes = bytes + excluded.bytes');
     this.#total = (db.prepare('SELECT COALESCE(SUM(LENGTH(data)), 0) FROM output').pluck().get() as number) ?? 0;
+    this.#writeTail = db.transaction((id: string, b: TaskBytes) => this.#writeTailNow(id, b));
+    journal.beforeClose(() => this.flush());
   }
 
   /** Keeps a chunk of a task's output (the run `attempt`, chunk `seq`). */
@@ -71,21 +101,22 @@ export class OutputStore {
         if (chunk.length === 0) return this.#keepBudget(id);
       }
       if (chunk.length > half) {
-        this.#cut(id, chunk.length - half);
+        b.pendingCut += chunk.length - half;
         chunk = chunk.subarray(chunk.length - half);
       }
-      this.#insert.run(id, attempt, seq, stream, at, 'tail', chunk);
-      b.tail += chunk.length;
-      this.#total += chunk.length;
-      // The oldest tail chunks go while the tail is over its half.
-      while (b.tail > half) {
-        const oldest = this.#oldestTail.get(id) as { n: number; len: number };
-        this.#deleteRow.run(oldest.n);
-        b.tail -= oldest.len;
-        this.#total -= oldest.len;
-        this.#cut(id, oldest.len);
+      b.pending.push({ attempt, seq, stream, at, data: chunk });
+      b.pendingBytes += chunk.length;
+      this.#pendingTotal += chunk.length;
+      // The oldest waiting chunks go unwritten while the waiting ones alone overfill the tail.
+      while (b.pendingBytes > half) {
+        const dropped = b.pending.shift()!.data.length;
+        b.pendingBytes -= dropped;
+        this.#pendingTotal -= dropped;
+        b.pendingCut += dropped;
       }
-      this.#keepBudget(id);
+      this.#pendingTasks.add(id);
+      if (this.#pendingTotal > MAX_PENDING_TAIL_BYTES) this.flush();
+      else this.#flushTimer ??= setTimeout(() => this.flush(), TAIL_FLUSH_MS).unref();
     } catch {
       // The stored copy misses this chunk (a full disk): said as cut; delivery goes on.
       try {
@@ -96,8 +127,62 @@ export class OutputStore {
     }
   }
 
+  /** Writes every task's waiting tail chunks now. */
+  flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    for (const id of [...this.#pendingTasks]) this.#flushTask(id);
+  }
+
+  #flushTask(id: string): void {
+    this.#pendingTasks.delete(id);
+    const b = this.#bytes.get(id);
+    if (!b || (b.pending.length === 0 && b.pendingCut === 0)) return;
+    const bytes = b.pendingBytes;
+    try {
+      this.#writeTail(id, b);
+    } catch {
+      // The stored copy misses these chunks (a full disk): said as cut; delivery went on.
+      try {
+        this.#cut(id, bytes + b.pendingCut);
+      } catch {
+        // Nothing more can be written.
+      }
+    }
+    this.#pendingTotal -= bytes;
+    b.pending = [];
+    b.pendingBytes = 0;
+    b.pendingCut = 0;
+  }
+
+  /** In one transaction: the waiting chunks, then the oldest rows out while the tail is over its half. */
+  #writeTailNow(id: string, b: TaskBytes): void {
+    const half = Math.floor(this.perTaskBytes / 2);
+    let tail = b.tail;
+    let total = this.#total;
+    for (const c of b.pending) {
+      this.#insert.run(id, c.attempt, c.seq, c.stream, c.at, 'tail', c.data);
+      tail += c.data.length;
+      total += c.data.length;
+    }
+    let cut = b.pendingCut;
+    while (tail > half) {
+      const oldest = this.#oldestTail.get(id) as { n: number; len: number };
+      this.#deleteRow.run(oldest.n);
+      tail -= oldest.len;
+      total -= oldest.len;
+      cut += oldest.len;
+    }
+    if (cut > 0) this.#cut(id, cut);
+    // Counted once the transaction holds (a failed one rolls back and changes nothing here).
+    b.tail = tail;
+    this.#total = total;
+    this.#keepBudget(id);
+  }
+
   /** Chunks of a task after the cursor `after`, up to about LOGS_PAGE_BYTES; `cut` the bytes left out. */
   read(id: string, after: number, stream?: OutputStream): { chunks: StoredChunk[]; cut: number; dropped: boolean; more: boolean } {
+    this.flush(); // what waits of every task: what it writes may push older output out of the budget
     const db = this.#journal.db;
     const rows = db
       .prepare(`SELECT n, stream, at, data FROM output WHERE id = ? AND n > ? ${stream ? 'AND stream = ?' : ''} ORDER BY n LIMIT 4096`)
@@ -120,14 +205,14 @@ export class OutputStore {
   /** A task that ran before a restart and goes on: its stored bytes are counted again. */
   resume(id: string): void {
     const rows = this.#journal.db.prepare('SELECT part, COALESCE(SUM(LENGTH(data)), 0) AS bytes FROM output WHERE id = ? GROUP BY part').all(id) as { part: string; bytes: number }[];
-    this.#bytes.set(id, { head: rows.find((r) => r.part === 'head')?.bytes ?? 0, tail: rows.find((r) => r.part === 'tail')?.bytes ?? 0 });
+    this.#bytes.set(id, { head: rows.find((r) => r.part === 'head')?.bytes ?? 0, tail: rows.find((r) => r.part === 'tail')?.bytes ?? 0, pending: [], pendingBytes: 0, pendingCut: 0 });
   }
 
   /** A task's stored bytes: known for every task since this start (or resumed), 0 for a new one. */
   #bytesOf(id: string): TaskBytes {
     let b = this.#bytes.get(id);
     if (!b) {
-      b = { head: 0, tail: 0 };
+      b = { head: 0, tail: 0, pending: [], pendingBytes: 0, pendingCut: 0 };
       this.#bytes.set(id, b);
     }
     return b;
@@ -135,6 +220,7 @@ export class OutputStore {
 
   /** The task ended: its counts are no longer needed in memory. */
   finished(id: string): void {
+    this.#flushTask(id);
     this.#bytes.delete(id);
   }
 
@@ -151,6 +237,9 @@ export class OutputStore {
       const bytes = db.prepare('SELECT COALESCE(SUM(LENGTH(data)), 0) FROM output WHERE id = ?').pluck().get(oldest) as number;
       db.prepare('DELETE FROM output WHERE id = ?').run(oldest);
       db.prepare('INSERT INTO output_cut (id, bytes, dropped) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET bytes = bytes + excluded.bytes, dropped = 1').run(oldest, bytes);
+      const gone = this.#bytes.get(oldest);
+      if (gone) this.#pendingTotal -= gone.pendingBytes;
+      this.#pendingTasks.delete(oldest);
       this.#bytes.delete(oldest);
       this.#total -= bytes;
     }

@@ -16,9 +16,12 @@
  *
  * Flow: output is written with backpressure. Once more than `outputHighWaterBytes` written to our
  * stdout (or stderr) wait for its reader, the command's tasks are paused (`pauseOutput`, through the
- * Controller to the worker, whose command then blocks on its pipe) until that stream has drained;
- * what was already on its way is written meanwhile, so memory stays bounded by the high-water mark
- * and what the links hold. A task whose output did not all arrive (output-ledger.ts) is told in one
+ * Controller to the worker, whose command then blocks on its pipe) until that stream's backlog is
+ * down to about half the mark (everything written before the backlog last passed half of it has
+ * been taken): the resume crosses two hops and the output two more, and the half left keeps the
+ * reader busy meanwhile, so a fast reader is not kept waiting on every pause. What was already on
+ * its way is written meanwhile, so memory stays bounded by the high-water mark and what the links
+ * hold. A task whose output did not all arrive (output-ledger.ts) is told in one
  * line, TROUPE_E_OUTPUT_LOST, and its status is at least 1: never 0 with output missing.
  */
 import { StringDecoder } from 'node:string_decoder';
@@ -157,12 +160,22 @@ export class TaskRunner {
     const ids: string[] = [];
     const highWater = this.options.outputHighWaterBytes ?? DEFAULT_OUTPUT_HIGH_WATER_BYTES;
     const backedUp = new Set<Stream>();
-    // Our reader is slower than the tasks: pause them all until it has caught up.
+    /** Per stream: resolves once what was written before its backlog last passed half the mark is taken. */
+    const halfway = new Map<Stream, Promise<void>>();
+    // Our reader is slower than the tasks: pause them all until it has caught up (to half the mark).
     const flow = (stream: Stream) => {
-      if (backedUp.has(stream) || this.screen.backlog(stream) <= highWater) return;
+      const backlog = this.screen.backlog(stream);
+      if (backlog > highWater / 2 && !halfway.has(stream)) {
+        const mark = this.screen.drained(stream);
+        halfway.set(stream, mark);
+        void mark.then(() => {
+          if (halfway.get(stream) === mark) halfway.delete(stream);
+        });
+      }
+      if (backedUp.has(stream) || backlog <= highWater) return;
       backedUp.add(stream);
       if (backedUp.size === 1) for (const id of ids) this.tasks.pauseOutput(id, true);
-      void this.screen.drained(stream).then(() => {
+      void (halfway.get(stream) ?? this.screen.drained(stream)).then(() => {
         backedUp.delete(stream);
         if (backedUp.size === 0) for (const id of ids) this.tasks.pauseOutput(id, false);
       });

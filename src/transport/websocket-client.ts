@@ -94,6 +94,11 @@ export class Dialer extends EventEmitter {
       rejectUnauthorized: true,
       perMessageDeflate: false,
       maxPayload: settings.maxFrameBytes,
+      // An all-zero masking key: ws then neither masks what we send nor the manager unmasks it (a
+      // copy and a byte-by-byte XOR of every frame, each way, without the native bufferutil). Masking
+      // protects HTTP caches from scripts in browsers (RFC 6455 §10.3); inside our own TLS connection,
+      // between two troupe nodes, there is neither.
+      generateMask: (mask: Buffer) => void mask.fill(0),
       handshakeTimeout: settings.handshakeTimeoutMs,
       createConnection: ((options: ConnectionOptions & { path?: string; host?: string }) => {
         // As ws's own tlsConnect, but we learn when the TLS handshake completed (see below).

@@ -1,9 +1,10 @@
 /**
  * The spawner process (actors/process/spawner.ts): what it adds beyond runCommand's guarantees, which
  * run-command.test.ts checks both ways. That bash is forked there; that its death, its close() and
- * its parent's SIGKILL each end the commands it started instead of orphaning them.
+ * its parent's SIGKILL each end the commands it started instead of orphaning them; that output
+ * faster than the relay is read here from the pipes it hands over, with every guarantee kept.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { runCommand, type RunningCommand } from '../../../actors/process/run-command.js';
 import { TaskDirs } from '../../../actors/process/task-dirs.js';
-import { Spawner } from '../../../actors/process/spawner.js';
+import { Spawner, type OutputStream } from '../../../actors/process/spawner.js';
 import { isGone, parentOf, until } from '../../fixtures/processes.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -136,5 +137,131 @@ describe('actors: Spawner', function () {
     expect(parentOf(spawnerPid)).to.equal(parent.pid);
     parent.kill('SIGKILL');
     await until(() => isGone(sleep) && isGone(spawnerPid), 'the sleep and the spawner to be gone after the parent');
+  });
+
+  describe('output faster than the relay: the pipes handed over', () => {
+    const MiB = 1024 * 1024;
+    /** A pipe read is at most 64 KiB, so a relayed chunk is too; a bigger one was read here. */
+    const PIPE_READ = 64 * 1024;
+
+    it('every byte of both streams arrives in order, in chunks larger than one pipe read', async () => {
+      spawner = new Spawner();
+      const chunks: { stream: OutputStream; data: Buffer; seq: number }[] = [];
+      const run = runCommand({
+        command: 'seq 1 3000000; seq 1 20000 >&2; echo end',
+        spawner,
+        dirs,
+        onOutput: (stream, data, seq) => chunks.push({ stream, data: Buffer.from(data), seq }),
+      });
+      const result = await run.result;
+      expect(result).to.include({ outcome: 'exited', exitCode: 0 });
+      expect(chunks.map((c) => c.seq)).to.deep.equal(chunks.map((_, i) => i));
+      const text = (stream: OutputStream) => Buffer.concat(chunks.filter((c) => c.stream === stream).map((c) => c.data)).toString();
+      const seq = (n: number) => Array.from({ length: n }, (_, i) => `${i + 1}\n`).join('');
+      expect(text('stdout')).to.equal(`${seq(3000000)}end\n`);
+      expect(text('stderr')).to.equal(seq(20000));
+      expect(result.stdoutBytes).to.equal(text('stdout').length);
+      expect(Math.max(...chunks.map((c) => c.data.length)), 'the largest chunk').to.be.above(PIPE_READ);
+    });
+
+    it('a paused consumer pauses the command: it blocks on its pipe, and on resume every byte arrives', async () => {
+      spawner = new Spawner();
+      const progress = path.join(tmpRoot, 'progress');
+      let bytes = 0;
+      let largest = 0;
+      let paused!: () => void;
+      const pausedNow = new Promise<void>((resolve) => (paused = resolve));
+      const run: RunningCommand = runCommand({
+        command: `for i in $(seq 64); do head -c ${MiB} /dev/zero; echo $i > ${progress}; done`,
+        spawner,
+        dirs,
+        onOutput: (_, data) => {
+          bytes += data.length;
+          largest = Math.max(largest, data.length);
+          if (bytes > 8 * MiB && largest > PIPE_READ && bytes - data.length <= 8 * MiB) {
+            run.pause();
+            paused();
+          }
+        },
+      });
+      await pausedNow;
+      const written = () => Number(fs.readFileSync(progress, 'utf8'));
+      // Paused: the command gets no further than the pipe and our one read buffer hold.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const atPause = written();
+      const delivered = bytes;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(written(), 'MiB written a while after the pause').to.equal(atPause);
+      expect(atPause, 'MiB written while paused').to.be.below(16);
+      expect(bytes - delivered).to.equal(0);
+      run.resume();
+      const result = await run.result;
+      expect(result).to.include({ outcome: 'exited', exitCode: 0, stdoutBytes: 64 * MiB });
+      expect(bytes).to.equal(64 * MiB);
+    });
+
+    it('abandons a handed-over pipe after drainTimeoutMs when a process that left the group holds it', async () => {
+      spawner = new Spawner();
+      const ack = path.join(tmpRoot, 'ack');
+      execFileSync('mkfifo', [ack]);
+      const chunks: Buffer[] = [];
+      const run = runCommand({
+        command: `setsid bash -c 'echo $$; echo ready >"$ACK"; exec sleep 100' & read <"$ACK"; head -c ${16 * MiB} /dev/zero; echo hi`,
+        env: { ACK: ack },
+        drainTimeoutMs: 200,
+        spawner,
+        dirs,
+        onOutput: (stream, data) => void (stream === 'stdout' && chunks.push(Buffer.from(data))),
+      });
+      const result = await run.result;
+      const out = Buffer.concat(chunks);
+      const escaped = Number(out.subarray(0, out.indexOf(10)).toString());
+      pids.push(escaped);
+      expect(result).to.include({ outcome: 'exited', exitCode: 0, outputAbandoned: true });
+      expect(out.length).to.equal(`${escaped}\n`.length + 16 * MiB + 3);
+      expect(out.subarray(-3).toString()).to.equal('hi\n');
+      expect(Math.max(...chunks.map((c) => c.length)), 'the largest chunk').to.be.above(PIPE_READ);
+      process.kill(escaped, 'SIGKILL');
+      await until(() => isGone(escaped), 'the escaped process to die');
+    });
+
+    it('a spawner killed after handing the pipes over: the group is killed, each stream closed once, the loss said', async () => {
+      spawner = new Spawner();
+      const closed: OutputStream[] = [];
+      let pid = 0;
+      let bytes = 0;
+      let largest = 0;
+      let lost = '';
+      let exit: unknown;
+      let handedOver!: () => void;
+      const bigChunk = new Promise<void>((resolve) => (handedOver = resolve));
+      const handle = spawner.launch(
+        { command: 'yes', cwd: tmpRoot, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+        {
+          started: (p) => void (pid = p),
+          failed: (error) => expect.fail(error),
+          data: (_, data) => {
+            bytes += data.length;
+            largest = Math.max(largest, data.length);
+            if (largest > PIPE_READ) handedOver();
+          },
+          closed: (stream) => closed.push(stream),
+          exit: (code, signal) => void (exit = { code, signal }),
+          lost: (error) => void (lost = error),
+        },
+      );
+      await bigChunk;
+      pids.push(pid, spawner.pid!);
+      process.kill(spawner.pid!, 'SIGKILL');
+      await until(() => closed.length === 2 && exit !== undefined, 'both streams closed and the exit');
+      await until(() => isGone(pid), 'yes, killed with its group');
+      // The readers' own close comes after the group's end: it must not say `closed` again.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(closed.sort()).to.deep.equal(['stderr', 'stdout']);
+      expect(exit).to.deep.equal({ code: null, signal: 'SIGKILL' });
+      expect(lost).to.equal('the spawner process ended (SIGKILL)');
+      expect(bytes).to.be.above(PIPE_READ);
+      handle.abandon(); // after the end: nothing to do, and no throw
+    });
   });
 });

@@ -41,6 +41,26 @@ describe('the journal: stored output and retention (real SQLite)', () => {
     expect(page.chunks.map((c) => c.at)).to.deep.equal([1000, 1001, 1002, 1003, 1004, 1025, 1026, 1027, 1028, 1029]);
   });
 
+  it('a streaming tail is written in batches: only what stays is written, and what waits is written when the journal closes', () => {
+    journal = TaskJournal.open({ stateDir: dir });
+    const store = new OutputStore(journal, 100, 1000);
+    const chunks = Array.from({ length: 300 }, (_, i) => `${String(i).padStart(3, '0')}:abcde\n`); // 10 bytes each
+    chunks.forEach((c, i) => store.append('t-1', 1, i, 'stdout', Buffer.from(c), 1000 + i));
+    const rows = () => journal.db.prepare('SELECT part, COUNT(*) AS n, SUM(LENGTH(data)) AS bytes FROM output GROUP BY part ORDER BY part').all();
+    // The head is written as it comes; the tail waits (TAIL_FLUSH_MS), only its last 50 bytes kept.
+    expect(rows()).to.deep.equal([{ part: 'head', n: 5, bytes: 50 }]);
+    store.append('t-2', 1, 0, 'stdout', Buffer.from('other'), 2000);
+    journal.close();
+    journal = TaskJournal.open({ stateDir: dir });
+    const reopened = new OutputStore(journal, 100, 1000);
+    reopened.resume('t-1');
+    expect(text(reopened, 't-1')).to.equal(chunks.slice(0, 5).join('') + chunks.slice(295).join(''));
+    expect(reopened.read('t-1', 0).cut).to.equal(2900);
+    expect(text(reopened, 't-2')).to.equal('other');
+    // The 290 chunks pushed out of the tail before it was written were never written.
+    expect(journal.db.prepare("SELECT COUNT(*) FROM output WHERE id = 't-1' AND part = 'tail'").pluck().get()).to.equal(5);
+  });
+
   it('past the total budget, the output of the oldest task goes first, said as dropped', () => {
     journal = TaskJournal.open({ stateDir: dir });
     const store = new OutputStore(journal, 100, 250);
