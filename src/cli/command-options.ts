@@ -5,10 +5,8 @@
  */
 import type { Argv } from 'yargs';
 import type { Identity } from '../../certs/index.js';
-import { DEFAULT_RESTORE_GRACE_MS } from '../../actors/tasks/controller-settings.js';
-import { DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TASKS, DEFAULT_STATE_DIR } from '../../actors/tasks/journal.js';
 import { settingError } from '../errors.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS } from './client-node.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from './client-settings.js';
 import { DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions, type HostPort } from './options.js';
 
 export const MANAGER_ARGUMENT = 'The manager, HOST[:PORT] (default port 7400); or --join / TROUPE_JOIN';
@@ -62,13 +60,32 @@ export function seconds(option: string, value: number): number {
   return Math.round(value * 1000);
 }
 
+/** The defaults of the task journal's options, from the journal and the Controller's settings. */
+export interface JournalDefaults {
+  stateDir: string;
+  keepTasks: number;
+  keepDays: number;
+  restoreGraceMs: number;
+}
+
+/**
+ * Loads the journal's defaults: with the journal come SQLite and the protocols, so only the commands
+ * that have these options (`manager`, `demo`) load them, before their options are defined.
+ */
+export async function loadJournalDefaults(): Promise<JournalDefaults> {
+  const [journal, controller] = await Promise.all([import('../../actors/tasks/journal.js'), import('../../actors/tasks/controller-settings.js')]);
+  return { stateDir: journal.DEFAULT_STATE_DIR, keepTasks: journal.DEFAULT_KEEP_TASKS, keepDays: journal.DEFAULT_KEEP_DAYS, restoreGraceMs: controller.DEFAULT_RESTORE_GRACE_MS };
+}
+
 /** The task journal's options of `troupe manager` and `troupe demo` (actors/tasks/journal.ts). */
-export const journalOptions = {
-  'state-dir': { type: 'string', default: DEFAULT_STATE_DIR, describe: 'Directory of the task journal (tasks, their output, the audit trail), kept through restarts' },
-  'keep-tasks': { type: 'number', default: DEFAULT_KEEP_TASKS, describe: 'Finished tasks kept in the journal (oldest removed first)' },
-  'keep-days': { type: 'number', default: DEFAULT_KEEP_DAYS, describe: 'Days a finished task is kept in the journal' },
-  'restore-grace': { type: 'number', default: DEFAULT_RESTORE_GRACE_MS / 1000, describe: 'Seconds a task running before a restart waits for its worker to report it before it counts as lost' },
-} as const;
+export function journalOptions(defaults: JournalDefaults) {
+  return {
+    'state-dir': { type: 'string', default: defaults.stateDir, describe: 'Directory of the task journal (tasks, their output, the audit trail), kept through restarts' },
+    'keep-tasks': { type: 'number', default: defaults.keepTasks, describe: 'Finished tasks kept in the journal (oldest removed first)' },
+    'keep-days': { type: 'number', default: defaults.keepDays, describe: 'Days a finished task is kept in the journal' },
+    'restore-grace': { type: 'number', default: defaults.restoreGraceMs / 1000, describe: 'Seconds a task running before a restart waits for its worker to report it before it counts as lost' },
+  } as const;
+}
 
 export function journalSettings(args: { 'state-dir': string; 'keep-tasks': number; 'keep-days': number; 'restore-grace': number }) {
   return { stateDir: args['state-dir'], keepTasks: args['keep-tasks'], keepDays: args['keep-days'], restoreGraceMs: seconds('restore-grace', args['restore-grace']) };
