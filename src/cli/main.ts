@@ -43,6 +43,11 @@ const processIo: CliIo = {
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   let job: (() => Promise<number>) | undefined;
   let usageError: string | undefined;
+  // A command's handler chooses its job and leaves yargs at once (see JobChosen).
+  const choose = (chosen: () => Promise<number>): never => {
+    job = chosen;
+    throw new JobChosen();
+  };
   let loaded: Awaited<ReturnType<typeof loadDefinitions>>;
   try {
     loaded = await loadDefinitions(argv);
@@ -72,11 +77,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 generate-tls-certificates --hostname manager.example.com --hostname 10.0.0.5 --workers 8', 'a cluster set for 8 workers')
           .example('$0 generate-tls-certificates --add worker-9 --role worker', 'one more worker later'),
       (args) => {
-        job = async () => {
+        choose(async () => {
           const { runGenerateCommand } = await import('../../certs/index.js');
           io.print(runGenerateCommand({ out: args.out, hostname: args.hostname, workers: args.workers, clients: args.clients, days: args.days, force: args.force, add: args.add, role: args.role as Role | undefined }));
           return 0;
-        };
+        });
       },
     )
     .command(
@@ -92,11 +97,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 revoke --serial 4f0c…', 'one certificate, by the serial `openssl x509 -serial -noout -in CERT` prints'),
       (args) => {
         if (args.name === undefined && (args.serial === undefined || args.serial.length === 0)) throw settingError('name', undefined, 'a node name to revoke, or --serial HEX');
-        job = async () => {
+        choose(async () => {
           const { runRevokeCommand } = await import('../../certs/index.js');
           io.print(runRevokeCommand({ certs: args.certs, name: args.name, serial: args.serial, replaced: args.replaced }));
           return 0;
-        };
+        });
         },
       )
       .command(
@@ -109,11 +114,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('role', { choices: ROLES, demandOption: true, describe: 'The node role' })
           .option('new-key', { type: 'boolean', default: false, describe: 'Replace the key with a new one' }),
       (args) => {
-        job = async () => {
+        choose(async () => {
           const { makeSigningRequest } = await import('../../certs/index.js');
           io.print(makeSigningRequest({ key: args.key, name: args.name, role: args.role as Role, newKey: args['new-key'] }).csr.trimEnd());
           return 0;
-        };
+        });
       },
     )
     .command(
@@ -145,7 +150,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
           ...journalSettings(args),
         };
-        job = withRepl(args.repl, args['log-file'], async (hooks) => (await import('../../actors/nodes.js')).runManager({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
+        choose(withRepl(args.repl, args['log-file'], async (hooks) => (await import('../../actors/nodes.js')).runManager({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io));
       },
     )
     .command(
@@ -177,12 +182,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
           print: io.print,
         };
-        job = async () => {
+        choose(async () => {
           const { runWorker } = await import('../../actors/nodes.js');
           const node = await runWorker(options);
           await node.stopped;
           return 0;
-        };
+        });
       },
     )
     .command(
@@ -194,7 +199,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 attach manager.example.com --certs ~/troupe-certs', 'a REPL on the cluster from a laptop'),
       (args) => {
         const options = clientConnection(args, 'troupe attach');
-        job = async () => (await import('./sessions.js')).attachSession(options);
+        choose(async () => (await import('./sessions.js')).attachSession(options));
       },
     )
     .command(
@@ -228,7 +233,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           verbose: args.verbose,
           reconnectGraceMs: seconds('reconnect-grace', args['reconnect-grace']),
         };
-        job = async () => (await import('./client-commands.js')).runOnCluster(options);
+        choose(async () => (await import('./client-commands.js')).runOnCluster(options));
       },
     )
     .command(
@@ -251,7 +256,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           stream: args.stdout ? ('stdout' as const) : args.stderr ? ('stderr' as const) : undefined,
           tail: args.tail === undefined ? undefined : count('tail', args.tail),
         };
-        job = async () => (await import('./client-commands.js')).showLogs(options);
+        choose(async () => (await import('./client-commands.js')).showLogs(options));
       },
     )
     .command(
@@ -267,7 +272,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         const since = args.since === undefined ? undefined : Date.parse(args.since);
         if (since !== undefined && !Number.isFinite(since)) throw settingError('since', args.since, 'a time, ISO 8601 (e.g. 2026-12-01T10:00Z)');
         const options = { ...clientConnection(args, 'troupe audit'), since, by: args.by, json: args.json, print: io.print };
-        job = async () => (await import('./client-commands.js')).showAudit(options);
+        choose(async () => (await import('./client-commands.js')).showAudit(options));
       },
     )
     .command(
@@ -285,7 +290,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           json: args.json,
           print: io.print,
         };
-        job = async () => (await import('./client-commands.js')).showStatus(options);
+        choose(async () => (await import('./client-commands.js')).showStatus(options));
       },
     )
     .command(
@@ -298,7 +303,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .epilog('Updated as the manager pushes changes (at most 4 times a second). NO_COLOR turns colours off.'),
       (args) => {
         const options = clientConnection(args, 'troupe top');
-        job = async () => (await import('./top.js')).runTop(options);
+        choose(async () => (await import('./top.js')).runTop(options));
       },
     )
     .command(
@@ -321,7 +326,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
                 file: args.file,
                 print: io.print,
               };
-              job = async () => (await import('./scenario-command.js')).runScenarioCommand(options);
+              choose(async () => (await import('./scenario-command.js')).runScenarioCommand(options));
             },
           )
           .demandCommand(1, 'Name a scenario command: troupe scenario run FILE HOST:PORT'),
@@ -361,7 +366,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           sessions: args.sessions,
           ...journalSettings(args),
         };
-        job = withRepl(args.repl, args['log-file'], async (hooks) => (await import('../../actors/nodes.js')).runDemo({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
+        choose(withRepl(args.repl, args['log-file'], async (hooks) => (await import('../../actors/nodes.js')).runDemo({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io));
       },
     )
     .demandCommand(1, 'Name a command: troupe <command> --help shows its options.')
@@ -380,7 +385,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   else cli.command(summaryOnly(TESTBED_SUMMARY));
 
   try {
-    await cli.parseAsync();
+    try {
+      await cli.parseAsync();
+    } catch (err) {
+      if (!(err instanceof JobChosen)) throw err;
+    }
     if (usageError !== undefined) {
       io.error(`${await cli.getHelp()}\n\n${usageError}`);
       return 2;
@@ -389,6 +398,20 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
   } catch (err) {
     io.error(await describe(err));
     return 1;
+  }
+}
+
+/**
+ * Thrown by a command's handler once it has chosen its job, past yargs to main. After a handler
+ * returns, yargs renders that command's whole help (usage.cacheHelpMessage, kept for a failure
+ * later), tens of milliseconds of CPU for a one-shot command (`troupe run`) to print nothing; a
+ * handler that throws skips it, as one that throws a setting error always has. Validation is done
+ * by then: yargs runs a handler only for a command line it accepted.
+ */
+class JobChosen extends Error {
+  constructor() {
+    super('job chosen');
+    this.name = 'JobChosen';
   }
 }
 
