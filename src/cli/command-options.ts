@@ -11,22 +11,33 @@ import { DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions
 
 export const MANAGER_ARGUMENT = 'The manager, HOST[:PORT] (default port 7400); or --join / TROUPE_JOIN';
 
+// The options as data as well, for the parser of `troupe run` that does without yargs (run-command.ts).
+export const CERTS_OPTION = {
+  certs: { type: 'string', default: DEFAULT_CERTS_DIR, describe: "Directory holding ca.crt and this node's NAME.crt / NAME.key (env TROUPE_CERTS)" },
+} as const;
+
+export const CLIENT_CERT_OPTIONS = {
+  cert: { type: 'string', describe: 'This node\'s certificate file, instead of --certs (with --key and --ca)' },
+  key: { type: 'string', describe: 'Its private key file' },
+  ca: { type: 'string', describe: 'The cluster CA certificate file' },
+} as const;
+
+export const CONNECT_OPTIONS = {
+  join: { type: 'string', describe: 'The manager, when not given as the first argument (env TROUPE_JOIN)' },
+  'connect-timeout': { type: 'number', default: DEFAULT_CONNECT_TIMEOUT_MS / 1000, describe: 'Seconds to keep trying to reach the manager' },
+  'log-file': { type: 'string', describe: 'Append logs (JSON lines) to this file instead of stderr' },
+} as const;
+
 export function certsOptions<T>(y: Argv<T>) {
-  return y.option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: "Directory holding ca.crt and this node's NAME.crt / NAME.key (env TROUPE_CERTS)" });
+  return y.options(CERTS_OPTION);
 }
 
 export function clientCertOptions<T>(y: Argv<T>) {
-  return certsOptions(y)
-    .option('cert', { type: 'string', describe: 'This node\'s certificate file, instead of --certs (with --key and --ca)' })
-    .option('key', { type: 'string', describe: 'Its private key file' })
-    .option('ca', { type: 'string', describe: 'The cluster CA certificate file' });
+  return certsOptions(y).options(CLIENT_CERT_OPTIONS);
 }
 
 export function connectOptions<T>(y: Argv<T>) {
-  return y
-    .option('join', { type: 'string', describe: 'The manager, when not given as the first argument (env TROUPE_JOIN)' })
-    .option('connect-timeout', { type: 'number', default: DEFAULT_CONNECT_TIMEOUT_MS / 1000, describe: 'Seconds to keep trying to reach the manager' })
-    .option('log-file', { type: 'string', describe: 'Append logs (JSON lines) to this file instead of stderr' });
+  return y.options(CONNECT_OPTIONS);
 }
 
 export function replOptions<T>(y: Argv<T>) {

@@ -11,12 +11,11 @@
  * manager and demo) are loaded only when the command line names them (`troupe --help` lists them
  * from command-summaries.ts). So `troupe --help` prints every command and option as before, sooner.
  */
-import yargs, { type Argv, type CommandModule } from 'yargs';
+import type { Argv, CommandModule } from 'yargs';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
 import { DEFAULT_METRICS_HOST, parseMetricsAddress } from '../cluster/metrics-server.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS, DEFAULT_WAIT_FOR_WORKER_MS } from './client-settings.js';
 import { withEnvOptions } from './env-options.js';
 import type { Print } from '../../actors/nodes.js';
 import { TAGS_EXPECTED, workerSlots, workerTags } from '../../actors/tasks/worker-settings.js';
@@ -24,6 +23,7 @@ import { MEMBERSHIP_VIEW } from './membership-view.js';
 import { certsOptions, clientCertOptions, clientConnection, connectOptions, count, journalOptions, journalSettings, loadJournalDefaults, MANAGER_ARGUMENT, replOptions, seconds, type JournalDefaults } from './command-options.js';
 import { BENCH_SUMMARY, DEPLOY_SUMMARY, TESTBED_SUMMARY, type CommandSummary } from './command-summaries.js';
 import { checkPort, DEFAULT_CERTS_DIR, parseHostPort } from './options.js';
+import { quickRunArgs, runArgsOf, runBuilder, runCommandOptions } from './run-command.js';
 import type { managerSession } from './sessions.js';
 
 const DEFAULT_LOCAL_WORKERS = 2;
@@ -41,6 +41,18 @@ const processIo: CliIo = {
 
 /** Runs the command line; resolves with the exit code once the command is done (a node: when it stopped). */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const line = withEnvOptions(argv);
+  // The usual one-shot `troupe run HOST -- CMD`: parsed without loading yargs (run-command.ts).
+  const quick = quickRunArgs(line);
+  if (quick) {
+    try {
+      const options = runCommandOptions(quick);
+      return await (await import('./client-commands.js')).runOnCluster(options);
+    } catch (err) {
+      io.error(await describe(err));
+      return 1;
+    }
+  }
   let job: (() => Promise<number>) | undefined;
   let usageError: string | undefined;
   // A command's handler chooses its job and leaves yargs at once (see JobChosen).
@@ -55,7 +67,8 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     io.error(await describe(err));
     return 1;
   }
-  const cli = yargs(withEnvOptions(argv))
+  const { default: yargs } = await import('yargs');
+  const cli = yargs(line)
     .scriptName('troupe')
     .usage(
       '$0 <command> [options]\n\nA distributed actor cluster: a manager, workers joined over mutual TLS, shell commands run on the workers.\n' +
@@ -205,34 +218,9 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
     .command(
       'run [manager] [command..]',
       'Run one shell command on the cluster, output streamed, its exit status returned (as ssh or pdsh)',
-      (y) =>
-        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
-          .positional('command', { type: 'string', array: true, describe: 'The shell command (after --, so that its options are not taken for ours)' })
-          .usage('$0 run [HOST:PORT] [options] -- COMMAND…')
-          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
-          .option('on', { type: 'string', describe: 'Run on a worker that matches: tag=gpu, name=worker-2, platform=linux, arch=x64 ("," for and)' })
-          .option('all', { type: 'boolean', default: false, describe: 'Run on every (matching) worker; lines prefixed "worker-N: "; exit status the highest' })
-          .option('timeout', { type: 'number', describe: 'Kill the command after this many seconds (exit status 124)' })
-          .option('wait', { type: 'number', default: DEFAULT_WAIT_FOR_WORKER_MS / 1000, describe: 'Seconds to wait for a first worker when none has joined' })
-          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'A status line (task, worker, exit, duration) on stderr for every task' })
-          .option('reconnect-grace', { type: 'number', default: DEFAULT_RECONNECT_GRACE_MS / 1000, describe: 'Seconds the manager may be away (restarting) before the task counts as lost' })
-          .example('$0 run 10.0.0.5 -- uname -a', 'on any free worker')
-          .example("$0 run 10.0.0.5 --all -- 'df -h /'", 'on every worker, pdsh style')
-          .example('$0 run 10.0.0.5 --on tag=gpu -- nvidia-smi', 'on a worker tagged gpu'),
+      (y) => runBuilder(y),
       (args) => {
-        const words = [...(args.command ?? []), ...args._.slice(1).map(String)];
-        const command = words.join(' ');
-        if (command.trim() === '') throw settingError('command', command, "a shell command after --, e.g. troupe run HOST:PORT -- 'uname -a'");
-        const options = {
-          ...clientConnection(args, 'troupe run'),
-          command,
-          selector: args.on,
-          all: args.all,
-          timeoutMs: args.timeout === undefined ? undefined : seconds('timeout', args.timeout),
-          waitForWorkerMs: seconds('wait', args.wait),
-          verbose: args.verbose,
-          reconnectGraceMs: seconds('reconnect-grace', args['reconnect-grace']),
-        };
+        const options = runCommandOptions(runArgsOf(args));
         choose(async () => (await import('./client-commands.js')).runOnCluster(options));
       },
     )
