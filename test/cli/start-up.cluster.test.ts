@@ -1,7 +1,8 @@
 /**
  * What a command loads before it does its work (issue 17, start-up): `troupe --help` none of the
  * cluster, certificate, deploy or Russula code; a one-shot `troupe run` the client node alone, not
- * yargs (its quick parser, run-command.ts), no certificate library, YAML, Russula actors or REPL.
+ * yargs (its quick parser, run-command.ts), no certificate library, YAML, Russula actors or REPL;
+ * `troupe status` no REPL either.
  * And the quick path says what the yargs path says: against a manager with no worker, the same
  * note, the same error and exit code. Real processes of the CLI, a real manager, mTLS on loopback.
  */
@@ -69,5 +70,13 @@ describe('troupe start-up: what a command loads', function () {
     }
     expect(loaded(quick.modules, /node_modules\/yargs\//)).to.deep.equal([]);
     expect(loaded(full.modules, /node_modules\/yargs\//)).to.not.be.empty;
+  });
+
+  it('status loads the client node and no REPL, certificate library, YAML or Russula actors', async () => {
+    const { code, stdout, modules } = await troupe(['status', manager, '--certs', testPki().dir, '--name', 'client-1', '--json']);
+    expect(code).to.equal(0);
+    expect(JSON.parse(stdout).workers).to.deep.equal([]);
+    expect(loaded(modules, /\/src\/cluster\/cluster-system\.js$/)).to.have.length(1);
+    for (const pattern of NEVER) expect(loaded(modules, pattern), String(pattern)).to.deep.equal([]);
   });
 });
