@@ -29,8 +29,9 @@ import {
 } from './settings.js';
 import { checkHostname, LOCAL_HOSTNAMES } from './subject-alt-name.js';
 import { parseAuthority, type Pem } from './x509.js';
+import { CA_CERT_FILE, certFile, keyFile } from './file-names.js';
 
-export const CA_CERT_FILE = 'ca.crt';
+export { CA_CERT_FILE, certFile, keyFile };
 export const CA_KEY_FILE = 'ca.key';
 export const KEY_FILE_MODE = 0o600;
 export const CERT_FILE_MODE = 0o644;
@@ -49,14 +50,6 @@ export interface ReplacedCertificate {
   serial: string;
   notAfter: string;
   replacedAt: string;
-}
-
-export function certFile(name: string): string {
-  return `${name}.crt`;
-}
-
-export function keyFile(name: string): string {
-  return `${name}.key`;
 }
 
 /** A node certificate that was written, for a summary. */

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { Role } from '../protocols/roles.js';
 import { CertificateError, ErrorCodes, settingError } from '../src/errors.js';
-import { CA_CERT_FILE } from './directory.js';
+import { CA_CERT_FILE } from './file-names.js';
 import { loadIdentity, type Identity } from './identity.js';
 
 /** Local state of a node lives under the working directory (docs: DESIGN "Layers and folders"). */

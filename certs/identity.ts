@@ -12,10 +12,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { isRole, type Role } from '../protocols/roles.js';
-import { CertificateError, ErrorCodes } from '../src/errors.js';
-import { CA_CERT_FILE, certFile, keyFile } from './directory.js';
+import { CertificateError, ErrorCodes, messageOf as errorText } from '../src/errors.js';
+import { CA_CERT_FILE, certFile, keyFile } from './file-names.js';
 import { checkNodeName, isNodeName } from './settings.js';
-import { errorText } from './x509.js';
 
 export interface Identity {
   /** The subject CN. */

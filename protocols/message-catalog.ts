@@ -3,6 +3,8 @@
  * checked here before any actor sees it: it must be a map with a string `type` that the catalog
  * knows, of the declared shape, and the sending node's role must be allowed to send it.
  * Messages sent between actors of one process are not checked: they never were untrusted.
+ * Each type's check is compiled when the first message of that type arrives, not when the catalog
+ * is made: a node accepts dozens of types and a short-lived one (`troupe run`) sees a few.
  */
 import { Type, type Static, type TObject, type TProperties, type TLiteral } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
@@ -34,7 +36,9 @@ export type CatalogVerdict =
   | { ok: false; code: typeof ErrorCodes.INVALID_MESSAGE | typeof ErrorCodes.UNKNOWN_MESSAGE | typeof ErrorCodes.FORBIDDEN; reason: string };
 
 interface Entry {
-  check: TypeCheck<TObject>;
+  schema: TObject;
+  /** Compiled on first use. */
+  check?: TypeCheck<TObject>;
   allow?: ReadonlySet<Role>;
 }
 
@@ -52,7 +56,7 @@ export class MessageCatalog {
     for (const spec of specs) {
       if (this.#entries.has(spec.type)) throw new TypeError(`message type ${JSON.stringify(spec.type)} is declared twice`);
       this.#entries.set(spec.type, {
-        check: TypeCompiler.Compile(spec.schema as TObject),
+        schema: spec.schema as TObject,
         allow: spec.allow ? new Set(spec.allow) : undefined,
       });
     }
@@ -77,8 +81,9 @@ export class MessageCatalog {
     if (entry.allow && !entry.allow.has(from)) {
       return { ok: false, code: ErrorCodes.FORBIDDEN, reason: `a ${from} may not send "${type}"` };
     }
-    if (entry.check.Check(msg)) return OK;
-    const first = entry.check.Errors(msg).First();
+    const check = (entry.check ??= TypeCompiler.Compile(entry.schema));
+    if (check.Check(msg)) return OK;
+    const first = check.Errors(msg).First();
     return {
       ok: false,
       code: ErrorCodes.INVALID_MESSAGE,

@@ -17,6 +17,7 @@ import { ErrorCodes, RussulaError, settingError } from '../errors.js';
 import { connectClient } from './client-node.js';
 import type { HostPort } from './options.js';
 import { logLevel, sessionLogger } from './session-log.js';
+import { BENCH_SUMMARY } from './command-summaries.js';
 
 type Print = (line: string) => void;
 
@@ -31,8 +32,7 @@ export interface BenchCliHooks {
 /** The `bench` command (and `bench plot`), for main.ts's yargs. */
 export function benchCommand(hooks: BenchCliHooks): CommandModule {
   return {
-    command: 'bench',
-    describe: 'Benchmark a system with a Russula scenario: a sweep of loads (or a search), metrics scraped on each host, results and a plot (docs/bench.md)',
+    ...BENCH_SUMMARY,
     handler: () => {},
     builder: (b: Argv) =>
       b

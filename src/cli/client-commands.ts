@@ -12,8 +12,7 @@ import { logLevel, sessionLogger } from './session-log.js';
 import { Interrupted, TaskRunner } from './task-runner.js';
 import { auditLines, fetchAudit, printLogs } from './journal-commands.js';
 
-/** How long `troupe run` waits for a first worker in an empty cluster. */
-export const DEFAULT_WAIT_FOR_WORKER_MS = 30_000;
+export { DEFAULT_WAIT_FOR_WORKER_MS } from './client-settings.js';
 
 interface ClientCommand {
   identity: Identity;

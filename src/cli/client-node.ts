@@ -20,10 +20,9 @@ import { formatAddress } from '../transport/websocket-client.js';
 import type { HostPort } from './options.js';
 import { managerLost } from './task-runner.js';
 
-/** How long `attach`, `run` and `status` try to reach the manager before they give up. */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
-/** How long a joined client waits for a lost manager to be back before its tasks count as lost: 30 seconds. */
-export const DEFAULT_RECONNECT_GRACE_MS = 30_000;
+import { DEFAULT_RECONNECT_GRACE_MS } from './client-settings.js';
+
+export { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client-settings.js';
 
 export interface ClientNode {
   system: ClusterSystem;

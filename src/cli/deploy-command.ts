@@ -8,6 +8,7 @@ import { deployDown, deployLogs, deployStatus, deployStop, deployUp, loadInvento
 import type { Argv, CommandModule } from 'yargs';
 import { DEFAULT_BATCH, DEFAULT_FANOUT, DEFAULT_INVENTORY_FILE, DEFAULT_LOG_LINES } from '../deploy/index.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS as DEFAULT_SSH_CONNECT_TIMEOUT_MS } from '../deploy/ssh-session.js';
+import { DEPLOY_SUMMARY } from './command-summaries.js';
 import { duration, table } from './format.js';
 
 export interface DeployCommand {
@@ -148,8 +149,7 @@ export interface DeployCliHooks {
 /** The `deploy` command and its subcommands (up, status, stop, down, logs), for main.ts's yargs. */
 export function deployCommand(hooks: DeployCliHooks): CommandModule {
   return {
-    command: 'deploy',
-    describe: 'Install troupe on hosts over SSH and keep the cluster converged (docs/deploy.md): up, status, stop, down, logs',
+    ...DEPLOY_SUMMARY,
     handler: () => {},
     builder: (y: Argv) => {
       const common = <T>(z: Argv<T>) =>

@@ -3,28 +3,28 @@
  * that does the work; errors with a troupe code print as `troupe: CODE: message` and exit 1, usage
  * errors exit 2 with the help. Commands that run something on the cluster (`run`, the REPL) exit
  * with the status of what they ran. Options can also come from the environment (env-options.ts).
+ *
+ * Start-up: each command loads what it needs and nothing else. The definitions here (options,
+ * defaults, help) load only light modules; a command's work is imported when it runs (`run` loads
+ * the client node and the protocols, never the certificate library, YAML, Russula or the REPL),
+ * and the commands defined in heavy modules (deploy, testbed, bench; the journal's defaults of
+ * manager and demo) are loaded only when the command line names them (`troupe --help` lists them
+ * from command-summaries.ts). So `troupe --help` prints every command and option as before, sooner.
  */
-import yargs, { type Argv } from 'yargs';
-import { makeSigningRequest, runGenerateCommand, runRevokeCommand } from '../../certs/index.js';
+import type { Argv, CommandModule } from 'yargs';
 import { ROLES, type Role } from '../../protocols/roles.js';
 import { settingError, TroupeError } from '../errors.js';
-import { createLogger, levelFromEnv } from '../log.js';
 import { DEFAULT_METRICS_HOST, parseMetricsAddress } from '../cluster/metrics-server.js';
 import { DEFAULT_PORT } from '../transport/settings.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_RECONNECT_GRACE_MS } from './client-node.js';
-import { DEFAULT_WAIT_FOR_WORKER_MS, runOnCluster, showStatus } from './client-commands.js';
 import { withEnvOptions } from './env-options.js';
-import { runDemo, runManager, runWorker, type Print } from '../../actors/nodes.js';
+import type { Print } from '../../actors/nodes.js';
 import { TAGS_EXPECTED, workerSlots, workerTags } from '../../actors/tasks/worker-settings.js';
 import { MEMBERSHIP_VIEW } from './membership-view.js';
-import { showAudit, showLogs } from './client-commands.js';
-import { certsOptions, clientCertOptions, clientConnection, connectOptions, count, journalOptions, journalSettings, MANAGER_ARGUMENT, replOptions, seconds } from './command-options.js';
-import { runScenarioCommand } from './scenario-command.js';
-import { deployCommand } from './deploy-command.js';
-import { testbedCommand } from './testbed-command.js';
-import { benchCommand } from './bench-command.js';
+import { certsOptions, clientCertOptions, clientConnection, connectOptions, count, journalOptions, journalSettings, loadJournalDefaults, MANAGER_ARGUMENT, replOptions, seconds, type JournalDefaults } from './command-options.js';
+import { BENCH_SUMMARY, DEPLOY_SUMMARY, TESTBED_SUMMARY, type CommandSummary } from './command-summaries.js';
 import { checkPort, DEFAULT_CERTS_DIR, parseHostPort } from './options.js';
-import { attachSession, managerSession, stdinKind } from './sessions.js';
+import { quickRunArgs, runArgsOf, runBuilder, runCommandOptions } from './run-command.js';
+import type { managerSession } from './sessions.js';
 
 const DEFAULT_LOCAL_WORKERS = 2;
 
@@ -41,9 +41,34 @@ const processIo: CliIo = {
 
 /** Runs the command line; resolves with the exit code once the command is done (a node: when it stopped). */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
+  const line = withEnvOptions(argv);
+  // The usual one-shot `troupe run HOST -- CMD`: parsed without loading yargs (run-command.ts).
+  const quick = quickRunArgs(line);
+  if (quick) {
+    try {
+      const options = runCommandOptions(quick);
+      return await (await import('./client-commands.js')).runOnCluster(options);
+    } catch (err) {
+      io.error(await describe(err));
+      return 1;
+    }
+  }
   let job: (() => Promise<number>) | undefined;
   let usageError: string | undefined;
-  const cli = yargs(withEnvOptions(argv))
+  // A command's handler chooses its job and leaves yargs at once (see JobChosen).
+  const choose = (chosen: () => Promise<number>): never => {
+    job = chosen;
+    throw new JobChosen();
+  };
+  let loaded: Awaited<ReturnType<typeof loadDefinitions>>;
+  try {
+    loaded = await loadDefinitions(argv);
+  } catch (err) {
+    io.error(await describe(err));
+    return 1;
+  }
+  const { default: yargs } = await import('yargs');
+  const cli = yargs(line)
     .scriptName('troupe')
     .usage(
       '$0 <command> [options]\n\nA distributed actor cluster: a manager, workers joined over mutual TLS, shell commands run on the workers.\n' +
@@ -65,7 +90,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 generate-tls-certificates --hostname manager.example.com --hostname 10.0.0.5 --workers 8', 'a cluster set for 8 workers')
           .example('$0 generate-tls-certificates --add worker-9 --role worker', 'one more worker later'),
       (args) => {
-        io.print(runGenerateCommand({ out: args.out, hostname: args.hostname, workers: args.workers, clients: args.clients, days: args.days, force: args.force, add: args.add, role: args.role as Role | undefined }));
+        choose(async () => {
+          const { runGenerateCommand } = await import('../../certs/index.js');
+          io.print(runGenerateCommand({ out: args.out, hostname: args.hostname, workers: args.workers, clients: args.clients, days: args.days, force: args.force, add: args.add, role: args.role as Role | undefined }));
+          return 0;
+        });
       },
     )
     .command(
@@ -81,7 +110,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 revoke --serial 4f0c…', 'one certificate, by the serial `openssl x509 -serial -noout -in CERT` prints'),
       (args) => {
         if (args.name === undefined && (args.serial === undefined || args.serial.length === 0)) throw settingError('name', undefined, 'a node name to revoke, or --serial HEX');
-        io.print(runRevokeCommand({ certs: args.certs, name: args.name, serial: args.serial, replaced: args.replaced }));
+        choose(async () => {
+          const { runRevokeCommand } = await import('../../certs/index.js');
+          io.print(runRevokeCommand({ certs: args.certs, name: args.name, serial: args.serial, replaced: args.replaced }));
+          return 0;
+        });
         },
       )
       .command(
@@ -94,7 +127,11 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('role', { choices: ROLES, demandOption: true, describe: 'The node role' })
           .option('new-key', { type: 'boolean', default: false, describe: 'Replace the key with a new one' }),
       (args) => {
-        io.print(makeSigningRequest({ key: args.key, name: args.name, role: args.role as Role, newKey: args['new-key'] }).csr.trimEnd());
+        choose(async () => {
+          const { makeSigningRequest } = await import('../../certs/index.js');
+          io.print(makeSigningRequest({ key: args.key, name: args.name, role: args.role as Role, newKey: args['new-key'] }).csr.trimEnd());
+          return 0;
+        });
       },
     )
     .command(
@@ -109,7 +146,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('local-worker-tags', localWorkerTagsOption)
           .option('sessions', sessionsOption)
           .option('metrics', metricsOption)
-          .options(journalOptions)
+          .options(journalOptions(needed(loaded.journal)))
           .example('$0 manager --local-workers 4', 'a manager, four local workers, and the REPL')
           .example('$0 manager --no-repl --metrics 0.0.0.0:9464', 'as a service, Prometheus metrics on every interface (docs/metrics.md)')
           .example('$0 manager --no-repl --sessions ./sessions', 'run every scenario file dropped into ./sessions (docs/russula.md)')
@@ -126,7 +163,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
           ...journalSettings(args),
         };
-        job = withRepl(args.repl, args['log-file'], (hooks) => runManager({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
+        choose(withRepl(args.repl, args['log-file'], async (hooks) => (await import('../../actors/nodes.js')).runManager({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io));
       },
     )
     .command(
@@ -158,11 +195,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           metrics: args.metrics === undefined ? undefined : parseMetricsAddress('metrics', args.metrics),
           print: io.print,
         };
-        job = async () => {
+        choose(async () => {
+          const { runWorker } = await import('../../actors/nodes.js');
           const node = await runWorker(options);
           await node.stopped;
           return 0;
-        };
+        });
       },
     )
     .command(
@@ -174,41 +212,16 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .example('$0 attach manager.example.com --certs ~/troupe-certs', 'a REPL on the cluster from a laptop'),
       (args) => {
         const options = clientConnection(args, 'troupe attach');
-        job = () => attachSession(options);
+        choose(async () => (await import('./sessions.js')).attachSession(options));
       },
     )
     .command(
       'run [manager] [command..]',
       'Run one shell command on the cluster, output streamed, its exit status returned (as ssh or pdsh)',
-      (y) =>
-        connectOptions(clientCertOptions(y).positional('manager', { type: 'string', describe: MANAGER_ARGUMENT }))
-          .positional('command', { type: 'string', array: true, describe: 'The shell command (after --, so that its options are not taken for ours)' })
-          .usage('$0 run [HOST:PORT] [options] -- COMMAND…')
-          .option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' })
-          .option('on', { type: 'string', describe: 'Run on a worker that matches: tag=gpu, name=worker-2, platform=linux, arch=x64 ("," for and)' })
-          .option('all', { type: 'boolean', default: false, describe: 'Run on every (matching) worker; lines prefixed "worker-N: "; exit status the highest' })
-          .option('timeout', { type: 'number', describe: 'Kill the command after this many seconds (exit status 124)' })
-          .option('wait', { type: 'number', default: DEFAULT_WAIT_FOR_WORKER_MS / 1000, describe: 'Seconds to wait for a first worker when none has joined' })
-          .option('verbose', { alias: 'v', type: 'boolean', default: false, describe: 'A status line (task, worker, exit, duration) on stderr for every task' })
-          .option('reconnect-grace', { type: 'number', default: DEFAULT_RECONNECT_GRACE_MS / 1000, describe: 'Seconds the manager may be away (restarting) before the task counts as lost' })
-          .example('$0 run 10.0.0.5 -- uname -a', 'on any free worker')
-          .example("$0 run 10.0.0.5 --all -- 'df -h /'", 'on every worker, pdsh style')
-          .example('$0 run 10.0.0.5 --on tag=gpu -- nvidia-smi', 'on a worker tagged gpu'),
+      (y) => runBuilder(y),
       (args) => {
-        const words = [...(args.command ?? []), ...args._.slice(1).map(String)];
-        const command = words.join(' ');
-        if (command.trim() === '') throw settingError('command', command, "a shell command after --, e.g. troupe run HOST:PORT -- 'uname -a'");
-        const options = {
-          ...clientConnection(args, 'troupe run'),
-          command,
-          selector: args.on,
-          all: args.all,
-          timeoutMs: args.timeout === undefined ? undefined : seconds('timeout', args.timeout),
-          waitForWorkerMs: seconds('wait', args.wait),
-          verbose: args.verbose,
-          reconnectGraceMs: seconds('reconnect-grace', args['reconnect-grace']),
-        };
-        job = () => runOnCluster(options);
+        const options = runCommandOptions(runArgsOf(args));
+        choose(async () => (await import('./client-commands.js')).runOnCluster(options));
       },
     )
     .command(
@@ -231,7 +244,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           stream: args.stdout ? ('stdout' as const) : args.stderr ? ('stderr' as const) : undefined,
           tail: args.tail === undefined ? undefined : count('tail', args.tail),
         };
-        job = () => showLogs(options);
+        choose(async () => (await import('./client-commands.js')).showLogs(options));
       },
     )
     .command(
@@ -247,7 +260,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
         const since = args.since === undefined ? undefined : Date.parse(args.since);
         if (since !== undefined && !Number.isFinite(since)) throw settingError('since', args.since, 'a time, ISO 8601 (e.g. 2026-12-01T10:00Z)');
         const options = { ...clientConnection(args, 'troupe audit'), since, by: args.by, json: args.json, print: io.print };
-        job = () => showAudit(options);
+        choose(async () => (await import('./client-commands.js')).showAudit(options));
       },
     )
     .command(
@@ -265,7 +278,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           json: args.json,
           print: io.print,
         };
-        job = () => showStatus(options);
+        choose(async () => (await import('./client-commands.js')).showStatus(options));
       },
     )
     .command(
@@ -278,7 +291,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .epilog('Updated as the manager pushes changes (at most 4 times a second). NO_COLOR turns colours off.'),
       (args) => {
         const options = clientConnection(args, 'troupe top');
-        job = async () => (await import('./top.js')).runTop(options);
+        choose(async () => (await import('./top.js')).runTop(options));
       },
     )
     .command(
@@ -301,23 +314,25 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
                 file: args.file,
                 print: io.print,
               };
-              job = () => runScenarioCommand(options);
+              choose(async () => (await import('./scenario-command.js')).runScenarioCommand(options));
             },
           )
           .demandCommand(1, 'Name a scenario command: troupe scenario run FILE HOST:PORT'),
     )
     .command(
       // troupe deploy (src/cli/deploy-command.ts)
-      deployCommand({ print: io.print, setJob: (j) => (job = j), count, seconds }),
+      loaded.deploy ? loaded.deploy.deployCommand({ print: io.print, setJob: (j) => (job = j), count, seconds }) : summaryOnly(DEPLOY_SUMMARY),
     )
     .command(
       // troupe bench (src/cli/bench-command.ts)
-      benchCommand({
-        print: io.print,
-        setJob: (j) => (job = j),
-        clientOptions: (y) => connectOptions(clientCertOptions(y)).option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' }),
-        connection: (args) => clientConnection(args as unknown as Parameters<typeof clientConnection>[0], 'troupe bench'),
-      }),
+      loaded.bench
+        ? loaded.bench.benchCommand({
+            print: io.print,
+            setJob: (j) => (job = j),
+            clientOptions: (y) => connectOptions(clientCertOptions(y)).option('name', { type: 'string', describe: 'Node name: which certificate in --certs (default: the only client certificate there)' }),
+            connection: (args) => clientConnection(args as unknown as Parameters<typeof clientConnection>[0], 'troupe bench'),
+          })
+        : summaryOnly(BENCH_SUMMARY),
     )
     .command(
       'demo',
@@ -329,7 +344,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           .option('certs', { type: 'string', default: DEFAULT_CERTS_DIR, describe: 'Certificates directory (created if empty)' })
           .option('local-worker-tags', localWorkerTagsOption)
           .option('sessions', sessionsOption)
-          .options(journalOptions),
+          .options(journalOptions(needed(loaded.journal))),
       (args) => {
         const options = {
           certs: args.certs,
@@ -339,7 +354,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
           sessions: args.sessions,
           ...journalSettings(args),
         };
-        job = withRepl(args.repl, args['log-file'], (hooks) => runDemo({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io);
+        choose(withRepl(args.repl, args['log-file'], async (hooks) => (await import('../../actors/nodes.js')).runDemo({ ...options, ...hooks, membership: MEMBERSHIP_VIEW }), io));
       },
     )
     .demandCommand(1, 'Name a command: troupe <command> --help shows its options.')
@@ -354,19 +369,71 @@ export async function main(argv: readonly string[], io: CliIo = processIo): Prom
       if (err) throw err;
       usageError = message;
     });
-  testbedCommand(cli, io, (j) => (job = j));
+  if (loaded.testbed) loaded.testbed.testbedCommand(cli, io, (j) => (job = j));
+  else cli.command(summaryOnly(TESTBED_SUMMARY));
 
   try {
-    await cli.parseAsync();
+    try {
+      await cli.parseAsync();
+    } catch (err) {
+      if (!(err instanceof JobChosen)) throw err;
+    }
     if (usageError !== undefined) {
       io.error(`${await cli.getHelp()}\n\n${usageError}`);
       return 2;
     }
     return job ? await job() : 0;
   } catch (err) {
-    io.error(describe(err));
+    io.error(await describe(err));
     return 1;
   }
+}
+
+/**
+ * Thrown by a command's handler once it has chosen its job, past yargs to main. After a handler
+ * returns, yargs renders that command's whole help (usage.cacheHelpMessage, kept for a failure
+ * later), tens of milliseconds of CPU for a one-shot command (`troupe run`) to print nothing; a
+ * handler that throws skips it, as one that throws a setting error always has. Validation is done
+ * by then: yargs runs a handler only for a command line it accepted.
+ */
+class JobChosen extends Error {
+  constructor() {
+    super('job chosen');
+    this.name = 'JobChosen';
+  }
+}
+
+/** The commands named on the command line (any word before `--` that is one: a superset of the one yargs runs). */
+function namedCommands(argv: readonly string[]): Set<string> {
+  const dash = argv.indexOf('--');
+  return new Set((dash < 0 ? argv : argv.slice(0, dash)).filter((a) => !a.startsWith('-')));
+}
+
+/**
+ * What the definitions of the named commands need from heavy modules: the journal's defaults
+ * (manager, demo), and the deploy, testbed and bench commands' modules. Loaded before yargs
+ * builds the command line, whose builders are synchronous; a command not named is listed by its
+ * summary only (its builder never runs: yargs builds only the command it runs, or shows help of).
+ */
+async function loadDefinitions(argv: readonly string[]) {
+  const named = namedCommands(argv);
+  const [journal, deploy, testbed, bench] = await Promise.all([
+    named.has('manager') || named.has('demo') ? loadJournalDefaults() : undefined,
+    named.has(DEPLOY_SUMMARY.command) ? import('./deploy-command.js') : undefined,
+    named.has(TESTBED_SUMMARY.command) ? import('./testbed-command.js') : undefined,
+    named.has(BENCH_SUMMARY.command) ? import('./bench-command.js') : undefined,
+  ]);
+  return { journal, deploy, testbed, bench };
+}
+
+/** A command listed in the help by its summary, for a command line that does not name it. */
+function summaryOnly(summary: CommandSummary): CommandModule {
+  return { command: summary.command, describe: summary.describe, builder: (y: Argv) => y, handler: () => {} };
+}
+
+function needed(defaults: JournalDefaults | undefined): JournalDefaults {
+  if (defaults === undefined) throw new Error('internal: the journal\'s defaults were not loaded for this command (main.ts, loadDefinitions)');
+  return defaults;
 }
 
 /** A manager (or demo) with its REPL on stdin, or without one: `--no-repl`, or nothing to read on stdin. */
@@ -376,8 +443,12 @@ function withRepl(
   start: Parameters<typeof managerSession>[0],
   io: CliIo,
 ): () => Promise<number> {
-  if (repl && stdinKind() !== 'none') return () => managerSession(start, { logFile });
   return async () => {
+    if (repl) {
+      const { managerSession, stdinKind } = await import('./sessions.js');
+      if (stdinKind() !== 'none') return managerSession(start, { logFile });
+    }
+    const { createLogger } = await import('../log.js');
     const node = await start({ print: io.print, ...(logFile !== undefined ? { log: (name: string) => createLogger({ node: name, file: logFile }), workerArgs: ['--log-file', logFile] } : {}) });
     await node.stopped;
     return 0;
@@ -411,15 +482,16 @@ function parseTags(text: string | undefined): string[] {
   return workerTags(text.split(',').map((t) => t.trim()).filter((t) => t !== ''), `${TAGS_EXPECTED}, separated by commas`);
 }
 
-function describe(err: unknown): string {
-  const debug = debugging();
+async function describe(err: unknown): Promise<string> {
+  const debug = await debugging();
   if (err instanceof TroupeError) return `troupe: ${err.code}: ${err.message}${debug && err.stack ? `\n${err.stack}` : ''}`;
   return `troupe: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`;
 }
 
 /** TROUPE_LOG at debug or trace. An invalid value is not debugging (and is itself the error being described). */
-function debugging(): boolean {
+async function debugging(): Promise<boolean> {
   try {
+    const { levelFromEnv } = await import('../log.js');
     return ['debug', 'trace'].includes(levelFromEnv());
   } catch {
     return false;

@@ -16,6 +16,7 @@ import { DEFAULT_INVENTORY_FILE, inventoryOf, writeInventory } from '../testbed/
 // The EC2 SDK takes seconds to load on a busy machine: only a testbed command loads it (withTestbed).
 import type { RegionResources, Testbed, TestbedInstance } from '../testbed/testbed.js';
 import { DEFAULT_SETTINGS_FILE, loadTestbedSettings } from '../testbed/testbed-settings.js';
+import { TESTBED_SUMMARY } from './command-summaries.js';
 import { duration, table } from './format.js';
 
 export interface TestbedIo {
@@ -30,8 +31,8 @@ const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 
 /** Adds the `testbed` command and its subcommands to the command line. */
 export function testbedCommand<T>(y: Argv<T>, io: TestbedIo, setJob: SetJob): Argv<T> {
   return y.command(
-    'testbed',
-    'Machines on EC2 from testbed.yaml, tagged and with a lifetime timer: deploy, status, start, stop, destroy, hosts, up (docs/testbed.md)',
+    TESTBED_SUMMARY.command,
+    TESTBED_SUMMARY.describe,
     (t) =>
       t
         .option('settings', { type: 'string', default: DEFAULT_SETTINGS_FILE, describe: 'The testbed settings file (docs/testbed.md)' })
