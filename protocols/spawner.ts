@@ -5,6 +5,9 @@
  *
  *   worker ──spawn, ack, abandon──▶ spawner ──started | failed, out…, eof ×2, exit──▶ worker
  *
+ * The spawner sends `started`, `failed`, `eof` and `exit` at the end of its event loop's turn, those
+ * of one turn as one `batch` message (in order); an `out` goes at once, after what waited.
+ *
  * Per task the spawner sends, in this order: `started` (or `failed`, and nothing else), then the
  * output as `out` chunks in the order read with an `eof` per stream when its pipe closes, and `exit`
  * when bash exits: `exit` may come before, between or after the `eof`s. The IPC channel keeps order.
@@ -74,6 +77,11 @@ export interface Exit {
   signal: string | null;
 }
 export type FromSpawner = Started | Failed | Out | Eof | Exit;
+/** Several of the above that happened in one turn of the spawner's event loop, in that order (never an `out`). */
+export interface Batch {
+  t: 'batch';
+  m: FromSpawner[];
+}
 
 // ── guards ──────────────────────────────────────────────────────────────────────────────────────
 
@@ -99,6 +107,12 @@ export function isToSpawner(m: unknown): m is ToSpawner {
     default:
       return false;
   }
+}
+
+/** One message of the spawner's, or a batch of them (each checked). */
+export function isFromSpawnerOrBatch(m: unknown): m is FromSpawner | Batch {
+  if (isRecord(m) && m.t === 'batch') return Array.isArray(m.m) && m.m.every(isFromSpawner);
+  return isFromSpawner(m);
 }
 
 export function isFromSpawner(m: unknown): m is FromSpawner {

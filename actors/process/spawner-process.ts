@@ -11,7 +11,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { isToSpawner, SPAWNER_WINDOW, type FromSpawner, type SpawnRequest } from '../../protocols/spawner.js';
+import { isToSpawner, SPAWNER_WINDOW, type Batch, type FromSpawner, type SpawnRequest } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
 
 const SHELL = '/bin/bash';
@@ -30,8 +30,31 @@ interface Task {
 
 const tasks = new Map<number, Task>();
 
-function send(msg: FromSpawner): void {
+function send(msg: FromSpawner | Batch): void {
   if (process.connected) process.send!(msg);
+}
+
+/**
+ * `started`, `eof`, `exit` and `failed` wait for the end of this turn of the event loop and go as
+ * one message (a `batch` when there are several): a command that ends has its exit and both ends of
+ * file read in one turn, so the worker wakes once for them rather than three times. An `out` sends
+ * what waits first, so the worker sees everything in the order it happened here.
+ */
+const waiting: FromSpawner[] = [];
+let flushQueued = false;
+
+function queue(msg: FromSpawner): void {
+  waiting.push(msg);
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(flush);
+}
+
+function flush(): void {
+  flushQueued = false;
+  if (waiting.length === 0) return;
+  send(waiting.length === 1 ? waiting[0]! : { t: 'batch', m: [...waiting] });
+  waiting.length = 0;
 }
 
 function start(m: SpawnRequest): void {
@@ -40,35 +63,43 @@ function start(m: SpawnRequest): void {
   try {
     child = spawn(SHELL, ['-c', m.command], { cwd: m.cwd, env: m.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    send({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` });
+    queue({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` });
     return;
   }
   if (child.pid === undefined) {
     child.stdout?.destroy();
     child.stderr?.destroy();
-    child.once('error', (err) => send({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` }));
+    child.once('error', (err) => queue({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` }));
     return;
   }
   child.on('error', () => {}); // a failed kill: we send none
   const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false };
   tasks.set(m.id, task);
-  send({ t: 'started', id: m.id, pid: child.pid });
+  queue({ t: 'started', id: m.id, pid: child.pid });
   task.pipes.forEach((pipe, s) => {
     pipe.on('data', (d: Buffer) => {
+      flush();
       send({ t: 'out', id: m.id, s: s as 0 | 1, d });
       // Again on every chunk: Node resumes a child's pipes by itself when the child exits.
       if (++task.unacked >= SPAWNER_WINDOW) for (const p of task.pipes) p.pause();
     });
     pipe.on('error', () => {}); // a read error ends the pipe; 'close' follows
-    pipe.on('close', () => {
-      send({ t: 'eof', id: m.id, s: s as 0 | 1 });
+    // The end of the stream: its end of file read, every chunk before it sent ('end', in the turn
+    // that read it), or the pipe closed without it (abandoned, a read error).
+    let ended = false;
+    const eof = () => {
+      if (ended) return;
+      ended = true;
+      queue({ t: 'eof', id: m.id, s: s as 0 | 1 });
       task.open--;
       forgetIfDone(m.id, task);
-    });
+    };
+    pipe.on('end', eof);
+    pipe.on('close', eof);
   });
   child.on('exit', (code, signal) => {
     task.exited = true;
-    send({ t: 'exit', id: m.id, code, signal });
+    queue({ t: 'exit', id: m.id, code, signal });
     forgetIfDone(m.id, task);
   });
 }

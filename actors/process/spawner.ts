@@ -20,7 +20,7 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { isFromSpawner, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
+import { isFromSpawnerOrBatch, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -227,7 +227,9 @@ export class Spawner {
     }
     this.#proc = proc;
     proc.on('message', (m: unknown) => {
-      if (isFromSpawner(m)) this.#onMessage(m);
+      if (!isFromSpawnerOrBatch(m)) return;
+      if (m.t !== 'batch') return this.#onMessage(m);
+      for (const one of m.m) this.#onMessage(one);
     });
     const gone = (why: string) => {
       if (this.#proc !== proc) return;
