@@ -6,7 +6,8 @@
  *   worker ──spawn, ack, abandon──▶ spawner ──started | failed, out…, eof ×2, exit──▶ worker
  *
  * The spawner sends `started`, `failed`, `eof` and `exit` at the end of its event loop's turn, those
- * of one turn as one `batch` message (in order); an `out` goes at once, after what waited.
+ * of one turn as one `batch` message (in order); an `out` goes at once, after what waited. An `eof`
+ * that comes before the command's exit waits for it, and goes just before the `exit`.
  *
  * Per task the spawner sends, in this order: `started` (or `failed`, and nothing else), then the
  * output as `out` chunks in the order read with an `eof` per stream when its pipe closes, and `exit`

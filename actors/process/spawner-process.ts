@@ -26,6 +26,8 @@ interface Task {
   unacked: number;
   open: number;
   exited: boolean;
+  /** Ends of file before the exit: they wait for it (nothing the worker does turns on them before). */
+  eofs: FromSpawner[];
 }
 
 const tasks = new Map<number, Task>();
@@ -73,7 +75,7 @@ function start(m: SpawnRequest): void {
     return;
   }
   child.on('error', () => {}); // a failed kill: we send none
-  const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false };
+  const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false, eofs: [] };
   tasks.set(m.id, task);
   queue({ t: 'started', id: m.id, pid: child.pid });
   task.pipes.forEach((pipe, s) => {
@@ -90,7 +92,10 @@ function start(m: SpawnRequest): void {
     const eof = () => {
       if (ended) return;
       ended = true;
-      queue({ t: 'eof', id: m.id, s: s as 0 | 1 });
+      // bash closes its pipes before its parent hears of its exit, often a turn apart: held until
+      // the exit, a command's ends of file and exit go as one message.
+      if (task.exited) queue({ t: 'eof', id: m.id, s: s as 0 | 1 });
+      else task.eofs.push({ t: 'eof', id: m.id, s: s as 0 | 1 });
       task.open--;
       forgetIfDone(m.id, task);
     };
@@ -99,6 +104,7 @@ function start(m: SpawnRequest): void {
   });
   child.on('exit', (code, signal) => {
     task.exited = true;
+    for (const eof of task.eofs.splice(0)) queue(eof);
     queue({ t: 'exit', id: m.id, code, signal });
     forgetIfDone(m.id, task);
   });
