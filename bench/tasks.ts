@@ -40,7 +40,8 @@
  *
  * Knobs (environment): BENCH_TASKS_N (tasks measured per way and concurrency, default 2000),
  * BENCH_SLOTS (the worker's slots and the second concurrency, default os.availableParallelism()),
- * BENCH_TASKS_BLOCKS (4), BENCH_TASKS_WARMUP (tasks per way and concurrency before measuring, 100).
+ * BENCH_TASKS_BLOCKS (4), BENCH_TASKS_WARMUP (tasks per way and concurrency before measuring, 100),
+ * BENCH_TASKS_WATCHDOG_S (180: the whole run's limit).
  * BENCH_CPU_PROF_DIR: run the worker and the two drivers with `--cpu-prof` into that directory (they
  * are stopped with SIGTERM or asked to leave, so they write their profiles; Node refuses --cpu-prof
  * in NODE_OPTIONS). For this process's own profile (the manager's): `node --cpu-prof dist/bench/tasks.js`.
@@ -81,7 +82,8 @@ const ABORT_GRACE_MS = 2_000;
  */
 const JOURNAL_MODE = process.env.BENCH_JOURNAL ?? 'off';
 if (!['off', 'on', 'both'].includes(JOURNAL_MODE)) throw new Error(`BENCH_JOURNAL: off, on or both, got ${JOURNAL_MODE}`);
-const WATCHDOG_MS = 180_000 * (JOURNAL_MODE === 'both' ? 2 : 1);
+/** BENCH_TASKS_WATCHDOG_S: give up after this long (180 s; twice that with BENCH_JOURNAL=both). A loaded machine needs more. */
+const WATCHDOG_MS = envInt('BENCH_TASKS_WATCHDOG_S', 180) * 1000 * (JOURNAL_MODE === 'both' ? 2 : 1);
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(HERE, '..', 'bin', 'troupe.js');

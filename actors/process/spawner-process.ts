@@ -38,9 +38,10 @@ function send(msg: FromSpawner | Batch): void {
 
 /**
  * `started`, `eof`, `exit` and `failed` wait for the end of this turn of the event loop and go as
- * one message (a `batch` when there are several): a command that ends has its exit and both ends of
- * file read in one turn, so the worker wakes once for them rather than three times. An `out` sends
- * what waits first, so the worker sees everything in the order it happened here.
+ * one message (a `batch` when there are several): with the ends of file held until the exit (see
+ * `eofs`), a command's end reaches the worker as one message, so it wakes once for it rather than
+ * three times. An `out` sends what waits first, so the worker sees everything in the order it
+ * happened here.
  */
 const waiting: FromSpawner[] = [];
 let flushQueued = false;
