@@ -5,6 +5,10 @@
  *
  *   worker ──spawn, ack, abandon──▶ spawner ──started | failed, out…, eof | pipe ×2, exit──▶ worker
  *
+ * The spawner sends `started`, `failed`, `eof` and `exit` at the end of its event loop's turn, those
+ * of one turn as one `batch` message (in order); an `out` goes at once, after what waited. An `eof`
+ * that comes before the command's exit waits for it, and goes just before the `exit`.
+ *
  * Per task the spawner sends, in this order: `started` (or `failed`, and nothing else), then the
  * output as `out` chunks in the order read with, per stream, an `eof` when its pipe closes or a
  * `pipe` when it hands the pipe over, and `exit` when bash exits: `exit` may come before, between or
@@ -88,6 +92,11 @@ export interface Pipe {
   s: SpawnerStream;
 }
 export type FromSpawner = Started | Failed | Out | Eof | Pipe | Exit;
+/** Several of the above that happened in one turn of the spawner's event loop, in that order (never an `out` or a `pipe`). */
+export interface Batch {
+  t: 'batch';
+  m: FromSpawner[];
+}
 
 // ── guards ──────────────────────────────────────────────────────────────────────────────────────
 
@@ -113,6 +122,12 @@ export function isToSpawner(m: unknown): m is ToSpawner {
     default:
       return false;
   }
+}
+
+/** One message of the spawner's, or a batch of them (each checked). */
+export function isFromSpawnerOrBatch(m: unknown): m is FromSpawner | Batch {
+  if (isRecord(m) && m.t === 'batch') return Array.isArray(m.m) && m.m.every((one) => isFromSpawner(one) && one.t !== 'pipe');
+  return isFromSpawner(m);
 }
 
 export function isFromSpawner(m: unknown): m is FromSpawner {

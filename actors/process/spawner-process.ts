@@ -16,7 +16,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { isToSpawner, SPAWNER_WINDOW, type FromSpawner, type SpawnRequest } from '../../protocols/spawner.js';
+import { isToSpawner, SPAWNER_WINDOW, type Batch, type FromSpawner, type SpawnRequest } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
 
 const SHELL = '/bin/bash';
@@ -32,6 +32,8 @@ interface Task {
   /** Pipes still read here: neither closed nor handed to the worker. */
   open: number;
   exited: boolean;
+  /** Ends of file before the exit: they wait for it (nothing the worker does turns on them before). */
+  eofs: FromSpawner[];
   /** Set once its pipes went to the worker (handOver); per pipe, whether it went. */
   handedOver: boolean;
   handed: [boolean, boolean];
@@ -45,8 +47,32 @@ interface PipeHandle {
 
 const tasks = new Map<number, Task>();
 
-function send(msg: FromSpawner): void {
+function send(msg: FromSpawner | Batch): void {
   if (process.connected) process.send!(msg);
+}
+
+/**
+ * `started`, `eof`, `exit` and `failed` wait for the end of this turn of the event loop and go as
+ * one message (a `batch` when there are several): with the ends of file held until the exit (see
+ * `eofs`), a command's end reaches the worker as one message, so it wakes once for it rather than
+ * three times. An `out` sends what waits first, so the worker sees everything in the order it
+ * happened here.
+ */
+const waiting: FromSpawner[] = [];
+let flushQueued = false;
+
+function queue(msg: FromSpawner): void {
+  waiting.push(msg);
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(flush);
+}
+
+function flush(): void {
+  flushQueued = false;
+  if (waiting.length === 0) return;
+  send(waiting.length === 1 ? waiting[0]! : { t: 'batch', m: [...waiting] });
+  waiting.length = 0;
 }
 
 function start(m: SpawnRequest): void {
@@ -55,21 +81,22 @@ function start(m: SpawnRequest): void {
   try {
     child = spawn(SHELL, ['-c', m.command], { cwd: m.cwd, env: m.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (err) {
-    send({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` });
+    queue({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` });
     return;
   }
   if (child.pid === undefined) {
     child.stdout?.destroy();
     child.stderr?.destroy();
-    child.once('error', (err) => send({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` }));
+    child.once('error', (err) => queue({ t: 'failed', id: m.id, error: `cannot start ${SHELL}: ${messageOf(err)}` }));
     return;
   }
   child.on('error', () => {}); // a failed kill: we send none
-  const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false, handedOver: false, handed: [false, false] };
+  const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false, eofs: [], handedOver: false, handed: [false, false] };
   tasks.set(m.id, task);
-  send({ t: 'started', id: m.id, pid: child.pid });
+  queue({ t: 'started', id: m.id, pid: child.pid });
   task.pipes.forEach((pipe, s) => {
     pipe.on('data', (d: Buffer) => {
+      flush();
       send({ t: 'out', id: m.id, s: s as 0 | 1, d });
       // Again on every chunk: Node resumes a child's pipes by itself when the child exits.
       if (++task.unacked >= SPAWNER_WINDOW) {
@@ -79,28 +106,40 @@ function start(m: SpawnRequest): void {
       }
     });
     pipe.on('error', () => {}); // a read error ends the pipe; 'close' follows
-    pipe.on('close', () => {
-      if (task.handed[s]) return;
-      send({ t: 'eof', id: m.id, s: s as 0 | 1 });
+    // The end of the stream: its end of file read, every chunk before it sent ('end', in the turn
+    // that read it), or the pipe closed without it (abandoned, a read error).
+    let ended = false;
+    const eof = () => {
+      if (ended || task.handed[s]) return;
+      ended = true;
+      // bash closes its pipes before its parent hears of its exit, often a turn apart: held until
+      // the exit, a command's ends of file and exit go as one message.
+      if (task.exited) queue({ t: 'eof', id: m.id, s: s as 0 | 1 });
+      else task.eofs.push({ t: 'eof', id: m.id, s: s as 0 | 1 });
       task.open--;
       forgetIfDone(m.id, task);
-    });
+    };
+    pipe.on('end', eof);
+    pipe.on('close', eof);
   });
   child.on('exit', (code, signal) => {
     task.exited = true;
-    send({ t: 'exit', id: m.id, code, signal });
+    for (const eof of task.eofs.splice(0)) queue(eof);
+    queue({ t: 'exit', id: m.id, code, signal });
     forgetIfDone(m.id, task);
   });
 }
 
 /**
- * Sends the task's open pipes to the worker: what the streams still hold goes first as `out`, then
- * the descriptor (`pipe`), which we close once it is written. Reading here stops before: a byte is
- * either relayed or left in the pipe for the worker, never both, never neither.
+ * Sends the task's open pipes to the worker: what waits and what the streams still hold go first
+ * (as `out`), then the descriptor (`pipe`), which we close once it is written. Reading here stops
+ * before: a byte is either relayed or left in the pipe for the worker, never both, never neither.
+ * A `pipe` never goes in a batch: it carries its handle.
  */
 function handOver(id: number, task: Task): void {
   if (task.handedOver || !process.connected) return;
   task.handedOver = true;
+  flush();
   task.pipes.forEach((pipe, s) => {
     const socket = pipe as Readable & { _handle: PipeHandle | null };
     const handle = socket._handle;

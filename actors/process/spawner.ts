@@ -23,7 +23,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { PipeReader } from './pipe-reader.js';
-import { isFromSpawner, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
+import { isFromSpawnerOrBatch, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -238,8 +238,9 @@ export class Spawner {
     }
     this.#proc = proc;
     proc.on('message', (m: unknown, handle: unknown) => {
-      if (isFromSpawner(m)) this.#onMessage(m, handle);
-      else (handle as { close?: () => void } | undefined)?.close?.();
+      if (!isFromSpawnerOrBatch(m)) return (handle as { close?: () => void } | undefined)?.close?.();
+      if (m.t !== 'batch') return this.#onMessage(m, handle);
+      for (const one of m.m) this.#onMessage(one, undefined);
     });
     const gone = (why: string) => {
       if (this.#proc !== proc) return;

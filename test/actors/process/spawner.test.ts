@@ -4,7 +4,7 @@
  * its parent's SIGKILL each end the commands it started instead of orphaning them; that output
  * faster than the relay is read here from the pipes it hands over, with every guarantee kept.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { expect } from 'chai';
 import { runCommand, type RunningCommand } from '../../../actors/process/run-command.js';
 import { TaskDirs } from '../../../actors/process/task-dirs.js';
 import { Spawner, type OutputStream } from '../../../actors/process/spawner.js';
+import { isFromSpawnerOrBatch, type Batch, type FromSpawner } from '../../../protocols/spawner.js';
 import { isGone, parentOf, until } from '../../fixtures/processes.js';
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -263,5 +264,50 @@ describe('actors: Spawner', function () {
       expect(bytes).to.be.above(PIPE_READ);
       handle.abandon(); // after the end: nothing to do, and no throw
     });
+  });
+
+  it("the spawner's messages of a command: started first, each stream's output before its end of file, one exit; several of one turn as a batch", async () => {
+    // The protocol itself, with the spawner process as the worker forks it (spawner.ts).
+    const proc = fork(path.join(DIST, 'actors', 'process', 'spawner-process.js'), [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    children.push(proc);
+    const received: (FromSpawner | Batch)[] = [];
+    const cwd = dirs.take();
+    const flat = await new Promise<FromSpawner[]>((resolve, reject) => {
+      proc.once('exit', (code) => reject(new Error(`the spawner exited (${code})`)));
+      proc.on('message', (m: unknown) => {
+        if (!isFromSpawnerOrBatch(m)) return reject(new Error(`not a message of the protocol: ${JSON.stringify(m)}`));
+        received.push(m);
+        const all = received.flatMap((r) => (r.t === 'batch' ? r.m : [r]));
+        if (all.filter((x) => x.t === 'eof').length === 2 && all.some((x) => x.t === 'exit')) resolve(all);
+      });
+      proc.send({ t: 'spawn', id: 7, command: 'echo out; echo err >&2; exit 3', cwd, env: {} });
+    });
+    proc.disconnect();
+    await dirs.discard(cwd);
+    expect(flat[0]).to.deep.include({ t: 'started', id: 7 });
+    pids.push((flat[0] as { pid: number }).pid);
+    for (const s of [0, 1] as const) {
+      const out = flat.findIndex((x) => x.t === 'out' && x.s === s);
+      const eof = flat.findIndex((x) => x.t === 'eof' && x.s === s);
+      expect(out, `stream ${s}: output`).to.be.greaterThan(0);
+      expect(eof, `stream ${s}: its end of file after its output`).to.be.greaterThan(out);
+      expect(flat.filter((x) => x.t === 'eof' && x.s === s)).to.have.length(1);
+    }
+    expect(Buffer.concat(flat.flatMap((x) => (x.t === 'out' && x.s === 0 ? [x.d] : []))).toString()).to.equal('out\n');
+    expect(flat.filter((x) => x.t === 'exit')).to.deep.equal([{ t: 'exit', id: 7, code: 3, signal: null }]);
+    // A batch holds two or more, never an `out` (those go at once).
+    for (const r of received) if (r.t === 'batch') expect(r.m.length >= 2 && r.m.every((x) => x.t !== 'out' && x.t !== ('batch' as string))).to.equal(true);
+  });
+
+  it('the guard takes a batch of valid messages and refuses one with an invalid or nested member', () => {
+    const exit = { t: 'exit', id: 1, code: 0, signal: null };
+    const eof = { t: 'eof', id: 1, s: 0 };
+    expect(isFromSpawnerOrBatch({ t: 'batch', m: [eof, { ...eof, s: 1 }, exit] })).to.equal(true);
+    expect(isFromSpawnerOrBatch(exit)).to.equal(true);
+    expect(isFromSpawnerOrBatch({ t: 'batch', m: [eof, { ...eof, s: 2 }] })).to.equal(false);
+    expect(isFromSpawnerOrBatch({ t: 'batch', m: [{ t: 'batch', m: [eof] }] })).to.equal(false);
+    expect(isFromSpawnerOrBatch({ t: 'batch', m: eof })).to.equal(false);
+    // A pipe carries its descriptor as the message's handle, so it never goes in a batch.
+    expect(isFromSpawnerOrBatch({ t: 'batch', m: [{ t: 'pipe', id: 1, s: 0 }, exit] })).to.equal(false);
   });
 });

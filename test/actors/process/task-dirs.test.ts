@@ -54,6 +54,21 @@ describe('actors: TaskDirs', () => {
     for (const dir of [first, second, third]) await dirs.discard(dir);
   });
 
+  it('makes its spares right after the turn that took one, and none once closed', async () => {
+    dirs = new TaskDirs(root, { ahead: 2 });
+    const first = dirs.take();
+    expect(entries(TASK_DIR_PREFIX)).to.deep.equal([path.basename(first)]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(entries(TASK_DIR_PREFIX)).to.have.length(3);
+    await dirs.discard(first);
+    // A refill queued when close() runs makes nothing.
+    const second = dirs.take();
+    dirs.close();
+    await dirs.drained();
+    expect(entries(TASK_DIR_PREFIX)).to.deep.equal([path.basename(second)]);
+    await dirs.discard(second);
+  });
+
   it('discard takes the directory off its path at once and deletes it behind, contents and all', async () => {
     dirs = new TaskDirs(root, { ahead: 0 });
     const dir = dirs.take();
