@@ -5,24 +5,22 @@
  *
  * Cost: with no watcher, a map update per lifecycle change and nothing else (no timer). With
  * watchers: a timer every DEFAULT_LIVE_VIEW_INTERVAL_MS that sends a view only when a task changed
- * or the workers' usage came in (asked every second), so at most 4 views a second whatever
- * the task rate; the workers' slots and usage are asked of the Controller once a second (a local
- * query). A watcher is dropped when it unwatches or its node goes down; only a client's or a
- * manager's actor can be one.
+ * or a worker's usage report came in (workers report every second), so at most 4 views a second
+ * whatever the task rate. The workers are read in place where the Controller keeps them
+ * (`followWorkers(controller.workers)`): no query. A watcher is dropped when it unwatches or its
+ * node goes down; only a client's or a manager's actor can be one.
  */
-import { ActorRef } from '../../protocols/actor-ref.js';
+import type { ActorRef } from '../../protocols/actor-ref.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { VIEW_COMMAND_CHARS, type ClusterView, type UnwatchCluster, type ViewTask, type ViewWorker, type WatchCluster } from '../../protocols/live-view.js';
-import type { Answer, TaskRecord, TaskStatus } from '../../protocols/tasks.js';
+import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
-import { CONTROLLER_NAME } from '../../protocols/tasks.js';
+import type { WorkerInfo } from './controller.js';
 import type { TaskObserver } from './task-table.js';
 
 export const LIVE_VIEW_NAME = 'live-view';
 /** At most four views a second. */
 export const DEFAULT_LIVE_VIEW_INTERVAL_MS = 250;
-/** Workers' slots and usage are refreshed this often (they report every second). */
-const WORKERS_REFRESH_MS = 1000;
 /** Bounds of one view: running tasks, and queued ones (the counts stay exact). */
 export const MAX_VIEW_RUNNING = 2000;
 export const MAX_VIEW_PENDING = 200;
@@ -32,6 +30,8 @@ export interface LiveView {
   ref: ActorRef;
   /** Pass to spawnController (beside others: see fanOut). */
   observer: TaskObserver;
+  /** Where the views read the workers: the Controller's `workers` (until then, none). */
+  followWorkers(workers: () => Iterable<WorkerInfo>): void;
   close(): void;
 }
 
@@ -52,10 +52,9 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   const watchers = new Map<string, ActorRef>();
   let dirty = true;
   let timer: NodeJS.Timeout | undefined;
-  let workers: { executors: NonNullable<Answer['executors']>; usage: NonNullable<Answer['usage']> } = { executors: [], usage: [] };
-  let workersAt = 0;
-  let asking = false;
-  const controller = new ActorRef(system.node, CONTROLLER_NAME);
+  let workers: () => Iterable<WorkerInfo> = () => [];
+  /** The workers and their last reports' times at the last view: a new report (or worker) is a change. */
+  let reported = new Map<string, number>();
 
   const roll = (now: number) => {
     const s = Math.floor(now / 1000);
@@ -74,18 +73,14 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
     dirty = true;
   };
 
-  const refreshWorkers = () => {
-    if (asking) return;
-    asking = true;
-    const ask = (what: 'executors' | 'resourceUsage') => system.query<Answer>(controller, (replyTo) => ({ type: 'ask', what, replyTo }));
-    Promise.all([ask('executors'), ask('resourceUsage')])
-      .then(([e, u]) => {
-        workers = { executors: e.executors ?? [], usage: u.usage ?? [] };
-        workersAt = Date.now();
-        dirty = true;
-      })
-      .catch(() => {})
-      .finally(() => (asking = false));
+  /** Whether a worker came, went or reported since the last view. */
+  const workersChanged = () => {
+    let n = 0;
+    for (const w of workers()) {
+      n++;
+      if (reported.get(w.name) !== (w.usage?.at ?? 0)) return true;
+    }
+    return n !== reported.size;
   };
 
   const view = (now: number): ClusterView => {
@@ -105,17 +100,18 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
         if (pending.length < MAX_VIEW_PENDING) pending.push(row(t));
       }
     }
-    const usage = new Map(workers.usage.map((u) => [u.worker, u]));
-    const rows: ViewWorker[] = workers.executors.map((e) => ({
-      worker: e.worker,
-      slots: e.slots,
-      busy: busy.get(e.worker) ?? 0,
-      tags: e.tags,
-      platform: e.platform,
-      arch: e.arch,
-      cpus: cpusOf(system.membership.get(e.worker)?.meta),
-      upSince: system.membership.get(e.worker)?.status === 'up' ? system.membership.get(e.worker)!.since : null,
-      usage: usage.get(e.worker) ?? null,
+    const known = [...workers()].sort(byName);
+    reported = new Map(known.map((w) => [w.name, w.usage?.at ?? 0]));
+    const rows: ViewWorker[] = known.map((w) => ({
+      worker: w.name,
+      slots: w.slots,
+      busy: busy.get(w.name) ?? 0,
+      tags: [...w.tags],
+      platform: w.platform,
+      arch: w.arch,
+      cpus: cpusOf(system.membership.get(w.name)?.meta),
+      upSince: system.membership.get(w.name)?.status === 'up' ? system.membership.get(w.name)!.since : null,
+      usage: w.usage ?? null,
     }));
     const finishedPerSecond = Array.from({ length: SECONDS }, (_, i) => perSecond[(second + 1 + i) % SECONDS]!);
     return { type: 'clusterView', at: now, workers: rows, tasks: [...running, ...pending], pending: pendingCount, running: runningCount, finishedPerSecond };
@@ -129,11 +125,9 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   };
 
   const tick = () => {
-    const now = Date.now();
-    if (now - workersAt >= WORKERS_REFRESH_MS) refreshWorkers();
-    // Only what changed is worth a view: the workers' usage marks it dirty when its answer is in
-    // (once a second), so an idle cluster costs one view a second, not that plus one on the clock.
-    if (dirty) send(watchers.values());
+    // Only what changed is worth a view: a task, or a worker's usage report (once a second each),
+    // so an idle cluster costs a view a second, not one on every tick.
+    if (dirty || workersChanged()) send(watchers.values());
   };
 
   const onMember = (event: MemberEvent) => {
@@ -158,8 +152,7 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
           return state;
         }
         watchers.set(msg.subscriber.toString(), msg.subscriber);
-        // The first view at once (from what is known), a fuller one as soon as the workers are in.
-        if (Date.now() - workersAt >= WORKERS_REFRESH_MS) refreshWorkers();
+        // The first view at once.
         send([msg.subscriber]);
         timer ??= setInterval(tick, intervalMs).unref();
       } else if (msg.type === 'unwatchCluster') {
@@ -174,11 +167,19 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   return {
     ref,
     observer,
+    followWorkers(source) {
+      workers = source;
+      dirty = true;
+    },
     close() {
       stopTimer();
       system.off('member', onMember);
     },
   };
+}
+
+function byName(a: WorkerInfo, b: WorkerInfo): number {
+  return a.name.localeCompare(b.name, 'en', { numeric: true });
 }
 
 function cpusOf(meta: Record<string, unknown> | undefined): number {
