@@ -30,9 +30,10 @@
  * BENCH_METRICS_WINDOWS (6), BENCH_METRICS_IDLE_S
  * (10), BENCH_METRICS_WARMUP (tasks per cluster before measuring, 100), BENCH_METRICS_PROF (a
  * directory: both managers run with --cpu-prof and write their profiles there at the end),
- * BENCH_METRICS_OBSERVERS (`scrape,top`; `scrape` or `top` alone to tell their costs apart).
+ * BENCH_METRICS_OBSERVERS (`scrape,top`; `scrape` or `top` alone to tell their costs apart),
+ * BENCH_METRICS_MANAGER_CPU (pin both managers to this CPU).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -56,6 +57,11 @@ const WINDOWS = envInt('BENCH_METRICS_WINDOWS', 6);
 const WARMUP = envInt('BENCH_METRICS_WARMUP', 100);
 const IDLE_S = envInt('BENCH_METRICS_IDLE_S', 10);
 const PROF = process.env.BENCH_METRICS_PROF;
+/**
+ * Both managers pinned to this CPU (taskset), so that the machine's other load falls on them alike
+ * (the same core's caches and time slices), not on one more than the other by chance; unset: not pinned.
+ */
+const MANAGER_CPU = process.env.BENCH_METRICS_MANAGER_CPU;
 /** What observes the observed manager: `scrape`, `top`, or both (the default), to tell their costs apart. */
 const OBSERVERS = new Set((process.env.BENCH_METRICS_OBSERVERS ?? 'scrape,top').split(','));
 /** Submissions are released on this clock, to both clusters in the same tick. */
@@ -111,8 +117,15 @@ function cpuSeconds(pid: number): number {
 }
 
 async function cluster(name: Cluster['name'], certs: string, worker: string, client: string, topClient: string): Promise<Cluster> {
-  const args = ['manager', '--no-repl', '--certs', certs, '--host', '127.0.0.1', '--port', '0', ...(name === 'observed' ? ['--metrics', '127.0.0.1:0'] : [])];
+  // Each manager its own journal, new: a shared ./.troupe would have the two contend for one SQLite
+  // file, and restore every earlier run's tasks at start.
+  const stateDir = path.join(path.dirname(certs), `state-${name}`);
+  const args = ['manager', '--no-repl', '--certs', certs, '--host', '127.0.0.1', '--port', '0', '--state-dir', stateDir, ...(name === 'observed' ? ['--metrics', '127.0.0.1:0'] : [])];
   const manager = start(args, PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(PROF, name)]);
+  if (MANAGER_CPU !== undefined && MANAGER_CPU !== '') {
+    const pin = spawnSync('taskset', ['-pc', MANAGER_CPU, String(manager.pid)], { encoding: 'utf8' });
+    if (pin.status !== 0) throw new Error(`taskset -pc ${MANAGER_CPU} ${manager.pid}: ${pin.stderr.trim()}`);
+  }
   const listening = await line(manager, /listening on wss:/);
   const port = Number(/wss:\/\/127\.0\.0\.1:(\d+)/.exec(listening)![1]);
   const metricsUrl = /metrics on (http:\/\/\S+)$/.exec(listening)?.[1];
@@ -287,6 +300,7 @@ async function main(): Promise<void> {
       scrapes,
       exposition_bytes: scrapeBytes,
       observers: [...OBSERVERS].join(','),
+      managers_pinned_to_cpu: MANAGER_CPU ?? null,
       top_attached: observed.top !== undefined && observed.top.exitCode === null,
       failed_tasks: { plain: plain.failed, observed: observed.failed },
       idle_manager_cpu_ms_per_s: { plain: roundTo(idle.ms[0]!, 1), observed: roundTo(idle.ms[1]!, 1) },
