@@ -4,9 +4,10 @@
  * the cluster to its watchers (`troupe top`), see protocols/live-view.ts.
  *
  * Cost: with no watcher, a map update per lifecycle change and nothing else (no timer). With
- * watchers: a timer every DEFAULT_LIVE_VIEW_INTERVAL_MS that sends a view only when a task changed
- * or a worker's usage report came in (workers report every second), so at most 4 views a second
- * whatever the task rate. The workers are read in place where the Controller keeps them
+ * watchers: a change (a task's, or a worker's usage report: workers report every second, looked
+ * for once a second) sends a view, coalesced to at most one per DEFAULT_LIVE_VIEW_INTERVAL_MS, so at
+ * most 4 views a second whatever the task rate, and no wake-up on a clock beyond the once a
+ * second for the reports. The workers are read in place where the Controller keeps them
  * (`followWorkers(controller.workers)`): no query. A watcher is dropped when it unwatches or its
  * node goes down; only a client's or a manager's actor can be one.
  */
@@ -25,6 +26,8 @@ export const DEFAULT_LIVE_VIEW_INTERVAL_MS = 250;
 export const MAX_VIEW_RUNNING = 2000;
 export const MAX_VIEW_PENDING = 200;
 const SECONDS = 60;
+/** How often the workers' usage reports are looked for (they come every second). */
+const REPORTS_CHECK_MS = 1000;
 
 export interface LiveView {
   ref: ActorRef;
@@ -51,7 +54,10 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   let second = Math.floor(Date.now() / 1000);
   const watchers = new Map<string, ActorRef>();
   let dirty = true;
+  /** The next view's, while one is due; the once-a-second look at the workers' reports. */
   let timer: NodeJS.Timeout | undefined;
+  let reports: NodeJS.Timeout | undefined;
+  let sentAt = 0;
   let workers: () => Iterable<WorkerInfo> = () => [];
   /** The workers and their last reports' times at the last view: a new report (or worker) is a change. */
   let reported = new Map<string, number>();
@@ -71,6 +77,7 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
       perSecond[second % SECONDS]! += 1;
     }
     dirty = true;
+    if (watchers.size > 0) schedule();
   };
 
   /** Whether a worker came, went or reported since the last view. */
@@ -122,12 +129,15 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
     const v = view(now);
     for (const w of to) system.dispatch(w, v);
     dirty = false;
+    sentAt = now;
   };
 
-  const tick = () => {
-    // Only what changed is worth a view: a task, or a worker's usage report (once a second each),
-    // so an idle cluster costs a view a second, not one on every tick.
-    if (dirty || workersChanged()) send(watchers.values());
+  /** A view to every watcher, at most one per interval: the first change after a quiet spell at once. */
+  const schedule = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      if (dirty || workersChanged()) send(watchers.values());
+    }, Math.max(0, sentAt + intervalMs - Date.now())).unref();
   };
 
   const onMember = (event: MemberEvent) => {
@@ -136,8 +146,9 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
     if (watchers.size === 0) stopTimer();
   };
   const stopTimer = () => {
-    clearInterval(timer);
-    timer = undefined;
+    clearTimeout(timer);
+    clearInterval(reports);
+    timer = reports = undefined;
   };
   system.on('member', onMember);
 
@@ -154,7 +165,7 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
         watchers.set(msg.subscriber.toString(), msg.subscriber);
         // The first view at once.
         send([msg.subscriber]);
-        timer ??= setInterval(tick, intervalMs).unref();
+        reports ??= setInterval(() => workersChanged() && schedule(), REPORTS_CHECK_MS).unref();
       } else if (msg.type === 'unwatchCluster') {
         watchers.delete(msg.subscriber.toString());
         if (watchers.size === 0) stopTimer();
