@@ -27,7 +27,7 @@
  * worker is told to cancel.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
-import type { Answer, Usage } from '../../protocols/tasks.js';
+import type { Answer } from '../../protocols/tasks.js';
 import {
   type Ask,
   type Cancel,
@@ -51,9 +51,10 @@ import { controllerSettings, MAX_WAIT_FOR_WORKER_MS, type ControllerOptions } fr
 import { answerQuery } from './controller-queries.js';
 import { OutputPauses } from './output-pauses.js';
 import { RefusalLog } from './refusal-log.js';
-import { matches, parseSelector, type Selector, type WorkerTraits } from './selector.js';
+import { matches, parseSelector, type Selector } from './selector.js';
 import { TaskTable, type TaskEntry } from './task-table.js';
 import { spawnWorkerPool, type WorkerPool } from './worker-pool.js';
+import { workerInfos, type WorkerInfo } from './worker-info.js';
 import { ControllerJournal, type JournalMessage } from './controller-journal.js';
 
 import { CONTROLLER_NAME } from '../../protocols/tasks.js';
@@ -85,20 +86,7 @@ type Reply = Submitted | Cancelled | TaskErrorReply | Answer;
 export interface Controller {
   ref: ActorRef;
   pool: ActorRef;
-  /**
-   * The workers as the pool knows them at this moment, read in place (no query, no turn): for the
-   * metrics and the live view, which read it at each scrape or view. Read-only.
-   */
   workers(): Iterable<WorkerInfo>;
-}
-
-/** One worker as `Controller.workers()` shows it. */
-export interface WorkerInfo extends WorkerTraits {
-  slots: number;
-  /** Slots running a task. */
-  busy: number;
-  /** Its last usage report, if any. */
-  usage: Usage | undefined;
 }
 
 export function spawnController(system: ClusterSystem, options: ControllerOptions = {}): Controller {
@@ -502,11 +490,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   // ── the table restored from the journal ──
   journal.restore({ ref, pool, lost, resumeRunning: (e, seq) => (seq > 0 && nextSeq.set(e.record.id, seq), keepDeadline(e)) });
 
-  function* workers(): Iterable<WorkerInfo> {
-    for (const w of pool.workers.values()) yield { name: w.name, tags: w.tags, platform: w.platform, arch: w.arch, slots: w.slots, busy: w.running.size, usage: w.usage };
-  }
-
-  return { ref, pool: poolRef, workers };
+  return { ref, pool: poolRef, workers: () => workerInfos(pool) };
 }
 
 function invalid(reason: string): TaskError {

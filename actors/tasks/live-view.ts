@@ -16,7 +16,7 @@ import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { VIEW_COMMAND_CHARS, type ClusterView, type UnwatchCluster, type ViewTask, type ViewWorker, type WatchCluster } from '../../protocols/live-view.js';
 import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
-import type { WorkerInfo } from './controller.js';
+import type { WorkerInfo } from './worker-info.js';
 import type { TaskObserver } from './task-table.js';
 
 export const LIVE_VIEW_NAME = 'live-view';

@@ -15,7 +15,7 @@ import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { metricsRegistry, registerClusterMetrics } from '../../src/cluster/cluster-metrics.js';
 import { MetricsServer, type MetricsAddress } from '../../src/cluster/metrics-server.js';
-import type { WorkerInfo } from './controller.js';
+import type { WorkerInfo } from './worker-info.js';
 import type { TaskObserver } from './task-table.js';
 
 const OUTCOMES = ['succeeded', 'failed', 'timed-out', 'cancelled', 'lost'] as const;
