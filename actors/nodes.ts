@@ -117,7 +117,9 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
   // The live view `troupe top` watches; like the metrics, it follows the Controller's task table.
   const liveView = spawnLiveView(system);
   try {
-    spawnController(system, { observer: fanOut(liveView.observer, metrics?.observer), journal, restoreGraceMs: options.restoreGraceMs });
+    const controller = spawnController(system, { observer: fanOut(liveView.observer, metrics?.observer), journal, restoreGraceMs: options.restoreGraceMs });
+    liveView.followWorkers(controller.workers);
+    metrics?.followWorkers(controller.workers);
   } catch (err) {
     revocation.stop();
     liveView.close();

@@ -2,27 +2,38 @@
  * What observing a manager costs: `npm run bench:metrics`, or `node dist/bench/metrics.js`.
  *
  * Two clusters side by side in one run, each a `troupe manager` CLI process and one `troupe worker`
- * (2 slots), loaded alike by a client node in this process (N `true` tasks per block, closed loop at
- * the worker's slots):
+ * (BENCH_METRICS_SLOTS slots), loaded alike by a client node in this process:
  *   - plain: the manager as it runs by default;
  *   - observed: the same manager with `--metrics`, its /metrics scraped every second by this process
  *     (as Prometheus would), and a real `troupe top` attached (in a pseudo-terminal from script(1)).
- * The blocks alternate (plain, observed, observed, plain, …) so the machine's noise falls on both.
- * The figure is each manager's own CPU time (utime + stime from /proc/PID/stat) over its blocks,
- * per task; the cost is observed − plain, as a share of plain. Target: under 5 %. Before the load,
- * both managers' CPU over the same idle window (BENCH_METRICS_IDLE_S seconds): the fixed cost of
- * being observed, per second, whatever the load; with it the cost splits into that fixed part and a
- * marginal part per task (each way's CPU over its blocks less its idle rate over the same time).
+ * The same task load on both at the same time: `true` tasks submitted at a fixed rate
+ * (BENCH_METRICS_RATE a second, to each cluster on the same clock tick), so both managers do the
+ * same work over the same wall time, and the machine's noise falls on both alike. The figure is
+ * each manager's own CPU time (utime + stime from /proc/PID/stat) over the same windows, in ms per
+ * second; the cost is observed − plain, as a share of plain (each window's, and their median over
+ * the windows in which both kept up with the rate).
+ * Target: under 5 %. A closed loop (each lane's next task when its last one ends) would not do: the
+ * two ways then run different task rates, and the per-second cost of being observed is divided
+ * by different numbers of tasks. A window in which a cluster fell behind the rate (finished fewer
+ * than 95 % of the tasks due in it) is reported as such (`kept_up: false`) and left out of the
+ * median: the load was not the same there.
  *
- * Beside those end-to-end figures (noisy on a shared machine: the manager's CPU is a few percent of
- * a core at this load), two measured in this process, exactly: the CPU of the task observers per
- * task (metrics and live view on a real TaskTable, against the table alone), and the CPU of one
- * scrape of a manager's registry (a real ClusterSystem and Controller, no workers).
+ * Before the load, both managers' CPU over the same idle window (BENCH_METRICS_IDLE_S seconds):
+ * the fixed cost of being observed, per second, whatever the load.
  *
- * Knobs (environment): BENCH_METRICS_N (tasks per block, default 1000), BENCH_METRICS_BLOCKS (blocks
- * per way, default 3), BENCH_METRICS_WARMUP (tasks per cluster before measuring, 100).
+ * Beside those end-to-end figures, two measured in this process, exactly: the CPU of the task
+ * observers per task (metrics and live view on a real TaskTable, against the table alone), and the
+ * CPU of one scrape of a manager's registry (a real ClusterSystem and Controller, no workers).
+ *
+ * Knobs (environment): BENCH_METRICS_RATE (tasks a second to each cluster, default 50),
+ * BENCH_METRICS_SLOTS (the worker's, 2), BENCH_METRICS_WINDOW_S (seconds per window, 20),
+ * BENCH_METRICS_WINDOWS (6), BENCH_METRICS_IDLE_S
+ * (10), BENCH_METRICS_WARMUP (tasks per cluster before measuring, 100), BENCH_METRICS_PROF (a
+ * directory: both managers run with --cpu-prof and write their profiles there at the end),
+ * BENCH_METRICS_OBSERVERS (`scrape,top`; `scrape` or `top` alone to tell their costs apart),
+ * BENCH_METRICS_MANAGER_CPU (pin both managers to this CPU).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,13 +49,24 @@ import { CLIENT_TASK_MESSAGES } from '../protocols/tasks.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
-import { envInt, measure, progressTo, roundTo } from './bench-util.js';
+import { envInt, measure, median, nowMs, progressTo, roundTo, sleep } from './bench-util.js';
 
-const N = envInt('BENCH_METRICS_N', 1000);
-const BLOCKS = envInt('BENCH_METRICS_BLOCKS', 3);
+const RATE = envInt('BENCH_METRICS_RATE', 50);
+const WINDOW_S = envInt('BENCH_METRICS_WINDOW_S', 20);
+const WINDOWS = envInt('BENCH_METRICS_WINDOWS', 6);
 const WARMUP = envInt('BENCH_METRICS_WARMUP', 100);
 const IDLE_S = envInt('BENCH_METRICS_IDLE_S', 10);
-const SLOTS = 2;
+const PROF = process.env.BENCH_METRICS_PROF;
+/**
+ * Both managers pinned to this CPU (taskset), so that the machine's other load falls on them alike
+ * (the same core's caches and time slices), not on one more than the other by chance; unset: not pinned.
+ */
+const MANAGER_CPU = process.env.BENCH_METRICS_MANAGER_CPU;
+/** What observes the observed manager: `scrape`, `top`, or both (the default), to tell their costs apart. */
+const OBSERVERS = new Set((process.env.BENCH_METRICS_OBSERVERS ?? 'scrape,top').split(','));
+/** Submissions are released on this clock, to both clusters in the same tick. */
+const TICK_MS = 20;
+const SLOTS = envInt('BENCH_METRICS_SLOTS', 2);
 const SCRAPE_MS = 1000;
 const BIN = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'troupe.js');
 const progress = progressTo('bench:metrics');
@@ -58,15 +80,16 @@ interface Cluster {
   metricsUrl?: string;
   client: ClusterSystem;
   tasks: TaskClient;
-  cpuS: number;
-  tasksRun: number;
-  wallMs: number;
+  /** Tasks submitted and not yet finished. */
+  inFlight: number;
+  finished: number;
+  failed: number;
 }
 
 const children: ChildProcess[] = [];
 
-function start(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_LOG: 'warn', NO_COLOR: '1' } });
+function start(args: string[], nodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TROUPE_LOG: 'warn', NO_COLOR: '1' } });
   children.push(child);
   return child;
 }
@@ -94,8 +117,15 @@ function cpuSeconds(pid: number): number {
 }
 
 async function cluster(name: Cluster['name'], certs: string, worker: string, client: string, topClient: string): Promise<Cluster> {
-  const args = ['manager', '--no-repl', '--certs', certs, '--host', '127.0.0.1', '--port', '0', ...(name === 'observed' ? ['--metrics', '127.0.0.1:0'] : [])];
-  const manager = start(args);
+  // Each manager its own journal, new: a shared ./.troupe would have the two contend for one SQLite
+  // file, and restore every earlier run's tasks at start.
+  const stateDir = path.join(path.dirname(certs), `state-${name}`);
+  const args = ['manager', '--no-repl', '--certs', certs, '--host', '127.0.0.1', '--port', '0', '--state-dir', stateDir, ...(name === 'observed' ? ['--metrics', '127.0.0.1:0'] : [])];
+  const manager = start(args, PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(PROF, name)]);
+  if (MANAGER_CPU !== undefined && MANAGER_CPU !== '') {
+    const pin = spawnSync('taskset', ['-pc', MANAGER_CPU, String(manager.pid)], { encoding: 'utf8' });
+    if (pin.status !== 0) throw new Error(`taskset -pc ${MANAGER_CPU} ${manager.pid}: ${pin.stderr.trim()}`);
+  }
   const listening = await line(manager, /listening on wss:/);
   const port = Number(/wss:\/\/127\.0\.0\.1:(\d+)/.exec(listening)![1]);
   const metricsUrl = /metrics on (http:\/\/\S+)$/.exec(listening)?.[1];
@@ -108,21 +138,48 @@ async function cluster(name: Cluster['name'], certs: string, worker: string, cli
     });
   });
   let top: ChildProcess | undefined;
-  if (name === 'observed') {
+  if (name === 'observed' && OBSERVERS.has('top')) {
     // A real top in a pseudo-terminal; what it draws goes nowhere, its stdin stays open.
     const command = `TROUPE_CERTS='${certs}' TROUPE_NAME='${topClient}' '${process.execPath}' '${BIN}' top 127.0.0.1:${port}`;
     top = spawn('script', ['-qfec', command, '/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, TERM: 'xterm-256color', COLUMNS: '120', LINES: '40' } });
     children.push(top);
   }
-  return { name, manager, worker: w, top, metricsUrl, client: system, tasks: TaskClient.start(system), cpuS: 0, tasksRun: 0, wallMs: 0 };
+  return { name, manager, worker: w, top, metricsUrl, client: system, tasks: TaskClient.start(system), inFlight: 0, finished: 0, failed: 0 };
 }
 
-async function run(c: Cluster, n: number): Promise<{ wallMs: number }> {
-  return measure(async () => {
+async function warmUp(c: Cluster, n: number): Promise<void> {
+  await measure(async () => {
     const [t] = await c.tasks.submit({ command: 'true' });
     const done = await c.tasks.finished(t!.id);
     if (done.status !== 'succeeded') throw new Error(`task ${done.id}: ${done.status}`);
   }, n, SLOTS);
+}
+
+/** One task on `c`, not awaited by the pacer: counted in flight until it ends. */
+function submitOne(c: Cluster): void {
+  c.inFlight++;
+  void c.tasks
+    .submit({ command: 'true' })
+    .then(([t]) => c.tasks.finished(t!.id))
+    .then((done) => {
+      if (done.status !== 'succeeded') c.failed++;
+    })
+    .catch(() => (c.failed += 1))
+    .finally(() => {
+      c.inFlight--;
+      c.finished++;
+    });
+}
+
+/** Submits RATE tasks a second to each cluster, on one clock, for `seconds`. */
+async function paced(clusters: Cluster[], seconds: number): Promise<void> {
+  const t0 = nowMs();
+  let sent = 0;
+  while (nowMs() - t0 < seconds * 1000) {
+    const due = Math.floor(((nowMs() - t0) / 1000) * RATE);
+    for (; sent < due; sent++) for (const c of clusters) submitOne(c);
+    await sleep(TICK_MS);
+  }
 }
 
 /** CPU µs per task of driving a real TaskTable through a task's life, with `observe` or without. */
@@ -144,9 +201,11 @@ async function inProcess(certs: string): Promise<Record<string, number>> {
   try {
     const registry = metricsRegistry();
     const detach = registerClusterMetrics(registry, system);
-    const metrics = registerTaskMetrics(registry, system);
+    const metrics = registerTaskMetrics(registry);
     const live = spawnLiveView(system);
-    spawnController(system);
+    const controller = spawnController(system);
+    live.followWorkers(controller.workers);
+    metrics.followWorkers(controller.workers);
     const n = 200_000;
     tableCpuUsPerTask(undefined, 20_000);
     tableCpuUsPerTask(fanOut(live.observer, metrics.observer), 20_000);
@@ -170,6 +229,21 @@ async function inProcess(certs: string): Promise<Record<string, number>> {
   }
 }
 
+async function stopManagers(clusters: Cluster[]): Promise<void> {
+  // SIGTERM: a clean stop, so that --cpu-prof writes its profile.
+  await Promise.all(
+    clusters.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          if (c.manager.exitCode !== null) return resolve();
+          const timer = setTimeout(() => (c.manager.kill('SIGKILL'), resolve()), 10_000);
+          c.manager.once('exit', () => (clearTimeout(timer), resolve()));
+          c.manager.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-metrics-'));
   const certs = path.join(dir, 'certs');
@@ -178,68 +252,73 @@ async function main(): Promise<void> {
   try {
     const plain = await cluster('plain', certs, 'worker-1', 'client-1', '');
     const observed = await cluster('observed', certs, 'worker-2', 'client-2', 'client-3');
+    const both = [plain, observed];
     let scrapes = 0;
     let scrapeBytes = 0;
     scraper = setInterval(() => {
+      if (!OBSERVERS.has('scrape')) return;
       void fetch(observed.metricsUrl!)
         .then((r) => r.text())
         .then((t) => ((scrapes += 1), (scrapeBytes = t.length)))
         .catch(() => {});
     }, SCRAPE_MS);
     progress(`warming up (${WARMUP} tasks each)`);
-    await run(plain, WARMUP);
-    await run(observed, WARMUP);
+    await Promise.all(both.map((c) => warmUp(c, WARMUP)));
+    const cpuMsPerS = async (seconds: number, during: Promise<void>) => {
+      const c0 = both.map((c) => cpuSeconds(c.manager.pid!));
+      const done0 = both.map((c) => c.finished);
+      const t0 = nowMs();
+      await during;
+      const wallS = (nowMs() - t0) / 1000;
+      const ms = both.map((c, i) => (1000 * (cpuSeconds(c.manager.pid!) - c0[i]!)) / wallS);
+      const tasks = both.map((c, i) => c.finished - done0[i]!);
+      return { wallS, ms, tasks, keptUp: tasks.map((n) => n >= 0.95 * RATE * wallS) };
+    };
     progress(`idle for ${IDLE_S} s`);
-    const idle0 = [cpuSeconds(plain.manager.pid!), cpuSeconds(observed.manager.pid!)];
-    await new Promise((resolve) => setTimeout(resolve, IDLE_S * 1000));
-    const idle = [cpuSeconds(plain.manager.pid!) - idle0[0]!, cpuSeconds(observed.manager.pid!) - idle0[1]!].map((s) => roundTo((1000 * s) / IDLE_S, 1));
-    const order: Cluster[] = [];
-    for (let b = 0; b < BLOCKS; b++) order.push(...(b % 2 === 0 ? [plain, observed] : [observed, plain]));
-    for (const c of order) {
-      const cpu0 = cpuSeconds(c.manager.pid!);
-      const { wallMs } = await run(c, N);
-      c.cpuS += cpuSeconds(c.manager.pid!) - cpu0;
-      c.tasksRun += N;
-      c.wallMs += wallMs;
-      progress(`${c.name}: ${N} tasks in ${Math.round(wallMs)} ms`);
+    const idle = await cpuMsPerS(IDLE_S, sleep(IDLE_S * 1000));
+    const windows: { plain_ms_per_s: number; observed_ms_per_s: number; cost_ms_per_s: number; cost_percent: number; tasks: number[]; kept_up: boolean }[] = [];
+    for (let w = 0; w < WINDOWS; w++) {
+      const m = await cpuMsPerS(WINDOW_S, paced(both, WINDOW_S));
+      const [p, o] = m.ms as [number, number];
+      windows.push({ plain_ms_per_s: roundTo(p, 1), observed_ms_per_s: roundTo(o, 1), cost_ms_per_s: roundTo(o - p, 1), cost_percent: roundTo((100 * (o - p)) / p, 1), tasks: m.tasks, kept_up: m.keptUp.every(Boolean) });
+      progress(`window ${w + 1}/${WINDOWS}: plain ${roundTo(p, 1)} ms/s, observed ${roundTo(o, 1)} ms/s (${m.tasks.join(' / ')} tasks)`);
     }
-    const figures = (c: Cluster) => ({
-      tasks: c.tasksRun,
-      manager_cpu_s: roundTo(c.cpuS, 2),
-      manager_cpu_ms_per_task: roundTo((1000 * c.cpuS) / c.tasksRun, 4),
-      manager_cpu_percent: roundTo((100 * c.cpuS) / (c.wallMs / 1000), 1),
-      tasks_per_s: roundTo(c.tasksRun / (c.wallMs / 1000), 1),
-    });
-    const marginal = (c: Cluster, idleMsPerS: number) => (1000 * c.cpuS - idleMsPerS * (c.wallMs / 1000)) / c.tasksRun;
-    const p = figures(plain);
-    const o = figures(observed);
+    // Let the last tasks end before the managers stop.
+    while (both.some((c) => c.inFlight > 0)) await sleep(50);
     progress('in-process figures');
     const exact = await inProcess(certs);
+    // The windows in which both clusters ran the whole load: only there was it the same load.
+    const same = windows.filter((w) => w.kept_up);
+    const med = (f: (w: (typeof windows)[number]) => number) => (same.length === 0 ? null : roundTo(median(same.map(f)), 1));
     const result = {
       bench: 'metrics',
       in_process: exact,
       slots: SLOTS,
-      tasks_per_block: N,
-      blocks_per_way: BLOCKS,
+      rate_tasks_per_s: RATE,
+      window_s: WINDOW_S,
       scrape_interval_ms: SCRAPE_MS,
       scrapes,
       exposition_bytes: scrapeBytes,
+      observers: [...OBSERVERS].join(','),
+      managers_pinned_to_cpu: MANAGER_CPU ?? null,
       top_attached: observed.top !== undefined && observed.top.exitCode === null,
-      idle_manager_cpu_ms_per_s: { plain: idle[0], observed: idle[1] },
-      plain: p,
-      observed: o,
-      cost_percent_of_manager_cpu: roundTo((100 * (o.manager_cpu_ms_per_task - p.manager_cpu_ms_per_task)) / p.manager_cpu_ms_per_task, 1),
-      // The same cost in its two parts: per second whatever the load (the idle window), and per task
-      // beyond the idle rate (each way's CPU over its blocks less its idle CPU over the same time).
-      cost_fixed_ms_per_s: roundTo(idle[1]! - idle[0]!, 1),
-      cost_marginal_ms_per_task: roundTo(marginal(observed, idle[1]!) - marginal(plain, idle[0]!), 4),
+      failed_tasks: { plain: plain.failed, observed: observed.failed },
+      idle_manager_cpu_ms_per_s: { plain: roundTo(idle.ms[0]!, 1), observed: roundTo(idle.ms[1]!, 1) },
+      cost_idle_ms_per_s: roundTo(idle.ms[1]! - idle.ms[0]!, 1),
+      windows,
+      windows_kept_up: same.length,
+      manager_cpu_ms_per_s: { plain: med((w) => w.plain_ms_per_s), observed: med((w) => w.observed_ms_per_s) },
+      cost_ms_per_s: med((w) => w.cost_ms_per_s),
+      cost_percent_of_manager_cpu: med((w) => w.cost_percent),
       target_percent: 5,
     };
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    for (const c of [plain, observed]) {
+    clearInterval(scraper);
+    for (const c of both) {
       c.tasks.stop();
       await c.client.shutdown();
     }
+    if (PROF !== undefined) await stopManagers(both);
   } finally {
     clearInterval(scraper);
     for (const child of children) child.kill('SIGKILL');

@@ -54,6 +54,7 @@ import { RefusalLog } from './refusal-log.js';
 import { matches, parseSelector, type Selector } from './selector.js';
 import { TaskTable, type TaskEntry } from './task-table.js';
 import { spawnWorkerPool, type WorkerPool } from './worker-pool.js';
+import { workerInfos, type WorkerInfo } from './worker-info.js';
 import { ControllerJournal, type JournalMessage } from './controller-journal.js';
 
 import { CONTROLLER_NAME } from '../../protocols/tasks.js';
@@ -85,6 +86,7 @@ type Reply = Submitted | Cancelled | TaskErrorReply | Answer;
 export interface Controller {
   ref: ActorRef;
   pool: ActorRef;
+  workers(): Iterable<WorkerInfo>;
 }
 
 export function spawnController(system: ClusterSystem, options: ControllerOptions = {}): Controller {
@@ -488,7 +490,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   // ── the table restored from the journal ──
   journal.restore({ ref, pool, lost, resumeRunning: (e, seq) => (seq > 0 && nextSeq.set(e.record.id, seq), keepDeadline(e)) });
 
-  return { ref, pool: poolRef };
+  return { ref, pool: poolRef, workers: () => workerInfos(pool) };
 }
 
 function invalid(reason: string): TaskError {

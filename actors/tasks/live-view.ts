@@ -4,34 +4,37 @@
  * the cluster to its watchers (`troupe top`), see protocols/live-view.ts.
  *
  * Cost: with no watcher, a map update per lifecycle change and nothing else (no timer). With
- * watchers: a timer every DEFAULT_LIVE_VIEW_INTERVAL_MS that sends a view only when a task changed
- * or the workers' usage came in (asked every second), so at most 4 views a second whatever
- * the task rate; the workers' slots and usage are asked of the Controller once a second (a local
- * query). A watcher is dropped when it unwatches or its node goes down; only a client's or a
- * manager's actor can be one.
+ * watchers: a change (a task's, or a worker's usage report: workers report every second, looked
+ * for once a second) sends a view, coalesced to at most one per DEFAULT_LIVE_VIEW_INTERVAL_MS, so at
+ * most 4 views a second whatever the task rate, and no wake-up on a clock beyond the once a
+ * second for the reports. The workers are read in place where the Controller keeps them
+ * (`followWorkers(controller.workers)`): no query. A watcher is dropped when it unwatches or its
+ * node goes down; only a client's or a manager's actor can be one.
  */
-import { ActorRef } from '../../protocols/actor-ref.js';
+import type { ActorRef } from '../../protocols/actor-ref.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { VIEW_COMMAND_CHARS, type ClusterView, type UnwatchCluster, type ViewTask, type ViewWorker, type WatchCluster } from '../../protocols/live-view.js';
-import type { Answer, TaskRecord, TaskStatus } from '../../protocols/tasks.js';
+import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
-import { CONTROLLER_NAME } from '../../protocols/tasks.js';
+import type { WorkerInfo } from './worker-info.js';
 import type { TaskObserver } from './task-table.js';
 
 export const LIVE_VIEW_NAME = 'live-view';
 /** At most four views a second. */
 export const DEFAULT_LIVE_VIEW_INTERVAL_MS = 250;
-/** Workers' slots and usage are refreshed this often (they report every second). */
-const WORKERS_REFRESH_MS = 1000;
 /** Bounds of one view: running tasks, and queued ones (the counts stay exact). */
 export const MAX_VIEW_RUNNING = 2000;
 export const MAX_VIEW_PENDING = 200;
 const SECONDS = 60;
+/** How often the workers' usage reports are looked for (they come every second). */
+const REPORTS_CHECK_MS = 1000;
 
 export interface LiveView {
   ref: ActorRef;
   /** Pass to spawnController (beside others: see fanOut). */
   observer: TaskObserver;
+  /** Where the views read the workers: the Controller's `workers` (until then, none). */
+  followWorkers(workers: () => Iterable<WorkerInfo>): void;
   close(): void;
 }
 
@@ -51,11 +54,13 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   let second = Math.floor(Date.now() / 1000);
   const watchers = new Map<string, ActorRef>();
   let dirty = true;
+  /** The next view's, while one is due; the once-a-second look at the workers' reports. */
   let timer: NodeJS.Timeout | undefined;
-  let workers: { executors: NonNullable<Answer['executors']>; usage: NonNullable<Answer['usage']> } = { executors: [], usage: [] };
-  let workersAt = 0;
-  let asking = false;
-  const controller = new ActorRef(system.node, CONTROLLER_NAME);
+  let reports: NodeJS.Timeout | undefined;
+  let sentAt = 0;
+  let workers: () => Iterable<WorkerInfo> = () => [];
+  /** The workers and their last reports' times at the last view: a new report (or worker) is a change. */
+  let reported = new Map<string, number>();
 
   const roll = (now: number) => {
     const s = Math.floor(now / 1000);
@@ -72,20 +77,17 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
       perSecond[second % SECONDS]! += 1;
     }
     dirty = true;
+    if (watchers.size > 0) schedule();
   };
 
-  const refreshWorkers = () => {
-    if (asking) return;
-    asking = true;
-    const ask = (what: 'executors' | 'resourceUsage') => system.query<Answer>(controller, (replyTo) => ({ type: 'ask', what, replyTo }));
-    Promise.all([ask('executors'), ask('resourceUsage')])
-      .then(([e, u]) => {
-        workers = { executors: e.executors ?? [], usage: u.usage ?? [] };
-        workersAt = Date.now();
-        dirty = true;
-      })
-      .catch(() => {})
-      .finally(() => (asking = false));
+  /** Whether a worker came, went or reported since the last view. */
+  const workersChanged = () => {
+    let n = 0;
+    for (const w of workers()) {
+      n++;
+      if (reported.get(w.name) !== (w.usage?.at ?? 0)) return true;
+    }
+    return n !== reported.size;
   };
 
   const view = (now: number): ClusterView => {
@@ -105,17 +107,18 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
         if (pending.length < MAX_VIEW_PENDING) pending.push(row(t));
       }
     }
-    const usage = new Map(workers.usage.map((u) => [u.worker, u]));
-    const rows: ViewWorker[] = workers.executors.map((e) => ({
-      worker: e.worker,
-      slots: e.slots,
-      busy: busy.get(e.worker) ?? 0,
-      tags: e.tags,
-      platform: e.platform,
-      arch: e.arch,
-      cpus: cpusOf(system.membership.get(e.worker)?.meta),
-      upSince: system.membership.get(e.worker)?.status === 'up' ? system.membership.get(e.worker)!.since : null,
-      usage: usage.get(e.worker) ?? null,
+    const known = [...workers()].sort(byName);
+    reported = new Map(known.map((w) => [w.name, w.usage?.at ?? 0]));
+    const rows: ViewWorker[] = known.map((w) => ({
+      worker: w.name,
+      slots: w.slots,
+      busy: busy.get(w.name) ?? 0,
+      tags: [...w.tags],
+      platform: w.platform,
+      arch: w.arch,
+      cpus: cpusOf(system.membership.get(w.name)?.meta),
+      upSince: system.membership.get(w.name)?.status === 'up' ? system.membership.get(w.name)!.since : null,
+      usage: w.usage ?? null,
     }));
     const finishedPerSecond = Array.from({ length: SECONDS }, (_, i) => perSecond[(second + 1 + i) % SECONDS]!);
     return { type: 'clusterView', at: now, workers: rows, tasks: [...running, ...pending], pending: pendingCount, running: runningCount, finishedPerSecond };
@@ -126,14 +129,15 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
     const v = view(now);
     for (const w of to) system.dispatch(w, v);
     dirty = false;
+    sentAt = now;
   };
 
-  const tick = () => {
-    const now = Date.now();
-    if (now - workersAt >= WORKERS_REFRESH_MS) refreshWorkers();
-    // Only what changed is worth a view: the workers' usage marks it dirty when its answer is in
-    // (once a second), so an idle cluster costs one view a second, not that plus one on the clock.
-    if (dirty) send(watchers.values());
+  /** A view to every watcher, at most one per interval: the first change after a quiet spell at once. */
+  const schedule = () => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      if (dirty || workersChanged()) send(watchers.values());
+    }, Math.max(0, sentAt + intervalMs - Date.now())).unref();
   };
 
   const onMember = (event: MemberEvent) => {
@@ -142,8 +146,9 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
     if (watchers.size === 0) stopTimer();
   };
   const stopTimer = () => {
-    clearInterval(timer);
-    timer = undefined;
+    clearTimeout(timer);
+    clearInterval(reports);
+    timer = reports = undefined;
   };
   system.on('member', onMember);
 
@@ -158,10 +163,9 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
           return state;
         }
         watchers.set(msg.subscriber.toString(), msg.subscriber);
-        // The first view at once (from what is known), a fuller one as soon as the workers are in.
-        if (Date.now() - workersAt >= WORKERS_REFRESH_MS) refreshWorkers();
+        // The first view at once.
         send([msg.subscriber]);
-        timer ??= setInterval(tick, intervalMs).unref();
+        reports ??= setInterval(() => workersChanged() && schedule(), REPORTS_CHECK_MS).unref();
       } else if (msg.type === 'unwatchCluster') {
         watchers.delete(msg.subscriber.toString());
         if (watchers.size === 0) stopTimer();
@@ -174,11 +178,19 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   return {
     ref,
     observer,
+    followWorkers(source) {
+      workers = source;
+      dirty = true;
+    },
     close() {
       stopTimer();
       system.off('member', onMember);
     },
   };
+}
+
+function byName(a: WorkerInfo, b: WorkerInfo): number {
+  return a.name.localeCompare(b.name, 'en', { numeric: true });
 }
 
 function cpusOf(meta: Record<string, unknown> | undefined): number {

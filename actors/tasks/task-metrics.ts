@@ -5,24 +5,22 @@
  *
  * Two sources, both from outside the Controller: its TaskObserver (every lifecycle change, in the
  * Controller's turn; here a few counter and histogram updates, nothing that allocates per task
- * beyond the histogram's own), and, at scrape time only, the Controller's `executors` and
- * `resourceUsage` queries (local, one turn each). Labels: outcome and worker name, never task ids
- * or commands.
+ * beyond the histogram's own), and, at scrape time only, its `workers()` (the pool's own records,
+ * read in place: no query, no message). Labels: outcome and worker name, never task ids or
+ * commands.
  */
 import promClient, { type Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { ActorRef } from '../../protocols/actor-ref.js';
-import type { Answer, TaskRecord, TaskStatus } from '../../protocols/tasks.js';
+import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { metricsRegistry, registerClusterMetrics } from '../../src/cluster/cluster-metrics.js';
 import { MetricsServer, type MetricsAddress } from '../../src/cluster/metrics-server.js';
-import { CONTROLLER_NAME } from '../../protocols/tasks.js';
+import type { WorkerInfo } from './worker-info.js';
 import type { TaskObserver } from './task-table.js';
 
 const OUTCOMES = ['succeeded', 'failed', 'timed-out', 'cancelled', 'lost'] as const;
 /** From a `true` on an idle worker (a few ms) to a long batch job (an hour). */
 const TASK_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600];
-const SCRAPE_QUERY_TIMEOUT_MS = 2000;
 
 /** What a Russula run reports when it ends (scenario-runner's result). */
 export interface RussulaRunOutcome {
@@ -33,12 +31,14 @@ export interface RussulaRunOutcome {
 export interface TaskMetrics {
   /** Pass to spawnController (or call from its observer). */
   observer: TaskObserver;
+  /** Where the worker gauges read the workers: the Controller's `workers` (until then, none). */
+  followWorkers(workers: () => Iterable<WorkerInfo>): void;
   /** Call when a Russula run on this node ends. */
   russulaRun(run: RussulaRunOutcome): void;
 }
 
-/** Registers the task metrics on `registry`; the worker gauges ask the Controller on `system`. */
-export function registerTaskMetrics(registry: Registry, system: ClusterSystem): TaskMetrics {
+/** Registers the task metrics on `registry`; the worker gauges read what `followWorkers` is given. */
+export function registerTaskMetrics(registry: Registry): TaskMetrics {
   const registers = [registry];
   const tasks = new promClient.Counter({ name: 'troupe_tasks_total', help: 'Tasks that ended, by outcome', labelNames: ['outcome'], registers });
   const submitted = new promClient.Counter({ name: 'troupe_tasks_submitted_total', help: 'Tasks submitted (one per worker for a broadcast; adopted ones too)', registers });
@@ -83,39 +83,31 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
     }
   };
 
-  const controller = new ActorRef(system.node, CONTROLLER_NAME);
-  const ask = (what: 'executors' | 'resourceUsage') => system.query<Answer>(controller, (replyTo) => ({ type: 'ask', what, replyTo }), SCRAPE_QUERY_TIMEOUT_MS);
-  // One pair of queries per scrape, shared by the gauges below (each gauge's collect runs in turn).
-  type Usage = NonNullable<Answer['usage']>[number];
-  let snapshot: Promise<{ executors: NonNullable<Answer['executors']>; byWorker: Map<string, Usage> }> | undefined;
-  const workers = () => {
-    snapshot ??= Promise.all([ask('executors'), ask('resourceUsage')])
-      .then(([executors, usage]) => ({ executors: executors.executors ?? [], byWorker: new Map((usage.usage ?? []).map((u) => [u.worker, u])) }))
-      .finally(() => setImmediate(() => (snapshot = undefined)));
-    return snapshot;
-  };
-  const workerGauge = (name: string, help: string, value: (e: NonNullable<Answer['executors']>[number], u: NonNullable<Answer['usage']>[number] | undefined) => number | undefined) =>
+  // The workers are read where the Controller keeps them (Controller.workers(), handed over by
+  // `followWorkers` once it is spawned): no query, nothing copied but the figures. Each gauge is
+  // rebuilt at each scrape, so a worker that left has no series.
+  let workers: () => Iterable<WorkerInfo> = () => [];
+  const workerGauge = (name: string, help: string, value: (w: WorkerInfo) => number | undefined) =>
     new promClient.Gauge({
       name,
       help,
       labelNames: ['worker'],
       registers,
-      async collect() {
-        const { executors, byWorker } = await workers();
+      collect() {
         this.reset();
-        for (const e of executors) {
-          const v = value(e, byWorker.get(e.worker));
-          if (v !== undefined) this.set({ worker: e.worker }, v);
+        for (const w of workers()) {
+          const v = value(w);
+          if (v !== undefined) this.set({ worker: w.name }, v);
         }
       },
     });
-  workerGauge('troupe_worker_slots', 'Tasks the worker runs at once', (e) => e.slots);
-  workerGauge('troupe_worker_busy_slots', 'Slots running a task', (e) => e.busy);
-  workerGauge('troupe_worker_cpu_ratio', 'CPU use of the whole machine, 0 to 1, over its last report interval', (_, u) => (u ? u.cpuPercent / 100 : undefined));
-  workerGauge('troupe_worker_load1', 'One-minute load average', (_, u) => u?.load1);
-  workerGauge('troupe_worker_memory_used_bytes', 'Memory in use on the machine', (_, u) => u?.memoryUsedBytes);
-  workerGauge('troupe_worker_memory_total_bytes', 'Memory of the machine', (_, u) => u?.memoryTotalBytes);
-  workerGauge('troupe_worker_report_timestamp_seconds', 'When the worker last reported its usage (Unix time)', (_, u) => (u ? u.at / 1000 : undefined));
+  workerGauge('troupe_worker_slots', 'Tasks the worker runs at once', (w) => w.slots);
+  workerGauge('troupe_worker_busy_slots', 'Slots running a task', (w) => w.busy);
+  workerGauge('troupe_worker_cpu_ratio', 'CPU use of the whole machine, 0 to 1, over its last report interval', ({ usage: u }) => (u ? u.cpuPercent / 100 : undefined));
+  workerGauge('troupe_worker_load1', 'One-minute load average', ({ usage: u }) => u?.load1);
+  workerGauge('troupe_worker_memory_used_bytes', 'Memory in use on the machine', ({ usage: u }) => u?.memoryUsedBytes);
+  workerGauge('troupe_worker_memory_total_bytes', 'Memory of the machine', ({ usage: u }) => u?.memoryTotalBytes);
+  workerGauge('troupe_worker_report_timestamp_seconds', 'When the worker last reported its usage (Unix time)', ({ usage: u }) => (u ? u.at / 1000 : undefined));
 
   const runs = new promClient.Counter({ name: 'troupe_russula_runs_total', help: 'Russula runs (scenario files) that ended, by outcome', labelNames: ['outcome'], registers });
   const steps = new promClient.Counter({ name: 'troupe_russula_steps_total', help: 'Steps of Russula runs, by outcome', labelNames: ['outcome'], registers });
@@ -125,6 +117,9 @@ export function registerTaskMetrics(registry: Registry, system: ClusterSystem): 
   }
   return {
     observer,
+    followWorkers(source) {
+      workers = source;
+    },
     russulaRun(run) {
       runs.inc({ outcome: run.ok ? 'passed' : 'failed' });
       for (const step of run.steps) steps.inc({ outcome: step.ok ? 'passed' : 'failed' });
@@ -153,7 +148,7 @@ export async function startNodeMetrics(system: ClusterSystem, at: MetricsAddress
 export async function startManagerMetrics(system: ClusterSystem, at: MetricsAddress, log: Logger, ready: () => boolean): Promise<NodeMetrics & TaskMetrics> {
   const registry = metricsRegistry();
   const detach = registerClusterMetrics(registry, system);
-  const tasks = registerTaskMetrics(registry, system);
+  const tasks = registerTaskMetrics(registry);
   return { ...(await serve(registry, at, log, ready, detach)), ...tasks };
 }
 

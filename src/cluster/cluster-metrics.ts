@@ -1,8 +1,8 @@
 /**
  * The cluster layer's Prometheus metrics, on any node: traffic by peer role, open connections,
  * reconnects, connections refused by error code, heartbeat round trips, dead letters, members by
- * role and status, and the process' own (prom-client's default set: CPU, memory, event loop lag,
- * with the `troupe_` prefix). See docs/metrics.md for each one.
+ * role and status, and the process' own (process-metrics.ts: CPU, memory, event loop lag, with the
+ * `troupe_` prefix). See docs/metrics.md for each one.
  *
  * Cost: nothing per message. Traffic is read from each connection's own counters at scrape time
  * (an open link's live counters plus what closed links had counted when they closed); the other
@@ -11,6 +11,7 @@
  */
 import promClient, { type Registry } from 'prom-client';
 import type { Connection } from '../transport/connection.js';
+import { registerProcessMetrics } from './process-metrics.js';
 import type { ClusterSystem } from './cluster-system.js';
 
 const ROLES = ['manager', 'worker', 'client'] as const;
@@ -22,19 +23,10 @@ const RTT_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
 /** Node names remembered to tell a reconnect from a first join. */
 const MAX_REMEMBERED = 100_000;
 
-/** A registry with the process metrics; every layer adds its own to it. */
+/** A registry with the process metrics (process-metrics.ts); every layer adds its own to it. */
 export function metricsRegistry(): Registry {
   const registry = new promClient.Registry();
-  // The event loop delay is sampled every 100 ms, not prom-client's 10 ms: a hundred wakeups a second
-  // cost an idle manager more than everything else here.
-  promClient.collectDefaultMetrics({ register: registry, prefix: 'troupe_', eventLoopMonitoringPrecision: 100 });
-  // Gauges named like counters, which `promtool check metrics` rejects; the same figures stay
-  // exported by type as troupe_nodejs_active_handles and friends.
-  for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) registry.removeSingleMetric(`troupe_nodejs_${name}`);
-  // Left out for what they cost at each scrape (V8's heap-space walk, the list of every active
-  // resource), beyond what the process metrics are for: CPU, memory, event loop lag. The heap as a
-  // whole stays (troupe_nodejs_heap_size_*_bytes), and so do the handle and request counts.
-  for (const name of ['heap_space_size_total_bytes', 'heap_space_size_used_bytes', 'heap_space_size_available_bytes', 'active_resources']) registry.removeSingleMetric(`troupe_nodejs_${name}`);
+  registerProcessMetrics(registry);
   return registry;
 }
 
@@ -43,13 +35,28 @@ export function registerClusterMetrics(registry: Registry, system: ClusterSystem
   const registers = [registry];
   const open = new Set<Connection>();
   const closed: Record<string, Traffic> = {};
-  const totals = (role: string): Pick<Traffic, (typeof TRAFFIC_KEYS)[number]> => {
-    const sum = { bytesIn: 0, bytesOut: 0, envelopesIn: 0, envelopesOut: 0 };
-    for (const c of [closed[role], ...[...open].filter((c) => c.peer.role === role).map((c) => c.stats)]) {
-      if (c) for (const k of TRAFFIC_KEYS) sum[k] += c[k];
+  // One pass over the open connections per scrape, shared by the five metrics that read it (their
+  // collects run one after another in the same turn of registry.metrics()).
+  let scraped: { traffic: Map<string, Pick<Traffic, (typeof TRAFFIC_KEYS)[number]>>; open: Map<string, number> } | undefined;
+  const snapshot = () => {
+    if (scraped) return scraped;
+    const traffic = new Map(ROLES.map((role) => [role as string, { bytesIn: 0, bytesOut: 0, envelopesIn: 0, envelopesOut: 0 }]));
+    const counts = new Map<string, number>();
+    const add = (role: string, c: Traffic) => {
+      let sum = traffic.get(role);
+      if (!sum) traffic.set(role, (sum = { bytesIn: 0, bytesOut: 0, envelopesIn: 0, envelopesOut: 0 }));
+      for (const k of TRAFFIC_KEYS) sum[k] += c[k];
+    };
+    for (const [role, c] of Object.entries(closed)) add(role, c);
+    for (const c of open) {
+      add(c.peer.role, c.stats);
+      counts.set(c.peer.role, (counts.get(c.peer.role) ?? 0) + 1);
     }
-    return sum;
+    scraped = { traffic, open: counts };
+    queueMicrotask(() => (scraped = undefined));
+    return scraped;
   };
+  const totals = (role: string) => snapshot().traffic.get(role)!;
   const trafficCounter = (name: string, help: string, key: (typeof TRAFFIC_KEYS)[number]) =>
     new promClient.Counter({
       name,
@@ -71,7 +78,7 @@ export function registerClusterMetrics(registry: Registry, system: ClusterSystem
     labelNames: ['peer_role'],
     registers,
     collect() {
-      for (const role of ROLES) this.set({ peer_role: role }, [...open].filter((c) => c.peer.role === role).length);
+      for (const role of ROLES) this.set({ peer_role: role }, snapshot().open.get(role) ?? 0);
     },
   });
   const reconnects = new promClient.Counter({ name: 'troupe_reconnects_total', help: 'Connections to a peer this node had been connected to before (a worker rejoining; on a worker: the manager regained)', labelNames: ['peer_role'], registers });

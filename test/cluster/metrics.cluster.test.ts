@@ -165,6 +165,37 @@ describe('Prometheus metrics (--metrics) scraped by a real Prometheus', function
     expect((await worker.exited).code).to.equal(0);
   });
 
+  it('a worker\'s gauges follow it, as /metrics shows them: its series when it joins, its busy slots, none once it has left', async () => {
+    const port = Number(/wss:\/\/127\.0\.0\.1:(\d+)/.exec(manager.stdout[0]!)![1]);
+    const scrape = async () => (await fetch(metricsUrl)).text();
+    const of = (text: string, name: string) => new RegExp(`^troupe_worker_${name}\\{worker="worker-4"\\} (\\S+)$`, 'm').exec(text)?.[1];
+    expect(await scrape()).to.not.include('worker="worker-4"');
+    const worker = CliProcess.start(['worker', '--certs', testPki().dir, '--name', 'worker-4', '--join', `127.0.0.1:${port}`, '--slots', '3']);
+    // Held by the Controller until the pool has worker-4, and placed there in the same turn: once
+    // it is answered, the pool (which the gauges read) knows the worker and its busy slot.
+    const [held] = await tasks.submit({ command: 'sleep 60', selector: 'name=worker-4', waitForWorkerMs: 30_000 });
+    expect([held!.status, held!.worker]).to.deep.equal(['running', 'worker-4']);
+    let text = await scrape();
+    expect([of(text, 'slots'), of(text, 'busy_slots')]).to.deep.equal(['3', '1']);
+    // The other workers' series are there beside it.
+    expect(text).to.match(/^troupe_worker_slots\{worker="worker-1"\} 2$/m);
+    // Its usage report (every second) brings the machine's figures.
+    await poll('worker-4\'s first usage report', async () => (of(await scrape(), 'memory_total_bytes') !== undefined ? true : undefined));
+    text = await scrape();
+    expect(Number(of(text, 'memory_total_bytes'))).to.equal(os.totalmem());
+    expect(Number(of(text, 'report_timestamp_seconds'))).to.be.greaterThan(0);
+    // Ended: the slot is free by the time the submitter hears of it.
+    await tasks.cancel(held!.id);
+    expect((await tasks.finished(held!.id)).status).to.equal('cancelled');
+    text = await scrape();
+    expect([of(text, 'slots'), of(text, 'busy_slots')]).to.deep.equal(['3', '0']);
+    worker.child.kill('SIGTERM');
+    expect((await worker.exited).code).to.equal(0);
+    // Gone from the pool when the manager sees it leave (the listing or the node's end): no series.
+    await poll('worker-4\'s series gone', async () => ((await scrape()).includes('worker="worker-4"') ? undefined : true));
+    expect(await scrape()).to.match(/^troupe_worker_slots\{worker="worker-1"\} 2$/m);
+  });
+
   describe('bad --metrics', () => {
     it('a port in use: one clear line, exit 1', async () => {
       const taken = net.createServer();

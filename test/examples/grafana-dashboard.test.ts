@@ -64,7 +64,7 @@ describe('examples/grafana/troupe.json', () => {
     try {
       const registry = metricsRegistry();
       const detach = registerClusterMetrics(registry, system);
-      registerTaskMetrics(registry, system);
+      registerTaskMetrics(registry);
       detach();
       const exported = new Set(registry.getMetricsAsArray().map((m) => m.name));
       const asked = new Set(exprs.flatMap((e) => e.match(/troupe_[a-z0-9_]+/g) ?? []).map((n) => n.replace(/_(bucket|sum|count)$/, '')));

@@ -23,7 +23,7 @@ describe('unit: task metrics from the task table', () => {
   after(() => system.shutdown());
   beforeEach(() => {
     registry = metricsRegistry();
-    metrics = registerTaskMetrics(registry, system);
+    metrics = registerTaskMetrics(registry);
     table = new TaskTable(undefined, metrics.observer);
   });
 
