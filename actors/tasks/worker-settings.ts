@@ -73,8 +73,8 @@ export interface WorkerSettings {
   spawner: Spawner | false | undefined;
   maxHeldOutputBytes: number;
   subscriberWaitMs: number;
-  /** Benches only: see WorkerOptions.runCommand. */
-  runCommand: ((options: RunCommandOptions) => RunningCommand) | undefined;
+  /** Benches only: see WorkerOptions.runCommand; absent unless given. */
+  runCommand?: (options: RunCommandOptions) => RunningCommand;
 }
 
 /** The options checked, with their defaults filled in. Throws a SettingError (TROUPE_E_SETTING). */
@@ -95,7 +95,7 @@ export function workerSettings(given: WorkerOptions = {}): WorkerSettings {
     spawner,
     maxHeldOutputBytes: bytes('maxHeldOutputBytes', given.maxHeldOutputBytes ?? DEFAULT_MAX_HELD_OUTPUT_BYTES),
     subscriberWaitMs: milliseconds('subscriberWaitMs', given.subscriberWaitMs, DEFAULT_SUBSCRIBER_WAIT_MS),
-    runCommand: given.runCommand,
+    ...(given.runCommand === undefined ? {} : { runCommand: given.runCommand }),
   };
 }
 
