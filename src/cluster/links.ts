@@ -63,6 +63,9 @@ export interface LinkHost {
   settled(error?: Error): void;
 }
 
+/** How late at most the manager tells the nodes that one left (see Links.announce). */
+export const ANNOUNCE_BATCH_MS = 20;
+
 export class Links {
   #server: TransportServer | undefined;
   #dialer: Dialer | undefined;
@@ -72,6 +75,9 @@ export class Links {
   /** On the manager: each member's envelope, encoded once (see #encodedMember). */
   #encoded = new Map<string, { incarnation: string; status: MemberStatus; meta: Record<string, unknown>; envelope: Envelope }>();
   #pruneAt = 64;
+  /** Leaving members not yet told (see announce). */
+  #held: Envelope[] = [];
+  #heldTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly host: LinkHost) {}
 
@@ -130,13 +136,34 @@ export class Links {
     });
   }
 
-  /** On the manager: tells every linked node of a change of membership (not of the manager's own). */
+  /**
+   * On the manager: tells every linked node of a change of membership (not of the manager's own).
+   * A node leaving (unreachable, down) is told up to ANNOUNCE_BATCH_MS late, with the others that
+   * leave meanwhile: a process holding a hundred workers killed is then a few frames on each link,
+   * not a hundred. A node joining is told at once, after what was held (the order of one node's
+   * changes is kept), since a message from it may follow straight away.
+   */
   announce(event: MemberEvent): void {
     if (!this.#server || event.node === this.host.node) return;
     // Encoded once for every link (encoded-envelope.ts), not once per link.
     const envelope = this.#encodedMember(event);
+    if (event.status !== 'up') {
+      this.#held.push(envelope);
+      this.#heldTimer ??= setTimeout(this.#announceHeld, ANNOUNCE_BATCH_MS);
+      return;
+    }
+    this.#announceHeld();
     for (const link of this.#links.values()) link.send(envelope);
   }
+
+  #announceHeld = (): void => {
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    if (this.#held.length === 0) return;
+    const held = this.#held;
+    this.#held = [];
+    for (const link of this.#links.values()) for (const envelope of held) link.send(envelope);
+  };
 
   /**
    * The member envelope of a member's current status, encoded once: every newcomer is sent the
@@ -161,6 +188,7 @@ export class Links {
     this.#dialer?.stop();
     this.host.options.revocation?.off('reloaded', this.#onRevocationList);
     this.host.options.revocation?.off('invalid', this.#onRevocationInvalid);
+    this.#announceHeld();
     for (const link of this.#links.values()) link.flush();
     await this.#server?.close();
   }
