@@ -35,7 +35,7 @@
  * directory to keep the certificates in and reuse on the next run). Prints one JSON object
  * per W on stdout; progress goes to stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -339,10 +339,8 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     for (const t of holds) held.set(t.id, undefined);
     const running = () => holds.every((t) => tasks.tasks.get(t.id)?.status === 'running');
     const t1 = Date.now();
-    while (!running()) {
-      if (Date.now() - t1 > DETECT_TIMEOUT_MS * 4) throw new Error('the tasks to be killed did not all start');
-      await sleep(20);
-    }
+    while (!running() && Date.now() - t1 < DETECT_TIMEOUT_MS * 2) await sleep(20);
+    if (!running()) progress(`W=${r.workers}: the tasks to be killed did not all start within ${(DETECT_TIMEOUT_MS * 2) / 1000} s; killing anyway`);
     const ended = { lastMs: 0, statuses: {} as Record<string, number> };
     let allEnded!: () => void;
     const endedP = new Promise<void>((resolve) => (allEnded = resolve));
@@ -417,7 +415,7 @@ async function main(): Promise<void> {
   };
   process.on('exit', cleanup);
   try {
-    progress(`tasks run a built-in no-op, not bash (this measures the manager); ulimit -n here is inherited by the children`);
+    progress('tasks run a built-in no-op, not bash: this measures the manager');
     if (CERTS_DIR && fs.existsSync(path.join(CERTS_DIR, `worker-${maxW}.crt`)) && fs.existsSync(path.join(CERTS_DIR, `${CLIENT}.crt`))) {
       progress(`certificates from ${CERTS_DIR}`);
     } else {
@@ -426,7 +424,10 @@ async function main(): Promise<void> {
       writeCertificates(CERTS_DIR ?? dir, maxW, [CLIENT]);
     }
     if (CERTS_DIR) for (const f of fs.readdirSync(CERTS_DIR)) fs.copyFileSync(path.join(CERTS_DIR, f), path.join(dir, f));
-    const machine = { cpus: os.availableParallelism(), node: process.version, loadavg_1m: round(os.loadavg()[0]!, 2) };
+    // Every worker and the manager hold one socket per node: W=5000 needs more than the usual 1024.
+    const fds = Number(execFileSync('/bin/bash', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+    if (fds < maxW + 1024) progress(`ulimit -n is ${fds}: the manager needs about ${maxW + 1024} descriptors for ${maxW} workers; raise it (ulimit -n) first`);
+    const machine = { cpus: os.availableParallelism(), node: process.version, loadavg_1m: round(os.loadavg()[0]!, 2), ulimit_n: fds };
     const common = {
       bench: 'scale',
       task_body: 'built-in no-op (the Worker bench-only runCommand option): no bash, no process, no task directory',
