@@ -334,7 +334,8 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     const held = new Map<string, TaskRecord | undefined>();
     outstanding += victimsIn * r.slots;
     const holds = await Promise.all(
-      Array.from({ length: victimsIn * r.slots }, (_, i) => tasks.submit({ command: HOLD, selector: `name=worker-${(i % victimsIn) + 1}` }).then(([t]) => t!)),
+      // waitForWorkerMs: a longer answer time than a plain query's, should the manager lag behind the load.
+      Array.from({ length: victimsIn * r.slots }, (_, i) => tasks.submit({ command: HOLD, selector: `name=worker-${(i % victimsIn) + 1}`, waitForWorkerMs: 60_000 }).then(([t]) => t!)),
     );
     for (const t of holds) held.set(t.id, undefined);
     const running = () => holds.every((t) => tasks.tasks.get(t.id)?.status === 'running');
