@@ -17,11 +17,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createAuthority, issueCertificate, loadIdentity } from '../certs/index.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
+import { cpuOf, joinWorkers, lines, writeCertificates } from './bench-cluster.js';
 import { envInt, median, progressTo, roundTo, sleep } from './bench-util.js';
 
 const WORKERS = envInt('BENCH_IDLE_WORKERS', 1000);
@@ -29,8 +28,6 @@ const PROCS = envInt('BENCH_IDLE_PROCS', 2);
 const WINDOW_S = envInt('BENCH_IDLE_WINDOW_S', 5);
 const WINDOWS = envInt('BENCH_IDLE_WINDOWS', 3);
 const TARGET_PERCENT = 5;
-/** Clock ticks per second of /proc/PID/stat times (USER_HZ): 100 on Linux. */
-const CLOCK_TICKS = 100;
 const JOIN_TIMEOUT_MS = 180_000;
 
 const SELF = fileURLToPath(import.meta.url);
@@ -38,17 +35,6 @@ const BIN = path.join(path.dirname(SELF), '..', 'bin', 'troupe.js');
 
 const progress = progressTo('bench:idle');
 const round = (x: number, digits = 2): number => roundTo(x, digits);
-
-/** User + system CPU seconds of a process so far, and its RSS in MiB. */
-function cpuOf(pid: number): { cpuS: number; rssMiB: number } {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // After "(comm) ": state is field 3, utime 14, stime 15, rss 24 (pages).
-  const utime = Number(fields[14 - 3]);
-  const stime = Number(fields[15 - 3]);
-  const rssPages = Number(fields[24 - 3]);
-  return { cpuS: (utime + stime) / CLOCK_TICKS, rssMiB: (rssPages * 4096) / 2 ** 20 };
-}
 
 /** The manager's CPU over `windows` windows of `seconds`, as % of one core: every window and the median. */
 async function measure(pid: number): Promise<{ percents: number[]; median: number; rssMiB: number }> {
@@ -62,10 +48,6 @@ async function measure(pid: number): Promise<{ percents: number[]; median: numbe
     percents.push(round(((after.cpuS - before.cpuS) / wallS) * 100));
   }
   return { percents, median: round(median(percents)), rssMiB: round(cpuOf(pid).rssMiB, 1) };
-}
-
-function lines(child: ChildProcess, stream: 'stdout' | 'stderr', onLine: (line: string) => void): void {
-  readline.createInterface({ input: child[stream]! }).on('line', onLine);
 }
 
 async function startManager(dir: string): Promise<{ child: ChildProcess; port: number }> {
@@ -87,19 +69,9 @@ async function startManager(dir: string): Promise<{ child: ChildProcess; port: n
 
 /** A child of this script: joins `count` workers from `first`, says `ready` when all are in, holds them. */
 async function workersMain(dir: string, port: number, first: number, count: number): Promise<void> {
-  const systems: ClusterSystem[] = [];
   const join = { host: '127.0.0.1', port };
   const log = silentLogger();
-  // Joined in small groups: a thousand TLS handshakes at once only time out.
-  for (let i = first; i < first + count; i += 25) {
-    const group: Promise<void>[] = [];
-    for (let j = i; j < Math.min(i + 25, first + count); j++) {
-      const system = await ClusterSystem.start({ identity: loadIdentity({ dir, name: `worker-${j}` }), join, log });
-      systems.push(system);
-      group.push(system.ready());
-    }
-    await Promise.all(group);
-  }
+  const systems = await joinWorkers(dir, first, count, (identity) => ClusterSystem.start({ identity, join, log }));
   process.stdout.write('ready\n');
   process.on('SIGTERM', () => void Promise.all(systems.map((s) => s.shutdown())).finally(() => process.exit(0)));
 }
@@ -118,16 +90,7 @@ async function main(): Promise<void> {
   process.on('exit', cleanup);
   try {
     progress(`certificates for a manager and ${WORKERS} workers (one shared worker key)…`);
-    const ca = createAuthority();
-    const write = (name: string, pem: { cert: string; key: string }) => {
-      fs.writeFileSync(path.join(dir, `${name}.crt`), pem.cert);
-      fs.writeFileSync(path.join(dir, `${name}.key`), pem.key, { mode: 0o600 });
-    };
-    write('ca', ca);
-    write('manager', issueCertificate(ca, { name: 'manager', role: 'manager' }));
-    const first = issueCertificate(ca, { name: 'worker-1', role: 'worker' });
-    write('worker-1', first);
-    for (let i = 2; i <= WORKERS; i++) write(`worker-${i}`, issueCertificate(ca, { name: `worker-${i}`, role: 'worker', key: first.key }));
+    writeCertificates(dir, WORKERS);
 
     const { child: manager, port } = await startManager(dir);
     children.push(manager);

@@ -269,8 +269,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     const waitMs = msg.waitForWorkerMs ?? 0;
     if (!Number.isFinite(waitMs) || waitMs < 0 || waitMs > MAX_WAIT_FOR_WORKER_MS) throw invalid(`waitForWorkerMs: expected milliseconds from 0 to ${MAX_WAIT_FOR_WORKER_MS} (0: answer at once), got ${waitMs}`);
     const selector = parseSelector(msg.selector);
-    const matching = pool.matching(selector);
-    if (matching.length === 0) {
+    // The sorted list only for a broadcast: a plain submit needs only to know that some worker matches.
+    if (!pool.anyMatching(selector)) {
       if (waitMs === 0) throw noWorker(selector);
       hold(msg, selector, waitMs);
       return undefined;
@@ -282,7 +282,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     journal.allOrNone(made, () => {
       if (msg.broadcast) {
         const group = table.newId();
-        for (const worker of matching) {
+        for (const worker of pool.matching(selector)) {
           made.push(table.add(spec(command, env, timeoutMs), { selector: `name=${worker.name}`, retries: 0, subscribers: [...subscribers], broadcast: group, now }));
         }
       } else {

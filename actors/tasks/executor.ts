@@ -65,6 +65,8 @@ export interface ExecutorStart {
   maxHeldOutputBytes: number;
   dirs: TaskDirs;
   spawner: Spawner | undefined;
+  /** Benches only (WorkerOptions.runCommand): runs the task instead of runCommand. */
+  run?: typeof runCommand;
 }
 
 type OutputMsg = { type: 'workOutput'; id: string; stream: 'stdout' | 'stderr'; seq: number; data: Buffer };
@@ -77,7 +79,7 @@ export function spawnExecutor(system: ClusterSystem, start: ExecutorStart): Acto
   let result: WorkResult | undefined;
   let subscriberTimer: NodeJS.Timeout | undefined;
   const execution = new Execution(task, subscribers, system, () => reportTo, start.maxHeldOutputBytes);
-  execution.run = runCommand({
+  execution.run = (start.run ?? runCommand)({
     command: task.command,
     // Ours last: a task can tell where it runs and as what, and cannot be told otherwise.
     env: { ...task.env, TROUPE_WORKER: system.node, TROUPE_TASK_ID: task.id, TROUPE_TASK_ATTEMPT: String(start.work.attempt ?? 1) },

@@ -46,6 +46,56 @@ interface Queued {
   attempt: number;
 }
 
+interface QueuedEntry extends Queued {
+  /** Its place in the one queue order (see WorkerPool.#queues). */
+  order: number;
+  /** Unqueued: skipped (and dropped) when it reaches the head. */
+  removed: boolean;
+}
+
+/** A FIFO that also takes entries in front, O(1) each way; removed entries are skipped at the head. */
+class TaskQueue {
+  #items: QueuedEntry[] = [];
+  #head = 0;
+  /** Entries put in front, the latest last. */
+  #front: QueuedEntry[] = [];
+
+  push(e: QueuedEntry): void {
+    this.#items.push(e);
+  }
+
+  unshift(e: QueuedEntry): void {
+    this.#front.push(e);
+  }
+
+  /** The first entry not removed (dropping removed ones on the way); undefined when empty. */
+  peek(): QueuedEntry | undefined {
+    for (;;) {
+      const f = this.#front[this.#front.length - 1];
+      if (f) {
+        if (!f.removed) return f;
+        this.#front.pop();
+        continue;
+      }
+      const e = this.#items[this.#head];
+      if (!e) return undefined;
+      if (!e.removed) return e;
+      this.#advance();
+    }
+  }
+
+  shift(): void {
+    if (this.#front.length > 0) this.#front.pop();
+    else this.#advance();
+  }
+
+  #advance(): void {
+    this.#head += 1;
+    if (this.#head === this.#items.length) (this.#items = []), (this.#head = 0);
+    else if (this.#head > 1024 && this.#head * 2 > this.#items.length) (this.#items = this.#items.slice(this.#head)), (this.#head = 0);
+  }
+}
+
 /** What the pool tells the Controller, as calls (each once the pool's own state is updated). */
 export interface PoolEvents {
   /**
@@ -68,7 +118,19 @@ type PoolMessage = { type: 'listing'; key: string; entries: ListingEntry[] } | T
 /** The pool's knowledge; its receiver actor feeds it, the Controller reads it and places tasks with it. */
 export class WorkerPool {
   readonly workers = new Map<string, PoolWorker>();
-  readonly queue: Queued[] = [];
+  /**
+   * Queued tasks, one FIFO per selector (most tasks share one), each entry numbered in queue order
+   * (a retry put in front gets a number below every other): placing takes the earliest head among
+   * the selectors a free worker matches, so the order is that of one queue, and a placement never
+   * walks over the tasks that wait for busy workers.
+   */
+  readonly #queues = new Map<string, { selector: Selector; items: TaskQueue }>();
+  /** Each queued task's entry, by id: for unqueue. */
+  readonly #queued = new Map<string, QueuedEntry>();
+  #front = 0;
+  #back = 0;
+  /** Workers with a free slot: a placement looks only at these. */
+  readonly #free = new Set<PoolWorker>();
 
   constructor(
     private readonly system: ClusterSystem,
@@ -77,8 +139,20 @@ export class WorkerPool {
     private readonly events: PoolEvents,
   ) {}
 
+  /** Tasks queued, waiting for a free matching worker. */
+  get queued(): number {
+    return this.#queued.size;
+  }
+
   matching(selector: Selector): PoolWorker[] {
     return [...this.workers.values()].filter((w) => matches(selector, w)).sort(byName);
+  }
+
+  /** Whether any worker (busy or not) matches the selector; cheaper than matching() for the empty one. */
+  anyMatching(selector: Selector): boolean {
+    if (selector.terms.length === 0) return this.workers.size > 0;
+    for (const w of this.workers.values()) if (matches(selector, w)) return true;
+    return false;
   }
 
   /**
@@ -86,23 +160,29 @@ export class WorkerPool {
    * order (a retry goes first); a task waits only behind tasks that want the same busy workers.
    */
   place(spec: WorkSpec, selector: Selector, subscribers: readonly ActorRef[], front = false, attempt = 1): void {
-    if (front) this.queue.unshift({ spec, selector, subscribers, attempt });
-    else this.queue.push({ spec, selector, subscribers, attempt });
+    let q = this.#queues.get(selector.text);
+    if (!q) this.#queues.set(selector.text, (q = { selector, items: new TaskQueue() }));
+    const entry: QueuedEntry = { spec, selector, subscribers, attempt, order: front ? --this.#front : ++this.#back, removed: false };
+    this.#drop(spec.id);
+    this.#queued.set(spec.id, entry);
+    if (front) q.items.unshift(entry);
+    else q.items.push(entry);
     this.drain();
   }
 
   /** A task ended (or was lost) on a worker: its slot is free. */
   release(worker: string, id: string): void {
-    this.workers.get(worker)?.running.delete(id);
+    const w = this.workers.get(worker);
+    if (w) {
+      w.running.delete(id);
+      this.#keepFree(w);
+    }
     this.drain();
   }
 
   /** Removes a queued task; false when it was not queued. */
   unqueue(id: string): boolean {
-    const at = this.queue.findIndex((q) => q.spec.id === id);
-    if (at < 0) return false;
-    this.queue.splice(at, 1);
-    return true;
+    return this.#drop(id);
   }
 
   cancelRunning(worker: string, id: string): void {
@@ -112,15 +192,27 @@ export class WorkerPool {
 
   /** Starts queued tasks, in order, while workers are free for them. */
   drain(): void {
-    for (let i = 0; i < this.queue.length; ) {
-      const q = this.queue[i]!;
-      const worker = this.#pick(q.selector);
-      if (worker) {
-        this.queue.splice(i, 1);
-        this.#start(worker, q);
-      } else {
-        i += 1;
+    if (this.#queued.size === 0) return;
+    while (this.#free.size > 0) {
+      // The earliest queued task that some free worker matches: a start only takes free workers
+      // away, so a selector passed over here stays so until the next drain.
+      let best: { selector: Selector; items: TaskQueue } | undefined;
+      let bestHead: QueuedEntry | undefined;
+      for (const [text, q] of this.#queues) {
+        const head = q.items.peek();
+        if (!head) {
+          this.#queues.delete(text);
+          continue;
+        }
+        if (bestHead && head.order > bestHead.order) continue;
+        if (!this.#anyFree(q.selector)) continue;
+        best = q;
+        bestHead = head;
       }
+      if (!best || !bestHead) return;
+      best.items.shift();
+      this.#queued.delete(bestHead.spec.id);
+      this.#start(this.#pick(best.selector)!, bestHead);
     }
   }
 
@@ -137,6 +229,7 @@ export class WorkerPool {
       // `name: ref.node`: the pool matches `name=` against the node's name.
       const worker: PoolWorker = { ref, ...workerTraits(ref.node, meta), name: ref.node, running: new Set() };
       this.workers.set(ref.node, worker);
+      this.#keepFree(worker);
       joined.add(worker);
       this.system.watch(this.self(), ref);
       // Introduce ourselves: the worker answers with the tasks it still runs (after a manager restart).
@@ -159,6 +252,7 @@ export class WorkerPool {
     const worker = this.workers.get(state.worker);
     if (!worker) return;
     for (const { task } of state.running) worker.running.add(task.id);
+    this.#keepFree(worker);
     this.events.state(state);
   }
 
@@ -168,21 +262,58 @@ export class WorkerPool {
   }
 
   onRefused(worker: string, msg: WorkRefused): void {
-    this.workers.get(worker)?.running.delete(msg.id);
+    const w = this.workers.get(worker);
+    if (w) {
+      w.running.delete(msg.id);
+      this.#keepFree(w);
+    }
     this.events.refused(msg.id, worker, msg.code, msg.reason);
   }
 
   #gone(worker: PoolWorker, reason: string): void {
     this.workers.delete(worker.name);
+    this.#free.delete(worker);
     this.system.unwatch(this.self(), worker.ref);
     const ids = [...worker.running];
     if (ids.length > 0) this.events.lost(ids, worker.name, `worker ${worker.name} ${reason}`);
   }
 
+  /** A queued task is no longer queued (unqueued, or queued anew); false when it was not queued. */
+  #drop(id: string): boolean {
+    const entry = this.#queued.get(id);
+    if (!entry) return false;
+    entry.removed = true;
+    this.#queued.delete(id);
+    return true;
+  }
+
+  /** Keeps #free in step with a worker's running tasks (call after every change of them). */
+  #keepFree(w: PoolWorker): void {
+    if (w.running.size < w.slots && this.workers.get(w.name) === w) this.#free.add(w);
+    else this.#free.delete(w);
+  }
+
+  /** Whether a free worker matches: at once for the empty selector and for `name=` alone. */
+  #anyFree(selector: Selector): boolean {
+    if (selector.terms.length === 0) return this.#free.size > 0;
+    const only = selector.terms.length === 1 ? selector.terms[0]! : undefined;
+    if (only?.key === 'name') {
+      const w = this.workers.get(only.value);
+      return w !== undefined && this.#free.has(w);
+    }
+    for (const w of this.#free) if (matches(selector, w)) return true;
+    return false;
+  }
+
   /** Least loaded by running/slots, then fewest running, then name: deterministic. */
   #pick(selector: Selector): PoolWorker | undefined {
+    const only = selector.terms.length === 1 ? selector.terms[0]! : undefined;
+    if (only?.key === 'name') {
+      const w = this.workers.get(only.value);
+      return w !== undefined && this.#free.has(w) ? w : undefined;
+    }
     let best: PoolWorker | undefined;
-    for (const w of this.workers.values()) {
+    for (const w of this.#free) {
       if (w.running.size >= w.slots || !matches(selector, w)) continue;
       if (!best || load(w) < load(best) || (load(w) === load(best) && (w.running.size < best.running.size || (w.running.size === best.running.size && w.name < best.name)))) best = w;
     }
@@ -191,6 +322,7 @@ export class WorkerPool {
 
   #start(worker: PoolWorker, { spec, subscribers, attempt }: Queued): void {
     worker.running.add(spec.id);
+    this.#keepFree(worker);
     this.system.dispatch(worker.ref, { type: 'work', task: spec, reportTo: this.controller, subscribers, attempt });
     this.events.started(spec.id, worker.name, Date.now());
   }

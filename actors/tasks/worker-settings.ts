@@ -7,6 +7,7 @@ import os from 'node:os';
 import { settingError } from '../../src/errors.js';
 import { DEFAULT_KILL_GRACE_MS, milliseconds } from '../process/run-options.js';
 import type { Spawner } from '../process/spawner.js';
+import type { RunCommandOptions, RunningCommand } from '../process/run-command.js';
 
 export { DEFAULT_KILL_GRACE_MS };
 
@@ -54,6 +55,12 @@ export interface WorkerOptions {
   maxHeldOutputBytes?: number;
   /** See DEFAULT_SUBSCRIBER_WAIT_MS. */
   subscriberWaitMs?: number;
+  /**
+   * Benches only (bench/scale.ts): what runs each task instead of runCommand, e.g. a built-in no-op,
+   * so that a bench measures the manager with thousands of workers rather than bash. Never set by
+   * the CLI; a production worker always runs the command.
+   */
+  runCommand?: (options: RunCommandOptions) => RunningCommand;
 }
 
 export interface WorkerSettings {
@@ -66,6 +73,8 @@ export interface WorkerSettings {
   spawner: Spawner | false | undefined;
   maxHeldOutputBytes: number;
   subscriberWaitMs: number;
+  /** Benches only: see WorkerOptions.runCommand; absent unless given. */
+  runCommand?: (options: RunCommandOptions) => RunningCommand;
 }
 
 /** The options checked, with their defaults filled in. Throws a SettingError (TROUPE_E_SETTING). */
@@ -76,6 +85,7 @@ export function workerSettings(given: WorkerOptions = {}): WorkerSettings {
   if (spawner !== undefined && spawner !== false && (spawner === null || typeof spawner !== 'object' || typeof spawner.launch !== 'function')) {
     throw settingError('spawner', spawner, 'a Spawner or false');
   }
+  if (given.runCommand !== undefined && typeof given.runCommand !== 'function') throw settingError('runCommand', given.runCommand, 'a function');
   return {
     slots: workerSlots(given.slots ?? DEFAULT_SLOTS),
     tags: workerTags(given.tags ?? []),
@@ -85,6 +95,7 @@ export function workerSettings(given: WorkerOptions = {}): WorkerSettings {
     spawner,
     maxHeldOutputBytes: bytes('maxHeldOutputBytes', given.maxHeldOutputBytes ?? DEFAULT_MAX_HELD_OUTPUT_BYTES),
     subscriberWaitMs: milliseconds('subscriberWaitMs', given.subscriberWaitMs, DEFAULT_SUBSCRIBER_WAIT_MS),
+    ...(given.runCommand === undefined ? {} : { runCommand: given.runCommand }),
   };
 }
 

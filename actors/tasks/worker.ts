@@ -182,6 +182,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       maxHeldOutputBytes: settings.maxHeldOutputBytes,
       dirs,
       spawner,
+      run: settings.runCommand,
     });
     tasks.set(task.id, { executor, spec: task, subscribers: [...msg.subscribers], startedAt, result: undefined, replayable: false, since: generation, acked: false });
   }

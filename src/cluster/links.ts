@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { PROTOCOL_VERSION } from '../../protocols/version.js';
 import type { Role } from '../../protocols/roles.js';
-import type { Envelope, Hello, Reject, Welcome } from '../../protocols/wire.js';
+import type { Envelope, Hello, MemberStatus, Reject, Welcome } from '../../protocols/wire.js';
 import { ErrorCodes, TroupeError, type ErrorCode } from '../errors.js';
 import { CLOSE_POLICY, Connection, type CloseInfo } from '../transport/connection.js';
 import type { TransportSettings } from '../transport/settings.js';
@@ -28,6 +28,7 @@ import { Dialer } from '../transport/websocket-client.js';
 import { TransportServer } from '../transport/websocket-server.js';
 import type { ClusterEvents, ClusterOptions } from './cluster-options.js';
 import type { Membership } from './membership.js';
+import { EncodedEnvelope } from './encoded-envelope.js';
 
 export interface LinkStats {
   bytesIn: number;
@@ -62,12 +63,21 @@ export interface LinkHost {
   settled(error?: Error): void;
 }
 
+/** How late at most the manager tells the nodes that one left (see Links.announce). */
+export const ANNOUNCE_BATCH_MS = 20;
+
 export class Links {
   #server: TransportServer | undefined;
   #dialer: Dialer | undefined;
   /** On the manager: the connection of every node. Elsewhere: only the manager's. */
   #links = new Map<string, Connection>();
   #hub: string | undefined;
+  /** On the manager: each member's envelope, encoded once (see #encodedMember). */
+  #encoded = new Map<string, { incarnation: string; status: MemberStatus; meta: Record<string, unknown>; envelope: Envelope }>();
+  #pruneAt = 64;
+  /** Leaving members not yet told (see announce). */
+  #held: Envelope[] = [];
+  #heldTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly host: LinkHost) {}
 
@@ -126,11 +136,51 @@ export class Links {
     });
   }
 
-  /** On the manager: tells every linked node of a change of membership (not of the manager's own). */
+  /**
+   * On the manager: tells every linked node of a change of membership (not of the manager's own).
+   * A node leaving (unreachable, down) is told up to ANNOUNCE_BATCH_MS late, with the others that
+   * leave meanwhile: a process holding a hundred workers killed is then a few frames on each link,
+   * not a hundred. A node joining is told at once, after what was held (the order of one node's
+   * changes is kept), since a message from it may follow straight away.
+   */
   announce(event: MemberEvent): void {
     if (!this.#server || event.node === this.host.node) return;
-    const envelope = { t: 'member', node: event.node, role: event.role, incarnation: event.incarnation, status: event.status, meta: event.meta } as const;
+    // Encoded once for every link (encoded-envelope.ts), not once per link.
+    const envelope = this.#encodedMember(event);
+    if (event.status !== 'up') {
+      this.#held.push(envelope);
+      this.#heldTimer ??= setTimeout(this.#announceHeld, ANNOUNCE_BATCH_MS);
+      return;
+    }
+    this.#announceHeld();
     for (const link of this.#links.values()) link.send(envelope);
+  }
+
+  #announceHeld = (): void => {
+    clearTimeout(this.#heldTimer);
+    this.#heldTimer = undefined;
+    if (this.#held.length === 0) return;
+    const held = this.#held;
+    this.#held = [];
+    for (const link of this.#links.values()) for (const envelope of held) link.send(envelope);
+  };
+
+  /**
+   * The member envelope of a member's current status, encoded once: every newcomer is sent the
+   * whole table, and every change goes to every link. One per node, replaced when its status or
+   * incarnation changes; dropped when the membership forgets the node.
+   */
+  #encodedMember(m: { node: string; role: Role; incarnation: string; status: MemberStatus; meta: Record<string, unknown> }): Envelope {
+    const cached = this.#encoded.get(m.node);
+    if (cached && cached.incarnation === m.incarnation && cached.status === m.status && cached.meta === m.meta) return cached.envelope;
+    const envelope = new EncodedEnvelope({ t: 'member', node: m.node, role: m.role, incarnation: m.incarnation, status: m.status, meta: m.meta }).asEnvelope();
+    this.#encoded.set(m.node, { incarnation: m.incarnation, status: m.status, meta: m.meta, envelope });
+    // Bounded by the table: nodes it forgot (down clients) are dropped whenever the cache has doubled.
+    if (this.#encoded.size > this.#pruneAt) {
+      for (const node of this.#encoded.keys()) if (!this.host.membership.get(node)) this.#encoded.delete(node);
+      this.#pruneAt = Math.max(64, 2 * this.#encoded.size);
+    }
+    return envelope;
   }
 
   /** Stops dialling or listening; what is queued on the links is flushed first. */
@@ -138,6 +188,7 @@ export class Links {
     this.#dialer?.stop();
     this.host.options.revocation?.off('reloaded', this.#onRevocationList);
     this.host.options.revocation?.off('invalid', this.#onRevocationInvalid);
+    this.#announceHeld();
     for (const link of this.#links.values()) link.flush();
     await this.#server?.close();
   }
@@ -225,9 +276,7 @@ export class Links {
     // The newcomer learns the table first, then everyone (the newcomer too) learns of it. The
     // table has the down members too: a node back after a short loss may still hold them as up.
     for (const m of host.membership.list()) {
-      if (m.node !== host.node && m.node !== peer.node) {
-        connection.send({ t: 'member', node: m.node, role: m.role, incarnation: m.incarnation, status: m.status, meta: m.meta });
-      }
+      if (m.node !== host.node && m.node !== peer.node) connection.send(this.#encodedMember(m));
     }
     host.log.info({ peer: peer.node, certName: peer.certName, role: peer.role, address: peer.address }, 'node joined');
     host.membership.up({ node: peer.node, role: peer.role, incarnation: peer.incarnation, meta: peer.meta });

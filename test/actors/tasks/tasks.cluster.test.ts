@@ -115,6 +115,38 @@ describe('tasks on a cluster of real processes', function () {
     fs.rmSync(gate);
   });
 
+  it('queued tasks of several selectors: a freed slot takes the earliest task it matches; a task waits only behind those wanting its busy workers; a cancelled one never runs', async () => {
+    const gate = (n: number) => `${testPki().dir}/gate-${n}-${Date.now()}`;
+    const [gate1, gate2] = [gate(1), gate(2)];
+    const wait = (g: string) => `for i in $(seq 3000); do [ -e ${g} ] && break; sleep 0.01; done`;
+    const submit = async (command: string, selector?: string) => (await cluster.tasks.submit({ command, ...(selector ? { selector } : {}) }))[0]!;
+    // Every slot busy: worker-1 (2 slots, gpu) until gate1, worker-2 (1 slot, cpu) until gate2.
+    const blockers = [await submit(wait(gate1), 'name=worker-1'), await submit(wait(gate1), 'name=worker-1'), await submit(wait(gate2), 'name=worker-2')];
+    for (const b of blockers) await cluster.update(b.id, (t) => t.status === 'running');
+    const g1 = await submit('echo g1', 'tag=gpu');
+    const any = await submit(`${wait(gate2)}; echo any`);
+    const c1 = await submit('echo c1', 'tag=cpu');
+    const dropped = await submit('echo dropped', 'tag=gpu');
+    const g2 = await submit('echo g2', 'tag=gpu');
+    expect((await cluster.tasks.cancel(dropped.id)).status).to.equal('cancelled');
+    expect((await cluster.tasks.ask('tasksPending')).tasks!.map((t) => t.id)).to.deep.equal([g1.id, any.id, c1.id, g2.id]);
+    // worker-2 frees up: g1 cannot use it, so `any` (next in order) takes it, then c1.
+    fs.writeFileSync(gate2, '');
+    const [anyDone, c1Done] = await Promise.all([cluster.tasks.finished(any.id), cluster.tasks.finished(c1.id)]);
+    expect([anyDone.worker, c1Done.worker, anyDone.status, c1Done.status]).to.deep.equal(['worker-2', 'worker-2', 'succeeded', 'succeeded']);
+    expect(anyDone.startedAt! <= c1Done.startedAt!).to.equal(true);
+    expect((await cluster.tasks.ask('tasksPending')).tasks!.map((t) => t.id)).to.deep.equal([g1.id, g2.id]);
+    fs.writeFileSync(gate1, '');
+    const [g1Done, g2Done] = await Promise.all([cluster.tasks.finished(g1.id), cluster.tasks.finished(g2.id)]);
+    expect([g1Done.worker, g2Done.worker, g1Done.status, g2Done.status]).to.deep.equal(['worker-1', 'worker-1', 'succeeded', 'succeeded']);
+    expect(g1Done.startedAt! <= g2Done.startedAt!).to.equal(true);
+    expect(cluster.text(dropped.id, 'stdout')).to.equal('');
+    expect((await cluster.tasks.ask('isFinished', dropped.id)).task).to.include({ status: 'cancelled', worker: null });
+    await Promise.all(blockers.map((b) => cluster.tasks.finished(b.id)));
+    fs.rmSync(gate1);
+    fs.rmSync(gate2);
+  });
+
   it('broadcast: one task per matching worker, each result its own', async () => {
     const tasks = await cluster.tasks.submit({ command: 'echo from-$RANDOM', broadcast: true });
     expect(tasks.map((t) => t.selector).sort()).to.deep.equal(['name=worker-1', 'name=worker-2']);

@@ -49,6 +49,7 @@ describe('actors: worker settings', () => {
     ['a spawner that is not one', { spawner: {} as never }, 'spawner', ''],
     ['a negative held-output bound', { maxHeldOutputBytes: -1 }, 'maxHeldOutputBytes', 'maxHeldOutputBytes: expected a whole number of bytes ≥ 0, got -1'],
     ['a subscriber wait past what a timer holds', { subscriberWaitMs: 2 ** 31 }, 'subscriberWaitMs', ''],
+    ['a bench runCommand that is not a function', { runCommand: 'noop' as never }, 'runCommand', 'runCommand: expected a function, got "noop"'],
   ];
   for (const [what, given, option, message] of cases) {
     it(`refuses ${what} with TROUPE_E_SETTING naming ${option}`, () => {
