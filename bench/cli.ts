@@ -25,19 +25,18 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { generateCertificates } from '../certs/index.js';
+import { prepareSshd, SSHD } from './bench-sshd.js';
 import { envInt, median, nowMs, progressTo, roundTo } from './bench-util.js';
 
 const N = envInt('BENCH_CLI_N', 20);
 const WARMUP = Number(process.env.BENCH_CLI_WARMUP ?? 2);
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.resolve(process.env.BENCH_CLI_BIN ?? path.join(HERE, '..', 'bin', 'troupe.js'));
-const SSHD = '/usr/sbin/sshd';
 /** Targets from the issue, in ms. */
 const HELP_OVER_NODE_TARGET_MS = 100;
 const RUN_TARGET_MS = 300;
@@ -73,18 +72,6 @@ function timeOnce(way: Way): Promise<number> {
       if (code !== 0) return reject(new Error(`${way.name}: exit ${code ?? signal}: ${err.trim().slice(0, 500)}`));
       if (way.stdout !== undefined && out !== way.stdout) return reject(new Error(`${way.name}: stdout ${JSON.stringify(out.slice(0, 200))}, expected ${JSON.stringify(way.stdout)}`));
       resolve(ms);
-    });
-  });
-}
-
-/** A free TCP port on loopback (for sshd, which cannot be told to pick one and say it). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
     });
   });
 }
@@ -131,33 +118,9 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 async function startSsh(dir: string): Promise<{ sshd: ChildProcess; args: string[] } | { absent: string }> {
   if (!onPath('ssh') || !onPath('ssh-keygen')) return { absent: 'no ssh or ssh-keygen on PATH' };
   if (!fs.existsSync(SSHD)) return { absent: `no ${SSHD}` };
-  const sshDir = path.join(dir, 'ssh');
-  fs.mkdirSync(sshDir, { mode: 0o700 });
-  const keygen = (file: string) => execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'troupe-bench', '-f', file], { stdio: 'ignore' });
-  const hostKey = path.join(sshDir, 'host_key');
-  const clientKey = path.join(sshDir, 'client_key');
-  keygen(hostKey);
-  keygen(clientKey);
-  fs.copyFileSync(`${clientKey}.pub`, path.join(sshDir, 'authorized_keys'));
-  fs.writeFileSync(path.join(sshDir, 'known_hosts'), '');
-  const port = await freePort();
+  const { dir: sshDir, port, clientKey, knownHosts, sshdArgs } = await prepareSshd(dir);
   const user = os.userInfo().username;
-  const config = [
-    `ListenAddress 127.0.0.1:${port}`,
-    `HostKey ${hostKey}`,
-    `PidFile ${path.join(sshDir, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${path.join(sshDir, 'authorized_keys')}`,
-    'PermitRootLogin prohibit-password',
-    'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no',
-    'UsePAM no',
-    'StrictModes no',
-    'LogLevel INFO',
-  ];
-  fs.writeFileSync(path.join(sshDir, 'sshd_config'), `${config.join('\n')}\n`);
-  // Privilege separation wants this directory when run as root.
-  if (process.getuid?.() === 0) fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  const sshd = spawn(SSHD, ['-D', '-e', '-f', path.join(sshDir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sshd = spawn(SSHD, sshdArgs, { stdio: ['ignore', 'ignore', 'pipe'] });
   try {
     await waitForLine(sshd, /Server listening on/, 'sshd');
   } catch (err) {
@@ -165,7 +128,7 @@ async function startSsh(dir: string): Promise<{ sshd: ChildProcess; args: string
     return { absent: `sshd did not start: ${(err as Error).message.slice(0, 300)}` };
   }
   const args = [
-    '-p', String(port), '-i', clientKey, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${path.join(sshDir, 'known_hosts')}`,
+    '-p', String(port), '-i', clientKey, '-o', 'BatchMode=yes', '-o', 'IdentitiesOnly=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
     '-o', 'StrictHostKeyChecking=accept-new', '-o', 'ControlMaster=auto', '-o', `ControlPath=${path.join(sshDir, 'cm-%C')}`, '-o', 'ControlPersist=600',
     `${user}@127.0.0.1`,
   ];

@@ -22,10 +22,10 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { prepareSshd, SSHD } from './bench-sshd.js';
 import { envInt, median, nowMs, progressTo, roundTo, sleep } from './bench-util.js';
 
 const BYTES = envInt('BENCH_OUTPUT_BYTES', 1_000_000_000);
@@ -39,7 +39,6 @@ const cpuProfArgs = (name: string): string[] => (CPU_PROF_DIR === '' ? [] : ['--
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = path.join(HERE, '..', 'bin', 'troupe.js');
-const SSHD = '/usr/sbin/sshd';
 const TIME = '/usr/bin/time';
 const WAYS = ['troupe', 'ssh', 'pipe'] as const;
 type Way = (typeof WAYS)[number];
@@ -149,17 +148,6 @@ function childPid(parent: number, needle: string): number | undefined {
   return undefined;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface RunOutcome {
   seconds: number;
   /** The producer's peak RSS (its /usr/bin/time), MiB. */
@@ -229,34 +217,14 @@ async function main(): Promise<Record<string, unknown>> {
     await worker.waitFor(/joined the cluster through/);
 
     // Our own sshd on 127.0.0.1, a port from the OS, keys made here.
-    const sshDir = path.join(dir, 'ssh');
-    fs.mkdirSync(sshDir, { mode: 0o700 });
-    const hostKey = path.join(sshDir, 'host_key');
-    const clientKey = path.join(sshDir, 'client_key');
-    for (const key of [hostKey, clientKey]) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'troupe-bench', '-f', key], { stdio: 'ignore' });
-    fs.copyFileSync(`${clientKey}.pub`, path.join(sshDir, 'authorized_keys'));
-    const sshPort = await freePort();
-    const config = [
-      `ListenAddress 127.0.0.1:${sshPort}`,
-      `HostKey ${hostKey}`,
-      `PidFile ${path.join(sshDir, 'sshd.pid')}`,
-      `AuthorizedKeysFile ${path.join(sshDir, 'authorized_keys')}`,
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-      'LogLevel ERROR',
-    ];
-    fs.writeFileSync(path.join(sshDir, 'sshd_config'), `${config.join('\n')}\n`);
-    fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 }); // sshd's privilege separation directory
-    const sshd = new Daemon('sshd', SSHD, ['-D', '-e', '-o', 'LogLevel=INFO', '-f', path.join(sshDir, 'sshd_config')]);
+    const { port: sshPort, clientKey, knownHosts, sshdArgs } = await prepareSshd(dir, 'ERROR');
+    const sshd = new Daemon('sshd', SSHD, [...sshdArgs, '-o', 'LogLevel=INFO']);
     daemons.push(sshd);
     await sshd.waitFor(/Server listening on/);
     const user = os.userInfo().username;
     const sshArgs = (cmd: string) => [
       '-q', '-p', String(sshPort), '-i', clientKey,
-      '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${path.join(sshDir, 'known_hosts')}`, '-o', 'LogLevel=ERROR',
+      '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'LogLevel=ERROR',
       `${user}@127.0.0.1`, cmd,
     ];
     let clientRuns = 0;
