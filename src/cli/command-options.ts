@@ -11,7 +11,7 @@ import { DEFAULT_CERTS_DIR, identityFrom, parseHostPort, type CertificateOptions
 
 export const MANAGER_ARGUMENT = 'The manager, HOST[:PORT] (default port 7400); or --join / TROUPE_JOIN';
 
-// The options as data as well, for the parser of `troupe run` that does without yargs (run-command.ts).
+// The options as data as well, for the parser of `troupe run` that does without yargs (run-line.ts).
 export const CERTS_OPTION = {
   certs: { type: 'string', default: DEFAULT_CERTS_DIR, describe: "Directory holding ca.crt and this node's NAME.crt / NAME.key (env TROUPE_CERTS)" },
 } as const;

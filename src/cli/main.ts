@@ -23,7 +23,7 @@ import { MEMBERSHIP_VIEW } from './membership-view.js';
 import { certsOptions, clientCertOptions, clientConnection, connectOptions, count, journalOptions, journalSettings, loadJournalDefaults, MANAGER_ARGUMENT, replOptions, seconds, type JournalDefaults } from './command-options.js';
 import { BENCH_SUMMARY, DEPLOY_SUMMARY, TESTBED_SUMMARY, type CommandSummary } from './command-summaries.js';
 import { checkPort, DEFAULT_CERTS_DIR, parseHostPort } from './options.js';
-import { quickRunArgs, runArgsOf, runBuilder, runCommandOptions } from './run-command.js';
+import { quickRunArgs, runArgsOf, runBuilder, runCommandOptions } from './run-line.js';
 import type { managerSession } from './sessions.js';
 
 const DEFAULT_LOCAL_WORKERS = 2;
@@ -42,7 +42,7 @@ const processIo: CliIo = {
 /** Runs the command line; resolves with the exit code once the command is done (a node: when it stopped). */
 export async function main(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const line = withEnvOptions(argv);
-  // The usual one-shot `troupe run HOST -- CMD`: parsed without loading yargs (run-command.ts).
+  // The usual one-shot `troupe run HOST -- CMD`: parsed without loading yargs (run-line.ts).
   const quick = quickRunArgs(line);
   if (quick) {
     try {

@@ -1,7 +1,7 @@
 /**
  * What a command loads before it does its work (issue 17, start-up): `troupe --help` none of the
  * cluster, certificate, deploy or Russula code; a one-shot `troupe run` the client node alone, not
- * yargs (its quick parser, run-command.ts), no certificate library, YAML, Russula actors or REPL;
+ * yargs (its quick parser, run-line.ts), no certificate library, YAML, Russula actors or REPL;
  * `troupe status` no REPL either.
  * And the quick path says what the yargs path says: against a manager with no worker, the same
  * note, the same error and exit code. Real processes of the CLI, a real manager, mTLS on loopback.

@@ -1,10 +1,10 @@
 /**
- * `troupe run`'s quick parser (run-command.ts) against yargs with the same definitions: every line
+ * `troupe run`'s quick parser (run-line.ts) against yargs with the same definitions: every line
  * it takes means to it what it means to yargs, and it leaves every other form to yargs.
  */
 import { expect } from 'chai';
 import yargs from 'yargs';
-import { quickRunArgs, runArgsOf, runBuilder, type RunArgs } from '../../src/cli/run-command.js';
+import { quickRunArgs, runArgsOf, runBuilder, type RunArgs } from '../../src/cli/run-line.js';
 
 const KEYS = ['manager', 'words', 'certs', 'cert', 'key', 'ca', 'join', 'connect-timeout', 'log-file', 'name', 'on', 'all', 'timeout', 'wait', 'verbose', 'reconnect-grace'] as const;
 
