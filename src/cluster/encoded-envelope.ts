@@ -7,13 +7,12 @@
  * exactly the bytes the codec would have written for the plain envelope (msgpack is a concatenation:
  * the extension below writes the bytes in place, with no extension header). Its type number never
  * appears on the wire; a peer that sends it is refused like any bad frame. Only for envelopes of plain
- * data (no ActorRef, no typed arrays): those are encoded here with the codec's options.
+ * data (no ActorRef, no typed arrays): those are encoded here with the codec's packer.
  */
-import { addExtension, Packr } from 'msgpackr';
+import { addExtension } from 'msgpackr';
 import type { Envelope } from '../../protocols/wire.js';
+import { encodeItem } from '../transport/codec.js';
 
-/** The codec's options (src/transport/codec.ts): the same bytes for the same plain data. */
-const packr = new Packr({ useRecords: false, structuredClone: false, moreTypes: false, mapsAsObjects: true });
 /** A type number for msgpackr's bookkeeping only: nothing is ever written with it. */
 const NEVER_ON_THE_WIRE = 0x7e;
 
@@ -23,8 +22,8 @@ export class EncodedEnvelope {
   /** `envelope` must be plain data (see the module comment); `t` is kept for what reports on an envelope. */
   constructor(envelope: Extract<Envelope, { t: 'member' }>) {
     this.t = envelope.t;
-    // A copy: the packer reuses its buffer.
-    this.bytes = Uint8Array.from(packr.pack(envelope));
+    // The codec's own packer, so the same bytes as the plain envelope; a copy, since it reuses its buffer.
+    this.bytes = Uint8Array.from(encodeItem(envelope));
   }
 
   readonly t: Envelope['t'];

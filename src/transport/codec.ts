@@ -183,6 +183,14 @@ export function encodeFrame(envelopes: readonly unknown[]): Buffer {
   return packr.pack(envelopes);
 }
 
+/**
+ * The bytes one value takes inside a frame (msgpack is a concatenation: a frame is an array header
+ * then its items' bytes). Valid only until the next encode: the packer reuses its buffer.
+ */
+export function encodeItem(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
 /** Decodes one frame into its envelopes; throws when the bytes are not one msgpack array. */
 export function decodeFrame(frame: Buffer | Uint8Array): unknown[] {
   checkNesting(frame);
