@@ -296,22 +296,24 @@ export class WorkerPool {
   /** Whether a free worker matches: at once for the empty selector and for `name=` alone. */
   #anyFree(selector: Selector): boolean {
     if (selector.terms.length === 0) return this.#free.size > 0;
-    const only = selector.terms.length === 1 ? selector.terms[0]! : undefined;
-    if (only?.key === 'name') {
-      const w = this.workers.get(only.value);
-      return w !== undefined && this.#free.has(w);
-    }
+    const named = this.#freeByName(selector);
+    if (named !== null) return named !== undefined;
     for (const w of this.#free) if (matches(selector, w)) return true;
     return false;
   }
 
+  /** For a selector that is `name=X` alone, a lookup: that worker if it is free. null: not such a selector. */
+  #freeByName(selector: Selector): PoolWorker | undefined | null {
+    const only = selector.terms.length === 1 ? selector.terms[0]! : undefined;
+    if (only?.key !== 'name') return null;
+    const w = this.workers.get(only.value);
+    return w !== undefined && this.#free.has(w) ? w : undefined;
+  }
+
   /** Least loaded by running/slots, then fewest running, then name: deterministic. */
   #pick(selector: Selector): PoolWorker | undefined {
-    const only = selector.terms.length === 1 ? selector.terms[0]! : undefined;
-    if (only?.key === 'name') {
-      const w = this.workers.get(only.value);
-      return w !== undefined && this.#free.has(w) ? w : undefined;
-    }
+    const named = this.#freeByName(selector);
+    if (named !== null) return named;
     let best: PoolWorker | undefined;
     for (const w of this.#free) {
       if (w.running.size >= w.slots || !matches(selector, w)) continue;
