@@ -28,6 +28,11 @@ import { messageOf } from '../../src/errors.js';
 
 export type OutputStream = 'stdout' | 'stderr';
 
+/** Closes a descriptor that came with a message we do not take (a pipe not wanted, or a bad message). */
+function closeHandle(handle: unknown): void {
+  (handle as { close?: () => void } | undefined)?.close?.();
+}
+
 export interface ChildEvents {
   started(pid: number): void;
   /** It could not start; no other event follows. */
@@ -238,7 +243,7 @@ export class Spawner {
     }
     this.#proc = proc;
     proc.on('message', (m: unknown, handle: unknown) => {
-      if (!isFromSpawnerOrBatch(m)) return (handle as { close?: () => void } | undefined)?.close?.();
+      if (!isFromSpawnerOrBatch(m)) return closeHandle(handle);
       if (m.t !== 'batch') return this.#onMessage(m, handle);
       for (const one of m.m) this.#onMessage(one, undefined);
     });
@@ -258,7 +263,7 @@ export class Spawner {
 
   #onMessage(m: FromSpawner, handle: unknown): void {
     const child = this.#children.get(m.id);
-    if (!child || m.t !== 'pipe') (handle as { close?: () => void } | undefined)?.close?.();
+    if (!child || m.t !== 'pipe') closeHandle(handle);
     if (!child) return;
     switch (m.t) {
       case 'started':
@@ -283,7 +288,7 @@ export class Spawner {
       case 'pipe': {
         const stream = STREAMS[m.s]!;
         if (!child.open.has(stream) || child.readers[m.s]) {
-          (handle as { close?: () => void } | undefined)?.close?.();
+          closeHandle(handle);
           break;
         }
         if (handle === undefined || handle === null) {
