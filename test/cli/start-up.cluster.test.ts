@@ -1,6 +1,7 @@
 /**
- * What a command loads before it does its work (issue 17, start-up): `troupe --help` none of the
- * cluster, certificate, deploy or Russula code; a one-shot `troupe run` the client node alone, not
+ * What a command loads before it does its work (issue 17, start-up): `troupe --help` (and `troupe`,
+ * `troupe status --help`) not yargs, the command definitions or any of the cluster, certificate,
+ * deploy or Russula code, printing what yargs prints all the same (help-cache.ts); a one-shot `troupe run` the client node alone, not
  * yargs (its quick parser, run-line.ts), no certificate library, YAML, Russula actors or REPL;
  * `troupe status` no REPL either.
  * And the quick path says what the yargs path says: against a manager with no worker, the same
@@ -14,6 +15,7 @@ import { expect } from 'chai';
 import { CliProcess, killAllCli } from '../fixtures/cli-process.js';
 import { testPki } from '../fixtures/pki.js';
 import { TaskCluster } from '../fixtures/task-cluster.js';
+import { yargsPrints } from '../fixtures/yargs-help.js';
 
 const MODULE_LOG = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'module-log.js');
 /** Packages and parts of troupe that no client command should load for `run` or `--help`. */
@@ -38,20 +40,32 @@ describe('troupe start-up: what a command loads', function () {
 
   /** Runs troupe ARGS; what it printed, and every module it imported. */
   let runs = 0;
-  async function troupe(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; modules: string[] }> {
+  async function troupe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string; modules: string[] }> {
     const log = path.join(dir, `modules-${++runs}.log`);
-    const result = await CliProcess.run(args, { cwd: dir, env: { NODE_OPTIONS: `--import=${MODULE_LOG}`, TROUPE_TEST_MODULE_LOG: log } });
+    const result = await CliProcess.run(args, { cwd: dir, env: { ...env, NODE_OPTIONS: `--import=${MODULE_LOG}`, TROUPE_TEST_MODULE_LOG: log } });
     const modules = fs.existsSync(log) ? fs.readFileSync(log, 'utf8').split('\n').filter((l) => l !== '') : [];
     return { ...result, modules };
   }
   const loaded = (modules: string[], pattern: RegExp) => modules.filter((m) => pattern.test(m));
 
-  it('--help loads yargs and the option definitions, nothing of the cluster, the certificates, deploy or Russula', async () => {
-    const { code, stdout, modules } = await troupe(['--help']);
-    expect(code).to.equal(0);
-    expect(stdout).to.match(/^troupe <command> \[options\]/);
-    expect(loaded(modules, /node_modules\/yargs\//)).to.not.be.empty;
-    for (const pattern of [...NEVER, /node_modules\/@sinclair\/typebox\//, /node_modules\/msgpackr\//, /\/src\/cluster\/cluster-system\.js$/]) expect(loaded(modules, pattern), String(pattern)).to.deep.equal([]);
+  it('--help loads neither yargs nor the command definitions, and prints what yargs prints; a typo still gets yargs\' usage error', async () => {
+    // English, as yargs' locale: the cache answers only then (help-cache.ts).
+    const env = { LC_ALL: 'C.UTF-8' };
+    const [help, bare, status, typo] = await Promise.all([['--help'], [], ['status', '--help'], ['--hel']].map((args) => troupe(args, env)));
+    // stdout is a pipe here: yargs wraps at 110 columns.
+    for (const [r, argv] of [[help, ['--help']], [bare, []], [status, ['status', '--help']]] as const) {
+      // CliProcess.run gives the lines, without the last newline.
+      const { code, stdout, stderr } = await yargsPrints(argv, undefined, env);
+      expect({ code: r.code, stdout: r.stdout, stderr: r.stderr }, `troupe ${argv.join(' ')}`).to.deep.equal({ code, stdout: stdout.replace(/\n$/, ''), stderr: stderr.replace(/\n$/, '') });
+      expect(loaded(r.modules, /node_modules\/yargs\//), `troupe ${argv.join(' ')}`).to.deep.equal([]);
+      expect(loaded(r.modules, /\/src\/cli\/main\.js$/), `troupe ${argv.join(' ')}`).to.deep.equal([]);
+      for (const pattern of [...NEVER, /node_modules\/@sinclair\/typebox\//, /node_modules\/msgpackr\//, /\/src\/cluster\/cluster-system\.js$/]) expect(loaded(r.modules, pattern), String(pattern)).to.deep.equal([]);
+    }
+    expect(help.stdout).to.match(/^troupe <command> \[options\]/);
+    expect(bare.code).to.equal(2);
+    expect(typo.code).to.equal(2);
+    expect(typo.stderr).to.match(/^troupe <command> \[options\][\s\S]*\n\nUnknown argument: hel$/);
+    expect(loaded(typo.modules, /node_modules\/yargs\//)).to.not.be.empty;
   });
 
   it('a one-shot run loads the client node, not yargs; against a manager with no worker it says what the yargs path says', async () => {
