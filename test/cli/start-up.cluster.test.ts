@@ -72,6 +72,8 @@ describe('troupe start-up: what a command loads', function () {
       expect(loaded(r.modules, /\/src\/cluster\/cluster-system\.js$/)).to.have.length(1);
       for (const pattern of NEVER) expect(loaded(r.modules, pattern), String(pattern)).to.deep.equal([]);
     }
+    // msgpackr as its one CommonJS file (src/transport/msgpackr-library.ts), not its five ES modules.
+    expect(loaded(quick.modules, /node_modules\/msgpackr\//).map((m) => m.replace(/^.*node_modules\//, ''))).to.deep.equal(['msgpackr/dist/node.cjs']);
     expect(loaded(quick.modules, /node_modules\/yargs\//)).to.deep.equal([]);
     expect(loaded(full.modules, /node_modules\/yargs\//)).to.not.be.empty;
   });
