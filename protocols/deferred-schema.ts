@@ -29,14 +29,13 @@ export class DeferredSchema {
   ) {}
 }
 
-/** The builder methods troupe's protocols use; another one is a TypeError at import, in every test. */
-const METHODS = ['Array', 'Boolean', 'Integer', 'Literal', 'Null', 'Number', 'Object', 'Optional', 'Record', 'String', 'Uint8Array', 'Union', 'Unknown', 'Unsafe'] as const;
-
-/** TypeBox's `Type`, deferred (see above). */
-export const Type = Object.freeze(Object.fromEntries(METHODS.map((method) => [method, (...args: unknown[]) => new DeferredSchema(method, args)]))) as unknown as Pick<
-  typeof TypeBoxType,
-  (typeof METHODS)[number]
->;
+/**
+ * TypeBox's `Type`, deferred (see above): every builder method, by name. Builders that take a
+ * callback (`Type.Recursive`) cannot be deferred: declare such a schema with TypeBox itself.
+ */
+export const Type = new Proxy(Object.freeze({}), {
+  get: (_target, method) => (typeof method === 'string' ? (...args: unknown[]) => new DeferredSchema(method, args) : undefined),
+}) as unknown as typeof TypeBoxType;
 
 /** Thrown by `schemaText` for a value it cannot name (a function, a class instance other than a schema's). */
 class Unnameable extends Error {}

@@ -58,7 +58,8 @@ function build(value: unknown): unknown {
   if (value instanceof DeferredSchema) {
     if (built.has(value)) return built.get(value);
     const { typebox } = typeBox();
-    const make = (typebox.Type as unknown as Record<string, (...args: unknown[]) => unknown>)[value.method]!;
+    const make = (typebox.Type as unknown as Record<string, ((...args: unknown[]) => unknown) | undefined>)[value.method];
+    if (typeof make !== 'function') throw new TypeError(`TypeBox has no Type.${value.method}`);
     const schema = make.apply(typebox.Type, value.args.map(build));
     built.set(value, schema);
     return schema;
