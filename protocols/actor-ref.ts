@@ -3,7 +3,9 @@
  * a value: it crosses the wire as `{node, path}` (a msgpackr extension, so refs nested anywhere in a
  * message come back to life as ActorRef on the other side) and compares by value.
  */
-import { Kind, Type, TypeRegistry } from '@sinclair/typebox';
+import type { TUnsafe } from '@sinclair/typebox';
+import { Kind } from './deferred-schema.js';
+import { defineKind } from './schema-check.js';
 
 /**
  * Node names: what a certificate's CN may be, or, for a client, `<CN>~<session>`: each connection
@@ -59,7 +61,7 @@ export class ActorRef {
 }
 
 const ACTOR_REF_KIND = 'troupe:ActorRef';
-TypeRegistry.Set(ACTOR_REF_KIND, (_schema, value) => value instanceof ActorRef);
+defineKind(ACTOR_REF_KIND, (value) => value instanceof ActorRef);
 
-/** The schema of an ActorRef field in a message. */
-export const TActorRef = () => Type.Unsafe<ActorRef>({ [Kind]: ACTOR_REF_KIND });
+/** The schema of an ActorRef field in a message: what TypeBox's `Type.Unsafe<ActorRef>({ [Kind]: ACTOR_REF_KIND })` makes. */
+export const TActorRef = (): TUnsafe<ActorRef> => ({ [Kind]: ACTOR_REF_KIND }) as unknown as TUnsafe<ActorRef>;

@@ -2,7 +2,7 @@
  * The messages the cluster itself delivers to actors: termination of a watched actor, receptionist
  * listings, and membership events.
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from './deferred-schema.js';
 import { MAX_NODE_NAME_LENGTH, TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
 import { ROLES } from './roles.js';

@@ -3,7 +3,7 @@
  * and the audit trail (`troupe audit`). Only managers and clients may ask; a worker's attempt is
  * refused by the catalog (TROUPE_E_FORBIDDEN) before it reaches the Controller.
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from './deferred-schema.js';
 import { TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
 import { STREAMS, TaskRecordT } from './tasks.js';

@@ -9,7 +9,7 @@
  * second over the last minute), so a view lost to a reconnect costs nothing: the next one replaces
  * it. Only managers and clients may watch (they may read every task anyway).
  */
-import { Type } from '@sinclair/typebox';
+import { Type } from './deferred-schema.js';
 import { TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
 import { UsageT } from './tasks.js';

@@ -3,20 +3,27 @@
  * checked here before any actor sees it: it must be a map with a string `type` that the catalog
  * knows, of the declared shape, and the sending node's role must be allowed to send it.
  * Messages sent between actors of one process are not checked: they never were untrusted.
- * Each type's check is compiled when the first message of that type arrives, not when the catalog
- * is made: a node accepts dozens of types and a short-lived one (`troupe run`) sees a few.
+ * Each type's check is made when the first message of that type arrives, not when the catalog
+ * is made: a node accepts dozens of types and a short-lived one (`troupe run`) sees a few. The
+ * schemas are declared deferred and checked by prebuilt checks where there are (schema-check.ts),
+ * so a process that receives only valid messages of troupe's own types never loads TypeBox.
  */
-import { Type, type Static, type TObject, type TProperties, type TLiteral } from '@sinclair/typebox';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { Static, TObject, TProperties, TLiteral } from '@sinclair/typebox';
+import { Type } from './deferred-schema.js';
 import type { Role } from './roles.js';
 import { ErrorCodes } from './error-codes.js';
+import { materialize, SchemaCheck } from './schema-check.js';
 
 export interface MessageSpec<T extends string = string, P extends TProperties = TProperties> {
   readonly type: T;
+  /** The TypeBox schema (built, and TypeBox loaded, when first read). */
   readonly schema: TObject<P & { type: TLiteral<T> }>;
   /** The roles that may send it; every role when absent. */
   readonly allow?: readonly Role[];
 }
+
+/** The schema of each spec made by defineMessage, as declared (deferred). */
+const declared = new WeakMap<MessageSpec, unknown>();
 
 /** Declares a message: its type tag, its fields, which roles may send it. */
 export function defineMessage<T extends string, P extends TProperties>(
@@ -25,7 +32,20 @@ export function defineMessage<T extends string, P extends TProperties>(
   options: { allow?: readonly Role[] } = {},
 ): MessageSpec<T, P> {
   const schema = Type.Object({ ...properties, type: Type.Literal(type) } as P & { type: TLiteral<T> });
-  return { type, schema, allow: options.allow };
+  const spec: MessageSpec<T, P> = {
+    type,
+    get schema() {
+      return materialize(schema);
+    },
+    allow: options.allow,
+  };
+  declared.set(spec as unknown as MessageSpec, schema);
+  return spec;
+}
+
+/** A spec's schema as declared: deferred when defineMessage made it (no TypeBox loaded). */
+export function declaredSchema(spec: MessageSpec): unknown {
+  return declared.has(spec) ? declared.get(spec) : spec.schema;
 }
 
 /** The TypeScript type of a message declared with defineMessage. */
@@ -36,9 +56,8 @@ export type CatalogVerdict =
   | { ok: false; code: typeof ErrorCodes.INVALID_MESSAGE | typeof ErrorCodes.UNKNOWN_MESSAGE | typeof ErrorCodes.FORBIDDEN; reason: string };
 
 interface Entry {
-  schema: TObject;
-  /** Compiled on first use. */
-  check?: TypeCheck<TObject>;
+  /** Prepared on first use. */
+  check: SchemaCheck;
   allow?: ReadonlySet<Role>;
 }
 
@@ -56,7 +75,7 @@ export class MessageCatalog {
     for (const spec of specs) {
       if (this.#entries.has(spec.type)) throw new TypeError(`message type ${JSON.stringify(spec.type)} is declared twice`);
       this.#entries.set(spec.type, {
-        schema: spec.schema as TObject,
+        check: new SchemaCheck(declaredSchema(spec)),
         allow: spec.allow ? new Set(spec.allow) : undefined,
       });
     }
@@ -81,9 +100,8 @@ export class MessageCatalog {
     if (entry.allow && !entry.allow.has(from)) {
       return { ok: false, code: ErrorCodes.FORBIDDEN, reason: `a ${from} may not send "${type}"` };
     }
-    const check = (entry.check ??= TypeCompiler.Compile(entry.schema));
-    if (check.Check(msg)) return OK;
-    const first = check.Errors(msg).First();
+    if (entry.check.test(msg)) return OK;
+    const first = entry.check.firstError(msg);
     return {
       ok: false,
       code: ErrorCodes.INVALID_MESSAGE,

@@ -7,7 +7,8 @@
  * Who may send what is declared with each message: only managers and clients submit, cancel or ask;
  * only the manager hands out work; only workers report it.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
+import { Type } from './deferred-schema.js';
 import { TActorRef } from './actor-ref.js';
 import { defineMessage, type MessageOf } from './message-catalog.js';
 import { BoundedRecord } from './wire.js';

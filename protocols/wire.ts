@@ -5,10 +5,13 @@
  * messages (`send`), termination watches, receptionist traffic and membership.
  *
  * Everything decoded is untrusted until `checkEnvelope` says it has the shape declared here.
+ * The schemas are declared deferred (deferred-schema.ts): the checks are prebuilt ones, TypeBox is
+ * loaded only to say what is wrong with an invalid envelope (schema-check.ts).
  * Field names are short on purpose: `t` is the tag of every envelope.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Type } from './deferred-schema.js';
+import { SchemaCheck } from './schema-check.js';
 import { MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN, TActorRef } from './actor-ref.js';
 import { ROLES } from './roles.js';
 import { ErrorCodes } from './error-codes.js';
@@ -34,15 +37,15 @@ const Status = Type.Union(MEMBER_STATUSES.map((s) => Type.Literal(s)));
 export const TERMINATION_REASONS = ['stopped', 'node-down'] as const;
 export type TerminationReason = (typeof TERMINATION_REASONS)[number];
 
-export const Hello = Type.Object({
-  t: Type.Literal('hello'),
+const HelloFields = {
   protocol: Type.Integer(),
   node: Name,
   role: RoleT,
   incarnation: Type.String({ minLength: 1, maxLength: 64 }),
   meta: Meta,
-});
-export const Welcome = Type.Object({ ...Hello.properties, t: Type.Literal('welcome') });
+};
+export const Hello = Type.Object({ t: Type.Literal('hello'), ...HelloFields });
+export const Welcome = Type.Object({ t: Type.Literal('welcome'), ...HelloFields });
 export const Reject = Type.Object({ t: Type.Literal('reject'), code: Code, reason: Reason });
 
 /** An actor message for `to`. `q` is the reply ref of a query, so a failed delivery can fail it at once. */
@@ -108,28 +111,28 @@ export type EnvelopeTag = Envelope['t'];
 /** Envelopes only the manager (the hub) may send. */
 export const HUB_ONLY: ReadonlySet<string> = new Set(['member']);
 
-function compile<T extends TSchema>(schema: T): TypeCheck<T> {
-  return TypeCompiler.Compile(schema);
+function checkOf(schema: TSchema): SchemaCheck {
+  return new SchemaCheck(schema);
 }
 
-const handshakeChecks: Record<string, TypeCheck<TSchema>> = {
-  hello: compile(Hello),
-  welcome: compile(Welcome),
-  reject: compile(Reject),
+const handshakeChecks: Record<string, SchemaCheck> = {
+  hello: checkOf(Hello),
+  welcome: checkOf(Welcome),
+  reject: checkOf(Reject),
 };
 
-const envelopeChecks: Record<string, TypeCheck<TSchema>> = {
-  send: compile(Send),
-  undeliverable: compile(Undeliverable),
-  error: compile(ErrorEnvelope),
-  member: compile(Member),
-  watch: compile(Watch),
-  unwatch: compile(Unwatch),
-  checkIn: compile(CheckIn),
-  checkOut: compile(CheckOut),
-  subscribe: compile(Subscribe),
-  unsubscribe: compile(Unsubscribe),
-  lookup: compile(Lookup),
+const envelopeChecks: Record<string, SchemaCheck> = {
+  send: checkOf(Send),
+  undeliverable: checkOf(Undeliverable),
+  error: checkOf(ErrorEnvelope),
+  member: checkOf(Member),
+  watch: checkOf(Watch),
+  unwatch: checkOf(Unwatch),
+  checkIn: checkOf(CheckIn),
+  checkOut: checkOf(CheckOut),
+  subscribe: checkOf(Subscribe),
+  unsubscribe: checkOf(Unsubscribe),
+  lookup: checkOf(Lookup),
 };
 
 /** What a check says of a value that is not what was expected. */
@@ -138,8 +141,8 @@ export interface Invalid {
   reason: string;
 }
 
-function describeFirstError(check: TypeCheck<TSchema>, value: unknown, what: string): string {
-  const first = check.Errors(value).First();
+function describeFirstError(check: SchemaCheck, value: unknown, what: string): string {
+  const first = check.firstError(value);
   if (!first) return `${what} has the wrong shape`;
   return `${what}${first.path ? ` at ${first.path}` : ''}: ${first.message}`;
 }
@@ -150,12 +153,12 @@ function tagOf(value: unknown): string | undefined {
   return typeof t === 'string' ? t : undefined;
 }
 
-function checkWith(table: Record<string, TypeCheck<TSchema>>, value: unknown): Invalid | undefined {
+function checkWith(table: Record<string, SchemaCheck>, value: unknown): Invalid | undefined {
   const tag = tagOf(value);
   if (tag === undefined) return { code: ErrorCodes.INVALID_MESSAGE, reason: 'an envelope must be a map with a string tag "t"' };
   const check = Object.hasOwn(table, tag) ? table[tag] : undefined;
   if (!check) return { code: ErrorCodes.UNKNOWN_MESSAGE, reason: `unknown envelope type ${JSON.stringify(tag.slice(0, 64))}` };
-  if (check.Check(value)) return undefined;
+  if (check.test(value)) return undefined;
   return { code: ErrorCodes.INVALID_MESSAGE, reason: describeFirstError(check, value, `envelope "${tag}"`) };
 }
 

@@ -13,7 +13,8 @@
  * coordinator repeats `russulaAssign` when a worker's node comes back after a short loss, and the
  * worker answers a repeated assign or advance with its current state, so both are idempotent.
  */
-import { Type, type Static } from '@sinclair/typebox';
+import type { Static } from '@sinclair/typebox';
+import { Type } from '../deferred-schema.js';
 import { TActorRef } from '../actor-ref.js';
 import { defineMessage, type MessageOf } from '../message-catalog.js';
 import { BoundedRecord } from '../wire.js';

@@ -9,7 +9,7 @@
  * appears on the wire; a peer that sends it is refused like any bad frame. Only for envelopes of plain
  * data (no ActorRef, no typed arrays): those are encoded here with the codec's packer.
  */
-import { addExtension } from 'msgpackr';
+import { addExtension } from '../transport/msgpackr-library.js';
 import type { Envelope } from '../../protocols/wire.js';
 import { encodeItem } from '../transport/codec.js';
 

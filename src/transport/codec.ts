@@ -20,7 +20,7 @@
  * Temporary refs (`$q/N`, `$r/N`) are used once, so they are not cached: caching them only churned
  * the cache and the heap (it doubled the cost of decoding a query).
  */
-import { addExtension, Packr, Unpackr } from 'msgpackr';
+import { addExtension, Packr, Unpackr } from './msgpackr-library.js';
 import { ActorRef, isTemporaryPath } from '../../protocols/actor-ref.js';
 
 const ACTOR_REF_EXTENSION = 0x41;

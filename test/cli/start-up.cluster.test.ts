@@ -1,9 +1,11 @@
 /**
  * What a command loads before it does its work (issue 17, start-up): `troupe --help` (and `troupe`,
  * `troupe status --help`) not yargs, the command definitions or any of the cluster, certificate,
- * deploy or Russula code, printing what yargs prints all the same (help-cache.ts); a one-shot `troupe run` the client node alone, not
- * yargs (its quick parser, run-line.ts), no certificate library, YAML, Russula actors or REPL;
- * `troupe status` no REPL either.
+ * deploy or Russula code, printing what yargs prints all the same (help-cache.ts); a one-shot
+ * `troupe run` the client node alone, not yargs (its quick parser, run-line.ts), no certificate
+ * library, YAML, Russula actors, REPL or TypeBox (every message it gets is checked all the same, by
+ * a prebuilt check); `troupe status` no REPL or TypeBox either. CommonJS modules count as well as ES
+ * modules (module-log.ts).
  * And the quick path says what the yargs path says: against a manager with no worker, the same
  * note, the same error and exit code. Real processes of the CLI, a real manager, mTLS on loopback.
  */
@@ -18,8 +20,11 @@ import { TaskCluster } from '../fixtures/task-cluster.js';
 import { yargsPrints } from '../fixtures/yargs-help.js';
 
 const MODULE_LOG = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'module-log.js');
-/** Packages and parts of troupe that no client command should load for `run` or `--help`. */
-const NEVER = [/node_modules\/node-forge\//, /node_modules\/yaml\//, /node_modules\/ssh2\//, /node_modules\/@aws-sdk\//, /node_modules\/better-sqlite3\//, /\/actors\/russula\//, /\/src\/deploy\//, /\/src\/testbed\//, /\/src\/cli\/repl\.js$/, /\/src\/cli\/sessions\.js$/];
+/**
+ * Packages and parts of troupe that no client command should load for `run` or `--help`. TypeBox
+ * neither: the messages of a run are checked by prebuilt checks (protocols/schema-check.ts).
+ */
+const NEVER = [/node_modules\/@sinclair\/typebox\//, /node_modules\/node-forge\//, /node_modules\/yaml\//, /node_modules\/ssh2\//, /node_modules\/@aws-sdk\//, /node_modules\/better-sqlite3\//, /\/actors\/russula\//, /\/src\/deploy\//, /\/src\/testbed\//, /\/src\/cli\/repl\.js$/, /\/src\/cli\/sessions\.js$/];
 
 describe('troupe start-up: what a command loads', function () {
   this.timeout(30_000);
@@ -82,6 +87,8 @@ describe('troupe start-up: what a command loads', function () {
       expect(loaded(r.modules, /\/src\/cluster\/cluster-system\.js$/)).to.have.length(1);
       for (const pattern of NEVER) expect(loaded(r.modules, pattern), String(pattern)).to.deep.equal([]);
     }
+    // msgpackr as its one CommonJS file (src/transport/msgpackr-library.ts), not its five ES modules.
+    expect(loaded(quick.modules, /node_modules\/msgpackr\//).map((m) => m.replace(/^.*node_modules\//, ''))).to.deep.equal(['msgpackr/dist/node.cjs']);
     expect(loaded(quick.modules, /node_modules\/yargs\//)).to.deep.equal([]);
     expect(loaded(full.modules, /node_modules\/yargs\//)).to.not.be.empty;
   });
