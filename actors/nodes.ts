@@ -22,6 +22,7 @@ import { ErrorCodes, TroupeError } from '../src/errors.js';
 import { createLogger, type Logger } from '../src/log.js';
 import { DEFAULT_PORT } from '../src/transport/settings.js';
 import { LocalWorkers } from './local-workers.js';
+import { growSmallHeap } from './heap-growth.js';
 import { machineMeta } from './node-meta.js';
 import { ScenarioWatcher } from './russula/scenario-watcher.js';
 import { fanOut, spawnLiveView } from './tasks/live-view.js';
@@ -86,6 +87,7 @@ export interface ManagerNode extends RunningNode {
 
 export async function runManager(options: ManagerCommand): Promise<ManagerNode> {
   const identity = resolveIdentity(options.certs, 'manager', options.name);
+  growSmallHeap();
   const log = options.log?.(identity.name) ?? createLogger({ node: identity.name });
   // The revocation list next to the CA: read now (a bad one stops the manager here), then followed.
   const revocation = RevocationWatcher.start({ file: path.join(options.certs, REVOKED_FILE), ca: identity.ca });
@@ -218,6 +220,7 @@ export interface WorkerCommand extends CertificateOptions {
 
 export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   const identity = identityFrom(options, 'worker');
+  growSmallHeap();
   // Checked before anything starts: a bad --slots or --tags (or option of an embedding program) is one error line.
   const settings = workerSettings({ slots: options.slots, tags: options.tags });
   const log = createLogger({ node: identity.name, file: options.logFile });

@@ -4,6 +4,8 @@
  * `hello` from the dialling side, answered by `welcome` or `reject`. After it, envelopes route actor
  * messages (`send`), termination watches, receptionist traffic and membership.
  *
+ * A `send` whose message has large `data` may instead come as a raw header and payload, two
+ * messages (src/transport/raw-frame.ts); put back together, it is checked as any envelope.
  * Everything decoded is untrusted until `checkEnvelope` says it has the shape declared here.
  * The schemas are declared deferred (deferred-schema.ts): the checks are prebuilt ones, TypeBox is
  * loaded only to say what is wrong with an invalid envelope (schema-check.ts).

@@ -5,7 +5,9 @@
  * Delivery: at most once. If the connection drops, envelopes not yet written are lost; the layers
  * above learn of the loss through `close` and recover (the cluster marks the node unreachable).
  * Batching: the first envelope of a turn is written at once (lowest latency when idle); the rest of
- * that turn are packed into one frame at the next `setImmediate`, at most `maxBatch` a frame.
+ * that turn are packed into one frame at the next `setImmediate`, at most `maxBatch` a frame. A
+ * message with large `data` (raw-frame.ts) goes as a raw header and payload instead, written at
+ * once after whatever was queued before it, so the order holds.
  * Liveness: a peer silent (no frame, no ping, no pong) for the heartbeat timeout is terminated with
  * reason `heartbeat-timeout`. The dialling side pings every heartbeat interval; the listening side
  * pings only a peer it has not heard from for 1.5 intervals (a peer that does not ping). Between two
@@ -34,6 +36,7 @@ import type { Role } from '../../protocols/roles.js';
 import { checkEnvelope, type Envelope } from '../../protocols/wire.js';
 import { ErrorCodes, messageOf, type ErrorCode } from '../errors.js';
 import { checkNesting, decodeFrame, encodeFrame } from './codec.js';
+import { decodeRawHeader, encodeRawHeader, isRawHeader, rawBytesOf, withPayload, type RawHeader } from './raw-frame.js';
 import { LogLimiter } from './log-limiter.js';
 import { addTick, removeTick } from './heartbeat-clock.js';
 import type { TransportSettings } from './settings.js';
@@ -79,6 +82,8 @@ export class Connection extends EventEmitter {
   #settings: TransportSettings;
   #log: Logger;
   #queue: Envelope[] = [];
+  /** The raw header whose payload is the next message (null: a bad header's, to be dropped). */
+  #rawHeader: RawHeader | null | undefined;
   #scheduled = false;
   #unflushedBytes = 0;
   #congested = false;
@@ -137,6 +142,12 @@ export class Connection extends EventEmitter {
     if (this.#closed || this.#closing) {
       this.stats.dropped++;
       return false;
+    }
+    const raw = rawBytesOf(envelope);
+    if (raw !== undefined) {
+      this.#flush();
+      this.#writeRaw(envelope, raw);
+      return true;
     }
     this.#queue.push(envelope);
     if (this.#queue.length >= this.#settings.maxBatch) {
@@ -233,6 +244,40 @@ export class Connection extends EventEmitter {
       this.#log.debug({ err: messageOf(err) }, 'write on a closing socket');
       return;
     }
+    this.#afterWrite();
+  }
+
+  /** One envelope as a raw header and its payload (raw-frame.ts): the payload's buffer is written as it is. */
+  #writeRaw(envelope: Envelope, data: Uint8Array): void {
+    if (this.#closing) {
+      this.stats.dropped++;
+      return;
+    }
+    let header: Buffer;
+    try {
+      header = encodeRawHeader(envelope, data);
+    } catch (err) {
+      return this.#split([envelope], ErrorCodes.ENCODE, (what) => `${what} could not be encoded: ${messageOf(err).slice(0, 200)}`);
+    }
+    if (data.byteLength > this.#settings.maxFrameBytes || header.length > this.#settings.maxFrameBytes) {
+      return this.#split([envelope], ErrorCodes.FRAME_TOO_LARGE, (what) => `${what} carries ${data.byteLength} bytes, over the frame size limit of ${this.#settings.maxFrameBytes}`);
+    }
+    const bytes = header.length + data.byteLength;
+    this.#unflushedBytes += bytes;
+    this.stats.framesOut += 2;
+    this.stats.envelopesOut++;
+    this.stats.bytesOut += bytes;
+    try {
+      this.#ws.send(header, { binary: true });
+      this.#ws.send(data, { binary: true }, this.#written.bind(this, bytes));
+    } catch (err) {
+      this.#log.debug({ err: messageOf(err) }, 'write on a closing socket');
+      return;
+    }
+    this.#afterWrite();
+  }
+
+  #afterWrite(): void {
     if (!this.#congested && this.#unflushedBytes > this.#settings.highWaterBytes) this.#congested = true;
     if (this.#unflushedBytes > this.#settings.maxBufferedBytes) this.#tooSlow();
   }
@@ -283,8 +328,19 @@ export class Connection extends EventEmitter {
     this.#lastSeen = Date.now();
     this.stats.framesIn++;
     this.stats.bytesIn += data.length;
+    if (this.#rawHeader !== undefined) return this.#receivePayload(data, isBinary);
     if (!isBinary) {
       this.refuse(ErrorCodes.DECODE, 'text frames are not accepted; send binary msgpack');
+      return;
+    }
+    if (isRawHeader(data)) {
+      try {
+        this.#rawHeader = decodeRawHeader(data, this.#settings.maxFrameBytes);
+      } catch (err) {
+        // Its payload comes next all the same: it is dropped, not read as a frame.
+        this.#rawHeader = null;
+        this.refuse(ErrorCodes.RAW_FRAME, `bad raw header: ${(err as Error).message.slice(0, 200)}`);
+      }
       return;
     }
     let envelopes: unknown[];
@@ -294,6 +350,26 @@ export class Connection extends EventEmitter {
       this.refuse(ErrorCodes.DECODE, `undecodable frame: ${(err as Error).message.slice(0, 200)}`);
       return;
     }
+    this.#handle(envelopes);
+  }
+
+  /** The message after a raw header: its payload, checked against what the header said. */
+  #receivePayload(data: Buffer, isBinary: boolean): void {
+    const header = this.#rawHeader;
+    this.#rawHeader = undefined;
+    if (header === null || header === undefined) return;
+    let envelope: unknown;
+    try {
+      if (!isBinary) throw new TypeError('a raw payload must be a binary message');
+      envelope = withPayload(header, data);
+    } catch (err) {
+      this.refuse(ErrorCodes.RAW_FRAME, `bad raw payload: ${(err as Error).message.slice(0, 200)}`);
+      return;
+    }
+    this.#handle([envelope]);
+  }
+
+  #handle(envelopes: unknown[]): void {
     for (const envelope of envelopes) {
       if (this.#closed || this.#closing) return;
       const invalid = checkEnvelope(envelope);

@@ -16,6 +16,8 @@ import type { TroupeError } from '../../src/errors.js';
 import type { Hello } from '../../protocols/wire.js';
 import { testPki } from '../fixtures/pki.js';
 import { RawPeer } from '../fixtures/raw-peer.js';
+import { encodeFrame, encodeItem } from '../../src/transport/codec.js';
+import { RAW_HEADER_PREFIX } from '../../src/transport/raw-frame.js';
 import { TEST_MESSAGES, type Pong } from '../fixtures/test-protocol.js';
 import { spawnEcho } from '../fixtures/test-actors.js';
 
@@ -185,6 +187,42 @@ describe('bad input: a clear error with a stable code, and the manager keeps ser
     it('random bytes instead of msgpack: an error envelope TROUPE_E_DECODE, the connection stays', async function () {
       peer.sendBytes(Buffer.concat([Buffer.from([0xc1]), randomBytes(64)]));
       expect(await peer.envelope((e) => e.t === 'error')).to.include({ code: 'TROUPE_E_DECODE' });
+      expect(peer.ws.readyState).to.equal(peer.ws.OPEN);
+    });
+
+    const rawHeader = (value: unknown) => Buffer.concat([Buffer.from(RAW_HEADER_PREFIX), encodeItem(value)]);
+    const errors = () => peer.frames.flat().filter((e) => (e as { t?: string }).t === 'error') as { code: string; reason: string }[];
+    const echoSend = { t: 'send', to: new ActorRef('manager', 'echo'), msg: { type: 'ping' } };
+
+    it('bad raw headers (src/transport/raw-frame.ts): TROUPE_E_RAW_FRAME each, and the payload after each is dropped, not read as a frame', async function () {
+      const payload = encodeFrame([{ t: 'launch-missiles' }]); // read as a frame, it would be refused as unknown
+      for (const header of [
+        Buffer.concat([Buffer.from(RAW_HEADER_PREFIX), randomBytes(16)]),
+        rawHeader([{ ...echoSend, msg: { type: 'ping', data: payload } }, payload.length]),
+        rawHeader([echoSend, MAX_FRAME + 1]),
+      ]) {
+        peer.sendBytes(header);
+        peer.sendBytes(payload);
+      }
+      peer.sendEnvelopes([{ t: 'probe' }]);
+      await peer.envelope((e) => e.t === 'error' && String(e.reason).includes('probe'));
+      // (Four strikes: under this manager's MAX_STRIKES.)
+      expect(errors().map((e) => e.code)).to.deep.equal([...Array(3).fill('TROUPE_E_RAW_FRAME'), 'TROUPE_E_UNKNOWN_MESSAGE']);
+      expect(errors()[1]!.reason).to.equal('bad raw header: a raw header\'s message must leave "data" to the payload');
+      expect(errors()[2]!.reason).to.equal(`bad raw header: a raw header's length must be an integer from 0 to ${MAX_FRAME}`);
+      expect(peer.ws.readyState).to.equal(peer.ws.OPEN);
+    });
+
+    it('a raw header of another envelope than `send`, a raw payload of another length than its header said: TROUPE_E_RAW_FRAME, the connection stays', async function () {
+      peer.sendBytes(rawHeader([{ t: 'watch', watcher: new ActorRef('worker-2', 'a'), target: new ActorRef('manager', 'b') }, 10]));
+      peer.sendBytes(Buffer.alloc(10));
+      peer.sendBytes(rawHeader([echoSend, 100]));
+      peer.sendBytes(Buffer.alloc(99));
+      await peer.envelope((e) => e.t === 'error' && String(e.reason).includes('payload'));
+      expect(errors()).to.deep.equal([
+        { t: 'error', code: 'TROUPE_E_RAW_FRAME', reason: 'bad raw header: a raw header must carry a "send" envelope' },
+        { t: 'error', code: 'TROUPE_E_RAW_FRAME', reason: 'bad raw payload: a raw payload of 99 bytes where its header said 100' },
+      ]);
       expect(peer.ws.readyState).to.equal(peer.ws.OPEN);
     });
 

@@ -31,7 +31,7 @@ function invalid(result: Invalid | undefined): Invalid {
 
 describe('unit: protocols wire envelopes', () => {
   it('the protocol version is 1, and the statuses and reasons are as documented', () => {
-    expect(PROTOCOL_VERSION).to.equal(1);
+    expect(PROTOCOL_VERSION).to.equal(2);
     expect(MEMBER_STATUSES).to.deep.equal(['up', 'unreachable', 'down']);
     expect(TERMINATION_REASONS).to.deep.equal(['stopped', 'node-down']);
     expect([...HUB_ONLY]).to.deep.equal(['member']);

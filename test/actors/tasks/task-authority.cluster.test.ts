@@ -15,6 +15,7 @@ import { RUSSULA_WORKER_KEY } from '../../../protocols/russula/messages.js';
 import type { TaskRecord, WorkResult } from '../../../protocols/tasks.js';
 import { testPki } from '../../fixtures/pki.js';
 import { RawPeer } from '../../fixtures/raw-peer.js';
+import { RAW_MIN_BYTES } from '../../../src/transport/raw-frame.js';
 import { TaskCluster } from '../../fixtures/task-cluster.js';
 
 /** A raw peer that joins as `name` (a worker certificate of the test PKI) and checks in as a worker. */
@@ -83,6 +84,29 @@ describe('task authority: a node speaks only for itself (real processes, raw pee
     expect(end).to.include({ status: 'succeeded', exitCode: 0, worker: 'worker-1', attempts: 1 });
     expect(cluster.text(real!.id, 'stdout')).to.equal('real\n');
     expect(fs.readFileSync(runs, 'utf8')).to.equal('run\n');
+    await cluster.tasks.cancel(own!.id);
+  });
+
+  it("a worker's raw-framed workOutput is held to the same rule: for another worker's task refused, for its own forwarded byte for byte", async () => {
+    const gate = path.join(dir, 'gate-raw');
+    const [real] = await cluster.tasks.submit({ command: `echo real; while [ ! -e ${gate} ]; do sleep 0.02; done`, selector: 'name=worker-1' });
+    await cluster.outputLine(real!.id, /^real$/);
+    const rogue = await rawWorker(cluster.port, 'worker-2');
+    peers.push(rogue);
+    const [own] = await cluster.tasks.submit({ command: 'true', selector: 'name=worker-2', waitForWorkerMs: 20_000 });
+    await rogue.envelope((e) => e.t === 'send' && (e.msg as { type?: string }).type === 'work');
+    // Both over RAW_MIN_BYTES, so that the manager also forwards its own one raw to the subscriber.
+    const forged = `${'f'.repeat(2 * RAW_MIN_BYTES)}\n`;
+    const mine = `${'o'.repeat(2 * RAW_MIN_BYTES)}\n`;
+    rogue.sendRaw({ t: 'send', to: CONTROLLER, msg: { type: 'workOutput', id: real!.id, stream: 'stdout', seq: 1, data: Buffer.from(forged) } });
+    rogue.sendRaw({ t: 'send', to: CONTROLLER, msg: { type: 'workOutput', id: own!.id, stream: 'stdout', seq: 0, data: Buffer.from(mine) } });
+    // Its own chunk came after the forged one on the same link: by now the forged one was handled.
+    await cluster.outputLine(own!.id, /^o+$/);
+    expect(cluster.text(own!.id, 'stdout')).to.equal(mine);
+    expect(cluster.text(real!.id, 'stdout')).to.equal('real\n');
+    fs.writeFileSync(gate, '');
+    expect(await cluster.tasks.finished(real!.id)).to.include({ status: 'succeeded', worker: 'worker-1' });
+    expect(cluster.text(real!.id, 'stdout')).to.equal('real\n');
     await cluster.tasks.cancel(own!.id);
   });
 
