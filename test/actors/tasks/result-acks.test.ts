@@ -52,6 +52,8 @@ describe('result acknowledgements (a manager and a worker in this process)', fun
   it('waits for the next work to the worker and goes in it, ahead of the task', async () => {
     // A minute: within the test, only a work can carry it.
     const { manager, worker, tasks } = await cluster(60_000);
+    // A task first: what the join still had on its way to the worker is counted before we count.
+    await run(tasks, 'true');
     const first = await run(tasks, 'true');
     expect(worker.isAlive(executor(first)), 'the first result is not acknowledged yet').to.equal(true);
     const before = manager.linkStats('worker-1')!.messagesOut;
@@ -70,6 +72,8 @@ describe('result acknowledgements (a manager and a worker in this process)', fun
 
   it('resultAckDelayMs 0: at once, on its own', async () => {
     const { manager, worker, tasks } = await cluster(0);
+    const warm = await run(tasks, 'true');
+    await until(() => !worker.isAlive(executor(warm)), 'the first Executor stopped', 10_000);
     const before = manager.linkStats('worker-1')!.messagesOut;
     const id = await run(tasks, 'true');
     await until(() => !worker.isAlive(executor(id)), 'the Executor stopped', 10_000);
