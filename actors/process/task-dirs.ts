@@ -12,11 +12,7 @@
  * awake anyway. Through the thread pool a mkdtemp costs two sleeps and wake-ups (a pool thread
  * woken, and our loop woken by its completion), which cost more CPU than the call itself. The
  * deleting stays in the thread pool: an rmdir of a directory a command ran in took 1.3 ms (p50) and
- * up to 5 ms on this VM's ext4 (mounted with discard), too long to block the event loop for. It
- * starts in that same turn after a take (or TRASH_IDLE_MS after the discard, when no take comes),
- * not at the discard: the discard is on the way to a task's result, and a pool thread busy in the
- * kernel then competes for a core with the result's hops (this process sending it, the manager
- * taking it); while the next command starts, the fork runs in the spawner and a core is free.
+ * up to 5 ms on this VM's ext4 (mounted with discard), too long to block the event loop for.
  *
  * What it guarantees:
  * - `take()` returns a fresh, empty directory under `root` (its real path), made with mkdtemp
@@ -51,8 +47,6 @@ import { TASK_DIR_PREFIX, removeTaskDir } from './task-dir-removal.js';
 export const DEFAULT_MAX_SPARE_AGE_MS = 60_000;
 /** The trash directory's name prefix under the root. */
 export const TRASH_DIR_PREFIX = 'troupe-trash-';
-/** How long a discarded directory waits in the trash for a take() to start its deletion: 20 ms. */
-export const TRASH_IDLE_MS = 20;
 
 export interface TaskDirsOptions {
   /** Spares kept made ahead; default 1. 0 makes every directory in `take()`. */
@@ -77,8 +71,6 @@ export class TaskDirs {
   /** Entries of the trash not yet deleted, oldest first; the first is being deleted while `#deleting`. */
   readonly #doomed: string[] = [];
   #deleting = false;
-  /** Set while the trash waits for a take() (see How, above). */
-  #idleTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #seq = 0;
   /** A refill queued and background removals in flight, and who waits for none. */
@@ -145,7 +137,7 @@ export class TaskDirs {
       const doomed = path.join(trash, `${++this.#seq}`);
       fs.renameSync(dir, doomed);
       this.#doomed.push(doomed);
-      this.#deleteSoon();
+      this.#deleteNext();
       return undefined;
     } catch {
       return removeTaskDir(dir);
@@ -155,7 +147,6 @@ export class TaskDirs {
   /** Spares and trash made so far, deleted now. Afterwards `take` and `discard` still work, without spares or trash. */
   close(): void {
     this.#closed = true;
-    this.#stopIdleTimer();
     for (const { dir } of this.#spares.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
     if (this.#trash !== undefined) {
       try {
@@ -194,8 +185,6 @@ export class TaskDirs {
     setImmediate(() => {
       this.#refillQueued = false;
       this.#refill();
-      this.#stopIdleTimer();
-      this.#deleteNext();
       this.#end();
     });
   }
@@ -211,27 +200,8 @@ export class TaskDirs {
     }
   }
 
-  /** The trash is deleted from after the next take, or after TRASH_IDLE_MS. */
-  #deleteSoon(): void {
-    if (this.#deleting || this.#idleTimer !== undefined || this.#refillQueued) return;
-    this.#begin();
-    this.#idleTimer = setTimeout(() => {
-      this.#idleTimer = undefined;
-      this.#deleteNext();
-      this.#end();
-    }, TRASH_IDLE_MS);
-    this.#idleTimer.unref();
-  }
-
-  #stopIdleTimer(): void {
-    if (this.#idleTimer === undefined) return;
-    clearTimeout(this.#idleTimer);
-    this.#idleTimer = undefined;
-    this.#end();
-  }
-
   #deleteNext(): void {
-    if (this.#deleting || this.#doomed.length === 0 || this.#closed) return;
+    if (this.#deleting || this.#doomed.length === 0) return;
     this.#deleting = true;
     this.#begin();
     const doomed = this.#doomed[0]!;
