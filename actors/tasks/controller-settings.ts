@@ -28,12 +28,13 @@ export const DEFAULT_PAGE_TASKS = 1000;
  */
 export const MAX_WAIT_FOR_WORKER_MS = 2 ** 31 - 1;
 /**
- * How long the acknowledgement of a result waits for the next `work` to the same worker, to ride in
- * it rather than in a frame of its own (result-acks.ts): 5 ms. Tasks run one after another come
- * well within it (the next submit follows the result); a longer wait only keeps a finished result
- * on its worker longer. 0: each acknowledgement at once.
+ * At most how long the acknowledgement of a result waits for the next `work` to the same worker, to
+ * ride in it rather than in a frame of its own (result-acks.ts): 50 ms. Tasks run one after another
+ * come well within it (the next submit follows the result). Shorter costs the manager more timer
+ * wake-ups (one per this interval, while results come); longer only keeps a finished result (and
+ * its Executor) on its worker longer. 0: each acknowledgement at once.
  */
-export const DEFAULT_RESULT_ACK_DELAY_MS = 5;
+export const DEFAULT_RESULT_ACK_DELAY_MS = 50;
 
 export interface ControllerSettings {
   /** See DEFAULT_MAX_FINISHED. */

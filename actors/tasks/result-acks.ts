@@ -41,6 +41,9 @@ export class ResultAcks {
     if (!held || !held.ref.equals(ref)) this.#held.set(ref.node, (held = { ref, ids: [] }));
     held.ids.push(id);
     if (held.ids.length >= MAX_ACKS_PER_WORK) this.#send(ref.node);
+    // Armed by the first one held and never cleared: a cleared timer still wakes the process when
+    // it was due (Node leaves libuv's timer set), so clearing it at each take would cost a wake-up
+    // a task. It fires at most once per delayMs, and sends what is held then (often nothing).
     else this.#timer ??= setTimeout(this.#sendAll, this.delayMs).unref();
   }
 
@@ -49,13 +52,12 @@ export class ResultAcks {
     const held = this.#held.get(ref.node);
     if (!held || !held.ref.equals(ref)) return undefined;
     this.#held.delete(ref.node);
-    this.#idle();
     return held.ids;
   }
 
   /** The worker on `node` is gone: what waited for it is dropped. */
   forget(node: string): void {
-    if (this.#held.delete(node)) this.#idle();
+    this.#held.delete(node);
   }
 
   #sendAll = (): void => {
@@ -67,14 +69,6 @@ export class ResultAcks {
     const held = this.#held.get(node);
     if (!held) return;
     this.#held.delete(node);
-    this.#idle();
     for (const id of held.ids) this.system.dispatch(held.ref, { type: 'resultAck', id });
-  }
-
-  /** No timer while nothing waits. */
-  #idle(): void {
-    if (this.#held.size > 0 || this.#timer === undefined) return;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
   }
 }
