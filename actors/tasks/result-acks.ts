@@ -17,7 +17,7 @@
  * - A worker that is gone (`forget`) loses what waited for it, as a message in flight to it would:
  *   a new incarnation reports its unacknowledged results again and is acknowledged then.
  * Holding an acknowledgement changes nothing a task sees: the worker's slot is free once it has
- * sent the result; it keeps the result (and the task's Executor) a few milliseconds longer.
+ * sent the result; it keeps the result (and the task's Executor) up to `delayMs` longer.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
 import { MAX_ACKS_PER_WORK } from '../../protocols/tasks.js';
@@ -37,7 +37,7 @@ export class ResultAcks {
   hold(ref: ActorRef, id: string): void {
     if (this.delayMs === 0) return this.system.dispatch(ref, { type: 'resultAck', id });
     let held = this.#held.get(ref.node);
-    if (held && !held.ref.equals(ref)) this.#held.delete(ref.node); // an old incarnation's: gone with it
+    // None yet, or an old incarnation's (gone with it): a fresh list.
     if (!held || !held.ref.equals(ref)) this.#held.set(ref.node, (held = { ref, ids: [] }));
     held.ids.push(id);
     if (held.ids.length >= MAX_ACKS_PER_WORK) this.#send(ref.node);
