@@ -28,6 +28,8 @@ export type OutputStream = (typeof STREAMS)[number];
 /** Wire bounds: generous, so the Controller can answer with its own, clearer limits. */
 const MAX_WIRE_COMMAND = 1024 * 1024;
 const TaskId = Type.String({ minLength: 1, maxLength: 64 });
+/** At most this many result acknowledgements ride in one `work`. */
+export const MAX_ACKS_PER_WORK = 256;
 const NodeName = Type.String({ minLength: 1, maxLength: 63 });
 const Env = BoundedRecord(256, Type.String({ maxLength: 64 * 1024 }));
 const Millis = Type.Number({ minimum: 0 });
@@ -196,6 +198,8 @@ export const Work = defineMessage(
     subscribers: Type.Array(TActorRef(), { maxItems: 1024 }),
     /** Which run of the task this is (1, 2, … after retries): the command sees it as TROUPE_TASK_ATTEMPT. */
     attempt: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Results the Controller has recorded, acknowledged here rather than by a `resultAck` each (actors/tasks/result-acks.ts); taken before the task. */
+    acks: Type.Optional(Type.Array(TaskId, { maxItems: MAX_ACKS_PER_WORK })),
   },
   { allow: ['manager'] },
 );

@@ -27,6 +27,14 @@ export const DEFAULT_PAGE_TASKS = 1000;
  * timer can be set for (about 24.8 days), so "wait until one joins" is this.
  */
 export const MAX_WAIT_FOR_WORKER_MS = 2 ** 31 - 1;
+/**
+ * At most how long the acknowledgement of a result waits for the next `work` to the same worker, to
+ * ride in it rather than in a frame of its own (result-acks.ts): 50 ms. Tasks run one after another
+ * come well within it (the next submit follows the result). Shorter costs the manager more timer
+ * wake-ups (one per this interval, while results come); longer only keeps a finished result (and
+ * its Executor) on its worker longer. 0: each acknowledgement at once.
+ */
+export const DEFAULT_RESULT_ACK_DELAY_MS = 50;
 
 export interface ControllerSettings {
   /** See DEFAULT_MAX_FINISHED. */
@@ -44,6 +52,8 @@ export interface ControllerSettings {
   timeoutGraceMs: number;
   /** About the most bytes of task records in one answer to a `tasks*` query (one page). */
   pageBytes: number;
+  /** See DEFAULT_RESULT_ACK_DELAY_MS. */
+  resultAckDelayMs: number;
 }
 
 export type ControllerOptions = Partial<ControllerSettings> & {
@@ -85,6 +95,7 @@ export const DEFAULT_CONTROLLER_SETTINGS: Readonly<ControllerSettings> = Object.
   maxRetries: DEFAULT_MAX_RETRIES,
   timeoutGraceMs: DEFAULT_TIMEOUT_GRACE_MS,
   pageBytes: DEFAULT_PAGE_BYTES,
+  resultAckDelayMs: DEFAULT_RESULT_ACK_DELAY_MS,
 });
 
 /** The settings with defaults filled in; throws a SettingError (TROUPE_E_SETTING) naming the first bad one. */
@@ -97,5 +108,8 @@ export function controllerSettings(given: ControllerOptions = {}): ControllerSet
   if (!Number.isInteger(s.maxRetries) || s.maxRetries < 0) throw settingError('maxRetries', s.maxRetries, 'a whole number ≥ 0');
   if (!Number.isFinite(s.timeoutGraceMs) || s.timeoutGraceMs < 0) throw settingError('timeoutGraceMs', s.timeoutGraceMs, 'milliseconds ≥ 0');
   if (!Number.isInteger(s.pageBytes) || s.pageBytes <= 0) throw settingError('pageBytes', s.pageBytes, 'a positive whole number of bytes');
+  if (!Number.isInteger(s.resultAckDelayMs) || s.resultAckDelayMs < 0 || s.resultAckDelayMs > 60_000) {
+    throw settingError('resultAckDelayMs', s.resultAckDelayMs, 'a whole number of milliseconds from 0 to 60000');
+  }
   return s;
 }

@@ -219,7 +219,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         reply(h.msg.replyTo, () => submit(h.msg));
       }
     },
-  });
+  }, undefined, settings.resultAckDelayMs);
 
   /** Runs `answer` and sends what it returns (if anything); a TroupeError becomes a taskError reply. */
   function reply(to: ActorRef, answer: () => Reply | undefined): void {
@@ -376,14 +376,10 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
         pool.cancelRunning(current, r.id);
       }
     }
+    // Every result is acknowledged, a repeated one too: the worker holds it until then. Before the
+    // release: a queued task started there by it carries the acknowledgement (result-acks.ts).
+    pool.ack(sender, r.id);
     if (entry) pool.release(sender, r.id);
-    // Every result is acknowledged, a repeated one too: the worker holds it until then.
-    ackTo(sender, r.id);
-  }
-
-  function ackTo(worker: string, id: string): void {
-    const w = pool.workers.get(worker);
-    if (w) system.dispatch(w.ref, { type: 'resultAck', id });
   }
 
   /** `worker` was lost with the task on it; nothing changes if the task's current run is elsewhere. */

@@ -25,6 +25,8 @@ import type { Usage, WorkerState, WorkerUsage, WorkRefused, WorkSpec } from '../
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { RefusalLog } from './refusal-log.js';
+import { ResultAcks } from './result-acks.js';
+import { DEFAULT_RESULT_ACK_DELAY_MS } from './controller-settings.js';
 import { workerTraits } from '../../protocols/worker-meta.js';
 import { matches, type Selector, type WorkerTraits } from './selector.js';
 
@@ -131,13 +133,18 @@ export class WorkerPool {
   #back = 0;
   /** Workers with a free slot: a placement looks only at these. */
   readonly #free = new Set<PoolWorker>();
+  /** Acknowledgements of results on their way, to ride in the next work (result-acks.ts). */
+  readonly #acks: ResultAcks;
 
   constructor(
     private readonly system: ClusterSystem,
     private readonly self: () => ActorRef,
     private readonly controller: ActorRef,
     private readonly events: PoolEvents,
-  ) {}
+    resultAckDelayMs = DEFAULT_RESULT_ACK_DELAY_MS,
+  ) {
+    this.#acks = new ResultAcks(system, resultAckDelayMs);
+  }
 
   /** Tasks queued, waiting for a free matching worker. */
   get queued(): number {
@@ -183,6 +190,12 @@ export class WorkerPool {
   /** Removes a queued task; false when it was not queued. */
   unqueue(id: string): boolean {
     return this.#drop(id);
+  }
+
+  /** The Controller has recorded task `id`'s result from `worker`: acknowledged soon, or with the next work there. */
+  ack(worker: string, id: string): void {
+    const w = this.workers.get(worker);
+    if (w) this.#acks.hold(w.ref, id);
   }
 
   cancelRunning(worker: string, id: string): void {
@@ -273,6 +286,7 @@ export class WorkerPool {
   #gone(worker: PoolWorker, reason: string): void {
     this.workers.delete(worker.name);
     this.#free.delete(worker);
+    this.#acks.forget(worker.name);
     this.system.unwatch(this.self(), worker.ref);
     const ids = [...worker.running];
     if (ids.length > 0) this.events.lost(ids, worker.name, `worker ${worker.name} ${reason}`);
@@ -325,15 +339,16 @@ export class WorkerPool {
   #start(worker: PoolWorker, { spec, subscribers, attempt }: Queued): void {
     worker.running.add(spec.id);
     this.#keepFree(worker);
-    this.system.dispatch(worker.ref, { type: 'work', task: spec, reportTo: this.controller, subscribers, attempt });
+    const acks = this.#acks.take(worker.ref);
+    this.system.dispatch(worker.ref, { type: 'work', task: spec, reportTo: this.controller, subscribers, attempt, ...(acks && { acks }) });
     this.events.started(spec.id, worker.name, Date.now());
   }
 }
 
 /** Makes the WorkerPool for `controller` and spawns its receiver actor; returns both. */
-export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, events: PoolEvents, name = 'pool'): { ref: ActorRef; pool: WorkerPool } {
+export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, events: PoolEvents, name = 'pool', resultAckDelayMs?: number): { ref: ActorRef; pool: WorkerPool } {
   let ref!: ActorRef;
-  const pool = new WorkerPool(system, () => ref, controller, events);
+  const pool = new WorkerPool(system, () => ref, controller, events, resultAckDelayMs);
   const refusals = new RefusalLog(system.log);
   const forbidden = (sender: string, type: string, reason: string) =>
     refusals.refused(sender, { type, code: ErrorCodes.FORBIDDEN, reason }, 'a worker spoke for what is not its own; refused');

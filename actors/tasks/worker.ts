@@ -122,6 +122,8 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
           if (msg.status === 'up' && msg.role !== 'worker') tellAll({ type: 'executor.resume' });
           break;
         case 'work':
+          // Acknowledgements that came along with the work (result-acks.ts) are older: first.
+          for (const id of msg.acks ?? []) acknowledged(id);
           start(msg, ctx.ref);
           break;
         case 'cancelWork':
@@ -139,13 +141,9 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
           if (t.acked) end(msg.id, t);
           break;
         }
-        case 'resultAck': {
-          const t = tasks.get(msg.id);
-          if (!t) break;
-          if (t.result !== undefined) end(msg.id, t);
-          else t.acked = true;
+        case 'resultAck':
+          acknowledged(msg.id);
           break;
-        }
       }
       return state;
     },
@@ -185,6 +183,14 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
       run: settings.runCommand,
     });
     tasks.set(task.id, { executor, spec: task, subscribers: [...msg.subscribers], startedAt, result: undefined, replayable: false, since: generation, acked: false });
+  }
+
+  /** The Controller acknowledged the task's result (with `resultAck`, or in a work's `acks`). */
+  function acknowledged(id: string): void {
+    const t = tasks.get(id);
+    if (!t) return;
+    if (t.result !== undefined) end(id, t);
+    else t.acked = true;
   }
 
   /** The result is acknowledged: the task and its Executor are done. */

@@ -25,6 +25,7 @@ describe('Controller settings', function () {
       [{ maxRetries: NaN }, 'maxRetries: expected a whole number ≥ 0, got NaN'],
       [{ timeoutGraceMs: -5 }, 'timeoutGraceMs: expected milliseconds ≥ 0, got -5'],
       [{ pageBytes: Infinity }, 'pageBytes: expected a positive whole number of bytes, got Infinity'],
+      [{ resultAckDelayMs: -1 }, 'resultAckDelayMs: expected a whole number of milliseconds from 0 to 60000, got -1'],
     ];
     for (const [given, message] of cases) {
       const err = expectCode(() => controllerSettings(given), 'TROUPE_E_SETTING');
