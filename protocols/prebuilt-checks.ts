@@ -510,32 +510,6 @@ export const PREBUILT_CHECKS: Record<string, (kind: KindCheck) => (value: unknow
       )
     }
   },
-  // message work
-  '88058ec06ac48437920a385b702e5230': (kind) => {
-    const local_0 = /^[\s\S]{0,256}$/
-    return function check(value) {
-      return (
-        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
-        (typeof value['task'] === 'object' && value['task'] !== null && !Array.isArray(value['task'])) &&
-        (typeof value['task']['id'] === 'string') &&
-        value['task']['id'].length <= 64 &&
-        value['task']['id'].length >= 1 &&
-        (typeof value['task']['command'] === 'string') &&
-        value['task']['command'].length <= 1048576 &&
-        value['task']['command'].length >= 1 &&
-        (typeof value['task']['env'] === 'object' && value['task']['env'] !== null && !Array.isArray(value['task']['env']) && !(value['task']['env'] instanceof Date) && !(value['task']['env'] instanceof Uint8Array)) &&
-        (Object.entries(value['task']['env']).every(([key, value]) => (local_0.test(key) ? ((typeof value === 'string') && value.length <= 65536) : false))) &&
-        Number.isFinite(value['task']['timeoutMs']) &&
-        value['task']['timeoutMs'] >= 0 &&
-        kind('troupe:ActorRef', 0, value['reportTo']) &&
-        Array.isArray(value['subscribers']) &&
-        value['subscribers'].length <= 1024 &&
-        ((array) => { for(const value of array) if(!((kind('troupe:ActorRef', 1, value)))) { return false }; return true; })(value['subscribers']) &&
-        (value['attempt'] !== undefined ? (Number.isInteger(value['attempt']) && value['attempt'] >= 1) : true) &&
-        (value['type'] === 'work')
-      )
-    }
-  },
   // message answer
   '89f078b7a4b746f4a1f1f114a1df2006': (kind) => {
     return function check(value) {
@@ -734,6 +708,33 @@ export const PREBUILT_CHECKS: Record<string, (kind: KindCheck) => (value: unknow
         value['id'].length <= 64 &&
         value['id'].length >= 1 &&
         (value['type'] === 'cancel')
+      )
+    }
+  },
+  // message work
+  'ce9e26382dca37211a524ecca3c6d218': (kind) => {
+    const local_0 = /^[\s\S]{0,256}$/
+    return function check(value) {
+      return (
+        (typeof value === 'object' && value !== null && !Array.isArray(value)) &&
+        (typeof value['task'] === 'object' && value['task'] !== null && !Array.isArray(value['task'])) &&
+        (typeof value['task']['id'] === 'string') &&
+        value['task']['id'].length <= 64 &&
+        value['task']['id'].length >= 1 &&
+        (typeof value['task']['command'] === 'string') &&
+        value['task']['command'].length <= 1048576 &&
+        value['task']['command'].length >= 1 &&
+        (typeof value['task']['env'] === 'object' && value['task']['env'] !== null && !Array.isArray(value['task']['env']) && !(value['task']['env'] instanceof Date) && !(value['task']['env'] instanceof Uint8Array)) &&
+        (Object.entries(value['task']['env']).every(([key, value]) => (local_0.test(key) ? ((typeof value === 'string') && value.length <= 65536) : false))) &&
+        Number.isFinite(value['task']['timeoutMs']) &&
+        value['task']['timeoutMs'] >= 0 &&
+        kind('troupe:ActorRef', 0, value['reportTo']) &&
+        Array.isArray(value['subscribers']) &&
+        value['subscribers'].length <= 1024 &&
+        ((array) => { for(const value of array) if(!((kind('troupe:ActorRef', 1, value)))) { return false }; return true; })(value['subscribers']) &&
+        (value['attempt'] !== undefined ? (Number.isInteger(value['attempt']) && value['attempt'] >= 1) : true) &&
+        (value['acks'] !== undefined ? (Array.isArray(value['acks']) && value['acks'].length <= 256 && ((array) => { for(const value of array) if(!(((typeof value === 'string') && value.length <= 64 && value.length >= 1))) { return false }; return true; })(value['acks'])) : true) &&
+        (value['type'] === 'work')
       )
     }
   },
