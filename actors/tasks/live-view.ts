@@ -140,6 +140,16 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
     }, Math.max(0, sentAt + intervalMs - Date.now())).unref();
   };
 
+  /**
+   * The once-a-second look at the workers' reports: a new one is sent from this very wake-up when
+   * the interval allows, not from a timer set for now (a second wake-up of an idle manager).
+   */
+  const checkReports = () => {
+    if (timer !== undefined || !workersChanged()) return;
+    if (Date.now() - sentAt >= intervalMs) send(watchers.values());
+    else schedule();
+  };
+
   const onMember = (event: MemberEvent) => {
     if (event.status !== 'down') return;
     for (const [key, w] of watchers) if (w.node === event.node) watchers.delete(key);
@@ -165,7 +175,7 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
         watchers.set(msg.subscriber.toString(), msg.subscriber);
         // The first view at once.
         send([msg.subscriber]);
-        reports ??= setInterval(() => workersChanged() && schedule(), REPORTS_CHECK_MS).unref();
+        reports ??= setInterval(checkReports, REPORTS_CHECK_MS).unref();
       } else if (msg.type === 'unwatchCluster') {
         watchers.delete(msg.subscriber.toString());
         if (watchers.size === 0) stopTimer();
