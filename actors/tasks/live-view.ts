@@ -6,8 +6,8 @@
  * Cost: with no watcher, a map update per lifecycle change and nothing else (no timer). With
  * watchers: a change (a task's, or a worker's usage report: workers report every second, looked
  * for once a second) sends a view, coalesced to at most one per DEFAULT_LIVE_VIEW_INTERVAL_MS, so at
- * most 4 views a second whatever the task rate, and no wake-up on a clock beyond the once a
- * second for the reports. The workers are read in place where the Controller keeps them
+ * most 4 views a second whatever the task rate, and no wake-up on a clock of its own: the reports
+ * are looked for on the clock the heartbeats run on. The workers are read in place where the Controller keeps them
  * (`followWorkers(controller.workers)`): no query. A watcher is dropped when it unwatches or its
  * node goes down; only a client's or a manager's actor can be one.
  */
@@ -16,6 +16,8 @@ import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { VIEW_COMMAND_CHARS, type ClusterView, type UnwatchCluster, type ViewTask, type ViewWorker, type WatchCluster } from '../../protocols/live-view.js';
 import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
+import { addTick, removeTick } from '../../src/transport/heartbeat-clock.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../../src/transport/settings.js';
 import type { WorkerInfo } from './worker-info.js';
 import type { TaskObserver } from './task-table.js';
 
@@ -28,6 +30,12 @@ export const MAX_VIEW_PENDING = 200;
 const SECONDS = 60;
 /** How often the workers' usage reports are looked for (they come every second). */
 const REPORTS_CHECK_MS = 1000;
+/**
+ * The reports are looked for on the clock the connections' heartbeats run on (a quarter of
+ * DEFAULT_HEARTBEAT_INTERVAL_MS), at its first tick REPORTS_CHECK_MS after the last look: no
+ * wake-up of the manager's own for it.
+ */
+const CLOCK_MS = Math.max(1, Math.floor(DEFAULT_HEARTBEAT_INTERVAL_MS / 4));
 
 export interface LiveView {
   ref: ActorRef;
@@ -56,7 +64,8 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   let dirty = true;
   /** The next view's, while one is due; the once-a-second look at the workers' reports. */
   let timer: NodeJS.Timeout | undefined;
-  let reports: NodeJS.Timeout | undefined;
+  let reports = false;
+  let lookedAt = 0;
   let sentAt = 0;
   let workers: () => Iterable<WorkerInfo> = () => [];
   /** The workers and their last reports' times at the last view: a new report (or worker) is a change. */
@@ -140,6 +149,18 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
     }, Math.max(0, sentAt + intervalMs - Date.now())).unref();
   };
 
+  /**
+   * The once-a-second look at the workers' reports: a new one is sent from this very wake-up when
+   * the interval allows, not from a timer set for now (a second wake-up of an idle manager).
+   */
+  const checkReports = (now: number) => {
+    if (now - lookedAt < REPORTS_CHECK_MS - CLOCK_MS / 2) return;
+    lookedAt = now;
+    if (timer !== undefined || !workersChanged()) return;
+    if (Date.now() - sentAt >= intervalMs) send(watchers.values());
+    else schedule();
+  };
+
   const onMember = (event: MemberEvent) => {
     if (event.status !== 'down') return;
     for (const [key, w] of watchers) if (w.node === event.node) watchers.delete(key);
@@ -147,8 +168,9 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
   };
   const stopTimer = () => {
     clearTimeout(timer);
-    clearInterval(reports);
-    timer = reports = undefined;
+    if (reports) removeTick(CLOCK_MS, checkReports);
+    timer = undefined;
+    reports = false;
   };
   system.on('member', onMember);
 
@@ -165,7 +187,11 @@ export function spawnLiveView(system: ClusterSystem, options: { intervalMs?: num
         watchers.set(msg.subscriber.toString(), msg.subscriber);
         // The first view at once.
         send([msg.subscriber]);
-        reports ??= setInterval(() => workersChanged() && schedule(), REPORTS_CHECK_MS).unref();
+        if (!reports) {
+          reports = true;
+          lookedAt = Date.now();
+          addTick(CLOCK_MS, checkReports);
+        }
       } else if (msg.type === 'unwatchCluster') {
         watchers.delete(msg.subscriber.toString());
         if (watchers.size === 0) stopTimer();

@@ -12,35 +12,47 @@
  * system calls' worth: `process.cpuUsage()`, `process.memoryUsage()`, and the lag samples taken
  * since the last scrape, sorted.
  *
- * Event loop lag: one process-wide sampler (a timer every DEFAULT_LAG_SAMPLE_MS, unref'd, started
- * with the first registry) records how late each of its ticks ran into a ring of the last
+ * Event loop lag: one process-wide sampler (a tick of the heartbeat clock every DEFAULT_LAG_SAMPLE_MS,
+ * unref'd, started with the first registry) records how late each of its ticks ran into a ring of the last
  * LAG_SAMPLES; a scrape reads the samples taken since that registry's last scrape (min, max, mean,
  * stddev, p50, p90, p99, in seconds), and `troupe_nodejs_eventloop_lag_seconds` is how long a
  * setImmediate took to run at the previous scrape (prom-client's meaning).
  */
 import promClient, { type Registry } from 'prom-client';
+import { addTick } from '../transport/heartbeat-clock.js';
+import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../transport/settings.js';
 
-/** How often the event loop's lag is sampled: ten wake-ups a second, not prom-client's hundred. */
-export const DEFAULT_LAG_SAMPLE_MS = 100;
-/** Lag samples kept (at one per 100 ms: the last 100 s; a scrape reads at most these). */
+/**
+ * How often the event loop's lag is sampled: on the clock the connections' heartbeats already run
+ * on (src/transport/heartbeat-clock.ts, a quarter of DEFAULT_HEARTBEAT_INTERVAL_MS: 250 ms), so
+ * that sampling wakes the process no more than it is woken anyway. A timer of its own was a wake-up
+ * of a process that may have nothing else to do (bench:metrics: ten a second cost an idle manager
+ * about 1 ms/s of CPU). Under another heartbeat interval, the clock of this period runs for the
+ * samples alone. The connections' ticks that run before it in the same turn count as lag, as any
+ * callback ahead of a timer would.
+ */
+export const DEFAULT_LAG_SAMPLE_MS = Math.max(1, Math.floor(DEFAULT_HEARTBEAT_INTERVAL_MS / 4));
+/** Lag samples kept (at one per 250 ms: the last 4 minutes; a scrape reads at most these). */
 const LAG_SAMPLES = 1024;
 
 /** The process-wide lag sampler: a ring of how late each tick ran (ms), and how many were taken. */
 const lag = {
   ring: new Float64Array(LAG_SAMPLES),
   taken: 0,
-  timer: undefined as NodeJS.Timeout | undefined,
+  started: false,
 };
 
 function startLagSampler(): void {
-  if (lag.timer !== undefined) return;
+  if (lag.started) return;
+  lag.started = true;
   let last = performance.now();
-  lag.timer = setInterval(() => {
+  // Never removed: one per process, and the clock's timer is unref'd (it keeps nothing alive).
+  addTick(DEFAULT_LAG_SAMPLE_MS, () => {
     const now = performance.now();
     lag.ring[lag.taken % LAG_SAMPLES] = Math.max(0, now - last - DEFAULT_LAG_SAMPLE_MS);
     lag.taken++;
     last = now;
-  }, DEFAULT_LAG_SAMPLE_MS).unref();
+  });
 }
 
 /** Registers the process metrics on `registry`. */
