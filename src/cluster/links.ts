@@ -242,8 +242,8 @@ export class Links {
   }
 
   /**
-   * The member envelope of a member's current status, encoded once: every newcomer is sent the
-   * whole table, and every change goes to every link. One per node, replaced when its status or
+   * The member envelope of a member's current status, encoded once: a client newcomer is sent the
+   * whole table, and a change goes to many links. One per node, replaced when its status or
    * incarnation changes; dropped when the membership forgets the node.
    */
   #encodedMember(m: { node: string; role: Role; incarnation: string; status: MemberStatus; meta: Record<string, unknown> }): Envelope {
