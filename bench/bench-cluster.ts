@@ -47,25 +47,29 @@ export function writeCertificates(dir: string, workers: number, clients: readonl
 }
 
 /**
- * Starts workers `worker-FIRST` … `worker-(FIRST+COUNT-1)` with `start`, in groups of 25 (a thousand
- * TLS handshakes at once only time out), each ready (joined) before the next group starts.
+ * Starts workers `worker-FIRST` … `worker-(FIRST+COUNT-1)` with `start`, in groups of `groupSize`
+ * (25: a thousand TLS handshakes at once only time out), each ready (joined) before the next group
+ * starts; `onGroup` is told how many have joined after each group.
  */
 export async function joinWorkers(
   dir: string,
   first: number,
   count: number,
   start: (identity: Identity, name: string) => Promise<ClusterSystem>,
+  onGroup?: (joined: number) => void,
+  groupSize = 25,
 ): Promise<ClusterSystem[]> {
   const systems: ClusterSystem[] = [];
-  for (let i = first; i < first + count; i += 25) {
+  for (let i = first; i < first + count; i += groupSize) {
     const group: Promise<void>[] = [];
-    for (let j = i; j < Math.min(i + 25, first + count); j++) {
+    for (let j = i; j < Math.min(i + groupSize, first + count); j++) {
       const name = `worker-${j}`;
       const system = await start(loadIdentity({ dir, name }), name);
       systems.push(system);
       group.push(system.ready());
     }
     await Promise.all(group);
+    onGroup?.(systems.length);
   }
   return systems;
 }

@@ -29,7 +29,7 @@
  * costs the manager when the pool is trivial.
  *
  * Knobs (environment): BENCH_SCALE_WORKERS ("100,1000,5000"), BENCH_SCALE_SLOTS (2),
- * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_WINDOW (3), BENCH_SCALE_WARMUP_S (3),
+ * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_WARMUP_S (3),
  * BENCH_SCALE_DURATION_S (10), BENCH_SCALE_BASELINE_SLOTS (100; 0 skips the baseline),
  * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it), BENCH_SCALE_CERTS (a
  * directory to keep the certificates in and reuse on the next run). Prints one JSON object
@@ -63,6 +63,7 @@ const WORKER_COUNTS = (process.env.BENCH_SCALE_WORKERS || '100,1000,5000').split
 });
 const SLOTS = envInt('BENCH_SCALE_SLOTS', 2);
 const PER_PROC = envInt('BENCH_SCALE_PER_PROC', 500);
+const JOINING = envInt('BENCH_SCALE_JOINING', 50);
 const WINDOW = envInt('BENCH_SCALE_WINDOW', 3);
 const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 3);
 const DURATION_S = envInt('BENCH_SCALE_DURATION_S', 10);
@@ -100,18 +101,25 @@ function noop(options: RunCommandOptions): RunningCommand {
   return { pid: undefined, cwd: '', result, cancel, pause() {}, resume() {} };
 }
 
-/** `--workers DIR PORT FIRST COUNT SLOTS`: joins the workers, says `ready`, holds them until SIGTERM (or SIGKILL). */
-async function workersMain(dir: string, port: number, first: number, count: number, slots: number): Promise<void> {
+/**
+ * `--workers DIR PORT FIRST COUNT SLOTS GROUP`: joins the workers GROUP at a time (saying `joined N`
+ * after each group),
+ * says `ready`, holds them until SIGTERM (or SIGKILL).
+ */
+async function workersMain(dir: string, port: number, first: number, count: number, slots: number, group: number): Promise<void> {
   const join = { host: '127.0.0.1', port };
   const log = silentLogger();
   const tmpRoot = fs.mkdtempSync(path.join(dir, 'tmp-'));
   // Every Worker adds its exit hook (its task directories): hundreds here, on purpose.
   process.setMaxListeners(0);
+  // Why a dial failed (handshake timeouts under load, refusals), counted for the progress line.
+  const failures = new Map<string, number>();
   const systems = await joinWorkers(dir, first, count, async (identity) => {
     const system = await ClusterSystem.start({ identity, join, log, messages: WORKER_TASK_MESSAGES });
+    system.on('failure', (err: Error & { code?: string }) => void failures.set(err.code ?? err.message, (failures.get(err.code ?? err.message) ?? 0) + 1));
     spawnWorker(system, { slots, spawner: false, tmpRoot, runCommand: noop });
     return system;
-  });
+  }, (joined) => process.stdout.write(`joined ${joined} ${[...failures].map(([code, n]) => `${code}×${n}`).join(',')}\n`), group);
   process.stdout.write('ready\n');
   process.on('SIGTERM', () => void Promise.all(systems.map((s) => s.shutdown())).finally(() => process.exit(0)));
 }
@@ -173,10 +181,12 @@ interface Round {
   kill: boolean;
 }
 
-function childLines(child: ChildProcess): { next(match: (line: string) => boolean, what: string, timeoutMs?: number): Promise<string> } {
+/** The lines of a child's stdout, to wait for; `onJoined` takes its `joined N` lines instead. */
+function childLines(child: ChildProcess, onJoined?: (joined: string) => void): { next(match: (line: string) => boolean, what: string, timeoutMs?: number): Promise<string> } {
   const seen: string[] = [];
   const waiting: { match: (line: string) => boolean; resolve: (line: string) => void }[] = [];
   lines(child, 'stdout', (line) => {
+    if (onJoined && line.startsWith('joined ')) return onJoined(line.slice('joined '.length));
     const at = waiting.findIndex((w) => w.match(line));
     if (at >= 0) waiting.splice(at, 1)[0]!.resolve(line);
     else seen.push(line);
@@ -221,13 +231,37 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     if (count > 0) shares.push([from, count]);
     from += count;
   }
-  const joined = shares.map(([from, count]) => {
-    const child = spawn(process.execPath, [...execArgv, SELF, '--workers', dir, String(port), String(from), String(count), String(r.slots)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // A progress line every few seconds while they join: how many, how fast, and the memory it takes.
+  // At most JOINING handshakes in flight in all: under load, hundreds at once all miss the
+  // handshake timeout, redial, and miss it again (5,000 workers stalled at 775).
+  const group = Math.max(1, Math.min(25, Math.floor(JOINING / shares.length)));
+  const joinCpu0 = cpuOf(manager.pid!).cpuS;
+  const joinedIn = shares.map(() => 0);
+  const failedIn = shares.map(() => '');
+  const rssMiB = () => round([manager, ...procs].reduce((sum, p) => sum + (p.exitCode === null ? cpuOf(p.pid!).rssMiB : 0), 0), 0);
+  const joinProgress = setInterval(() => {
+    const n = joinedIn.reduce((a, b) => a + b, 0);
+    const counts = new Map<string, number>();
+    for (const [code, k] of failedIn.flatMap((f) => (f ? f.split(',') : [])).map((f) => f.split('×'))) counts.set(code!, (counts.get(code!) ?? 0) + Number(k));
+    const failed = [...counts].map(([code, k]) => `${code} ×${k}`).join(', ');
+    const m = cpuOf(manager.pid!);
+    progress(`W=${r.workers}: ${n} joined in ${((Date.now() - t0) / 1000).toFixed(0)} s; manager ${round(m.cpuS - joinCpu0, 1)} s CPU, ${round(m.rssMiB, 0)} MiB; manager and workers' processes ${rssMiB()} MiB RSS${failed ? `; dials failed: ${failed}` : ''}`);
+  }, 5000);
+  const joined = shares.map(([from, count], i) => {
+    const child = spawn(process.execPath, [...execArgv, SELF, '--workers', dir, String(port), String(from), String(count), String(r.slots), String(group)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     procs.push(child);
-    return childLines(child).next((l) => l === 'ready', `workers ${from}–${from + count - 1} joined`);
+    const onJoined = (line: string) => {
+      const [n, failed] = line.split(' ');
+      joinedIn[i] = Number(n);
+      failedIn[i] = failed ?? '';
+    };
+    return childLines(child, onJoined).next((l) => l === 'ready', `workers ${from}–${from + count - 1} joined`);
   });
-  await Promise.all(joined);
+  await Promise.all(joined).finally(() => clearInterval(joinProgress));
+  const joinedS = (Date.now() - t0) / 1000;
+  const joinedRssMiB = rssMiB();
+  const joinCpuS = cpuOf(manager.pid!).cpuS - joinCpu0;
 
   const system = await ClusterSystem.start({ identity: loadIdentity({ dir, name: CLIENT }), join: { host: '127.0.0.1', port }, messages: CLIENT_TASK_MESSAGES, log: silentLogger() });
   await system.ready();
@@ -243,7 +277,7 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     manager.stdin!.write(`watch 1 ${victimsIn}\n`);
     await managerOut.next((l) => l === 'watching', 'the manager watching the victims');
   }
-  progress(`all ${r.workers} in the pool in ${joinS.toFixed(1)} s; load: ${WINDOW} × ${r.workers * r.slots} tasks outstanding; warm-up ${WARMUP_S} s, then ${DURATION_S} s measured…`);
+  progress(`all ${r.workers} joined in ${joinedS.toFixed(1)} s (manager ${round((joinCpuS / r.workers) * 1000, 2)} ms CPU per join; ${joinedRssMiB} MiB RSS, manager and workers' processes), in the pool in ${joinS.toFixed(1)} s; load: ${WINDOW} × ${r.workers * r.slots} tasks outstanding; warm-up ${WARMUP_S} s, then ${DURATION_S} s measured…`);
 
   // ── the load ──
   const window = WINDOW * r.workers * r.slots;
@@ -386,7 +420,10 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     slots_per_worker: r.slots,
     worker_processes: procs.length,
     outstanding_window: window,
+    joined_s: round(joinedS, 1),
     join_s: round(joinS, 1),
+    joined_rss_mib: joinedRssMiB,
+    join_manager_cpu_ms_per_worker: round((joinCpuS / r.workers) * 1000, 2),
     measured_s: round(wallS, 1),
     tasks: completed,
     tasks_per_s: Math.round(tps),
@@ -404,7 +441,7 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
 
 async function main(): Promise<void> {
   const [mode, ...args] = process.argv.slice(2);
-  if (mode === '--workers') return workersMain(args[0]!, Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]));
+  if (mode === '--workers') return workersMain(args[0]!, Number(args[1]), Number(args[2]), Number(args[3]), Number(args[4]), Number(args[5]));
   if (mode === '--manager') return managerMain(args[0]!);
 
   const maxW = Math.max(...WORKER_COUNTS);

@@ -242,7 +242,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
 
   /** True when the ref names a live local actor. */
   isAlive(ref: ActorRef): boolean {
-    if (ref.node !== this.node) return this.membership.isAlive(ref.node);
+    if (ref.node !== this.node) return this.#links.mayReach(ref.node);
     const local = this.#actors.get(ref.path);
     return local !== undefined && !local.actor.stopped;
   }
@@ -353,7 +353,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
   /** A temporary reply ref that resolves the returned promise with the first message it gets. */
   #request<R>(node: string, timeoutMs: number, what: string, send: (replyTo: ActorRef) => boolean): Promise<R> {
     if (this.#shutdown) return Promise.reject(new DeliveryError(ErrorCodes.SHUTDOWN, `${this.node} is shut down`));
-    if (node !== this.node && !this.membership.isAlive(node)) {
+    if (node !== this.node && !this.#links.mayReach(node)) {
       return Promise.reject(new DeliveryError(ErrorCodes.NODE_DOWN, `${what}: node ${node} is down`));
     }
     return this.#queries.ask<R>(node, timeoutMs, what, send);
@@ -488,8 +488,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
 
   /** The manager passes an envelope on to the node it is for; a lost one is accounted for. */
   #relay(envelope: Envelope, node: string): void {
-    const link = this.#links.spoke(node);
-    if (link && link.send(envelope)) return;
+    if (this.#links.relay(envelope, node)) return;
     if (envelope.t === 'send') {
       this.#deadLetters.record(envelope.to, envelope.msg, ErrorCodes.NODE_DOWN);
       if (envelope.q) this.#undeliverable(envelope.q, ErrorCodes.NODE_DOWN, `node ${node} is down`);

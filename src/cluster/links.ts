@@ -5,9 +5,15 @@
  * node (a spoke) dials the manager and holds that one link, over which it reaches every node. So a
  * spoke's link to any node is its hub link (`linkTo`).
  *
- * Joining: the manager tells a newcomer the membership table first (the down members too: a node
- * back after a short loss may still hold them as up), then everyone, the newcomer included, of the
- * newcomer. A node that connects again under a name whose old link is still open replaces it.
+ * Who is told of whom (so that a join costs the manager and its peers O(1), not O(W)): a client
+ * (`troupe status`, top, the REPL) is told of every member; a worker is told of every member that
+ * is not a worker (the clients: its tasks' subscribers), and of a worker only once the manager
+ * relays between the two (a message, a watch): from then on each follows the other's changes, so
+ * a watch still fires `node-down` and a query still fails at once. A worker it was not told of may
+ * be up (`mayReach`): the manager answers for it (it relays, or says node-down at once).
+ * Joining: the manager tells a newcomer what it is to know (see above; the down members too: a node
+ * back after a short loss may still hold them as up), then those told of the newcomer's role learn
+ * of it. A node that connects again under a name whose old link is still open replaces it.
  * Losing a link makes its peer unreachable, and down after `downAfterMs` unless it returns.
  * Reconnecting: a spoke redials (the Dialer's backoff); when it is welcomed again the host replays
  * what the manager must know of it (check-ins, subscriptions, watches). A welcome from another
@@ -18,6 +24,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
+import { SESSION_SEPARATOR } from '../../protocols/actor-ref.js';
 import { PROTOCOL_VERSION } from '../../protocols/version.js';
 import type { Role } from '../../protocols/roles.js';
 import type { Envelope, Hello, MemberStatus, Reject, Welcome } from '../../protocols/wire.js';
@@ -75,8 +82,19 @@ export class Links {
   /** On the manager: each member's envelope, encoded once (see #encodedMember). */
   #encoded = new Map<string, { incarnation: string; status: MemberStatus; meta: Record<string, unknown>; envelope: Envelope }>();
   #pruneAt = 64;
+  /** On the manager: the peers told of every member (every role but worker). */
+  #toldAll = new Set<string>();
+  /** On the manager: the members every peer is told of (every role but worker), up or unreachable. */
+  #public = new Set<string>();
+  /**
+   * On the manager: worker → the workers that follow its changes (see introduce), and back. Kept
+   * when either goes down: a worker downed here may still be alive and come back with what it knew
+   * (it learns the changes on rejoining); bounded by the pairs of workers that ever talked.
+   */
+  #followers = new Map<string, Set<string>>();
+  #follows = new Map<string, Set<string>>();
   /** Leaving members not yet told (see announce). */
-  #held: Envelope[] = [];
+  #held: MemberEvent[] = [];
   #heldTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly host: LinkHost) {}
@@ -137,7 +155,8 @@ export class Links {
   }
 
   /**
-   * On the manager: tells every linked node of a change of membership (not of the manager's own).
+   * On the manager: tells the linked nodes of a change of membership (not of the manager's own):
+   * of a worker, the peers told of every member and its followers; of any other member, everyone.
    * A node leaving (unreachable, down) is told up to ANNOUNCE_BATCH_MS late, with the others that
    * leave meanwhile: a process holding a hundred workers killed is then a few frames on each link,
    * not a hundred. A node joining is told at once, after what was held (the order of one node's
@@ -145,15 +164,17 @@ export class Links {
    */
   announce(event: MemberEvent): void {
     if (!this.#server || event.node === this.host.node) return;
-    // Encoded once for every link (encoded-envelope.ts), not once per link.
-    const envelope = this.#encodedMember(event);
+    if (event.role !== 'worker') {
+      if (event.status === 'down') this.#public.delete(event.node);
+      else this.#public.add(event.node);
+    }
     if (event.status !== 'up') {
-      this.#held.push(envelope);
+      this.#held.push(event);
       this.#heldTimer ??= setTimeout(this.#announceHeld, ANNOUNCE_BATCH_MS);
       return;
     }
     this.#announceHeld();
-    for (const link of this.#links.values()) link.send(envelope);
+    this.#tell(event);
   }
 
   #announceHeld = (): void => {
@@ -162,12 +183,67 @@ export class Links {
     if (this.#held.length === 0) return;
     const held = this.#held;
     this.#held = [];
-    for (const link of this.#links.values()) for (const envelope of held) link.send(envelope);
+    for (const event of held) this.#tell(event);
   };
 
+  /** Sends one change to every link that is to learn it (encoded once for all: encoded-envelope.ts). */
+  #tell(event: MemberEvent): void {
+    // Encoded once for every link (encoded-envelope.ts), not once per link.
+    const envelope = this.#encodedMember(event);
+    if (event.role !== 'worker') {
+      for (const link of this.#links.values()) link.send(envelope);
+      return;
+    }
+    for (const node of this.#toldAll) this.#links.get(node)?.send(envelope);
+    for (const node of this.#followers.get(event.node) ?? []) this.#links.get(node)?.send(envelope);
+  }
+
   /**
-   * The member envelope of a member's current status, encoded once: every newcomer is sent the
-   * whole table, and every change goes to every link. One per node, replaced when its status or
+   * On the manager, before it relays an envelope between two nodes: two workers not yet told of
+   * each other are now (each follows the other's changes from then on), so that the receiver
+   * knows the sender's role, and either learns when the other goes down. O(1) once they know.
+   */
+  introduce(a: string, b: string): void {
+    if (a === b || this.host.membership.get(a)?.role !== 'worker' || this.host.membership.get(b)?.role !== 'worker') return;
+    this.#follow(a, b);
+    this.#follow(b, a);
+  }
+
+  #follow(follower: string, followed: string): void {
+    let followers = this.#followers.get(followed);
+    if (followers?.has(follower)) return;
+    if (!followers) this.#followers.set(followed, (followers = new Set()));
+    followers.add(follower);
+    let follows = this.#follows.get(follower);
+    if (!follows) this.#follows.set(follower, (follows = new Set()));
+    follows.add(followed);
+    const member = this.host.membership.get(followed);
+    if (member) this.#links.get(follower)?.send(this.#encodedMember(member));
+  }
+
+  /** On the manager: relays an envelope to the node it is for (introducing the two first). */
+  relay(envelope: Envelope, node: string): boolean {
+    const link = this.spoke(node);
+    if (!link) return false;
+    const origin = envelope.t === 'send' ? envelope.from : envelope.t === 'watch' || envelope.t === 'unwatch' ? envelope.watcher.node : undefined;
+    if (origin !== undefined) this.introduce(origin, node);
+    return link.send(envelope);
+  }
+
+  /**
+   * True when messages to `node` may still arrive: it is alive in this node's membership, or, on a
+   * worker (not told of the other workers), it is a worker this node was not told of while the
+   * manager is up: the manager relays to it, or answers at once that it is down.
+   */
+  mayReach(node: string): boolean {
+    const { membership } = this.host;
+    if (membership.isAlive(node)) return true;
+    return this.host.role === 'worker' && this.#hub !== undefined && membership.get(node) === undefined && !node.includes(SESSION_SEPARATOR) && membership.isUp(this.#hub);
+  }
+
+  /**
+   * The member envelope of a member's current status, encoded once: a client newcomer is sent the
+   * whole table, and a change goes to many links. One per node, replaced when its status or
    * incarnation changes; dropped when the membership forgets the node.
    */
   #encodedMember(m: { node: string; role: Role; incarnation: string; status: MemberStatus; meta: Record<string, unknown> }): Envelope {
@@ -265,18 +341,23 @@ export class Links {
     connection.onEnvelope = (envelope, from) => host.receive(envelope, from);
     connection.on('undeliverable', this.#onUnsendable);
     host.events.emit('link', connection);
+    if (peer.role !== 'worker') this.#toldAll.add(peer.node);
     connection.on('close', (info: CloseInfo) => {
       if (this.#links.get(peer.node) === connection) {
         this.#links.delete(peer.node);
+        this.#toldAll.delete(peer.node);
         host.log.info({ peer: peer.node, code: info.code, cause: info.cause }, 'node disconnected');
         host.events.emit('disconnected', peer.node, info);
         if (!host.shuttingDown) host.membership.unreachable(peer.node, peer.incarnation, host.downAfterMs);
       }
     });
-    // The newcomer learns the table first, then everyone (the newcomer too) learns of it. The
-    // table has the down members too: a node back after a short loss may still hold them as up.
-    for (const m of host.membership.list()) {
-      if (m.node !== host.node && m.node !== peer.node) connection.send(this.#encodedMember(m));
+    // The newcomer learns what it is to know first, then those told of its role learn of it. That
+    // has the down members too: a node back after a short loss may still hold them as up. A worker
+    // is told of the other roles' members and of the workers it follows: O(1) in the workers.
+    const told = peer.role === 'worker' ? [...this.#public, ...(this.#follows.get(peer.node) ?? [])] : host.membership.list().map((m) => m.node);
+    for (const node of told) {
+      const m = host.membership.get(node);
+      if (m && node !== host.node && node !== peer.node) connection.send(this.#encodedMember(m));
     }
     host.log.info({ peer: peer.node, certName: peer.certName, role: peer.role, address: peer.address }, 'node joined');
     host.membership.up({ node: peer.node, role: peer.role, incarnation: peer.incarnation, meta: peer.meta });
