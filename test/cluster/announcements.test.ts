@@ -8,20 +8,10 @@ import { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ActorRef } from '../../protocols/actor-ref.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { silentLogger } from '../../src/log.js';
+import { nextMemberEvent as nextEvent } from '../fixtures/member-events.js';
 import { testPki, type Pki } from '../fixtures/pki.js';
 import { TEST_MESSAGES, type Pong } from '../fixtures/test-protocol.js';
 import { spawnEcho } from '../fixtures/test-actors.js';
-
-function nextEvent(system: ClusterSystem, match: (e: MemberEvent) => boolean): Promise<MemberEvent> {
-  return new Promise((resolve) => {
-    const on = (e: MemberEvent) => {
-      if (!match(e)) return;
-      system.off('member', on);
-      resolve(e);
-    };
-    system.on('member', on);
-  });
-}
 
 describe('cluster: who is told of whom', function () {
   const systems: ClusterSystem[] = [];

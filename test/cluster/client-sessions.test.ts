@@ -12,6 +12,7 @@ import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { Dialer } from '../../src/transport/websocket-client.js';
 import { transportSettings } from '../../src/transport/settings.js';
 import { silentLogger } from '../../src/log.js';
+import { nextMemberEvent } from '../fixtures/member-events.js';
 import type { TroupeError } from '../../src/errors.js';
 import type { Hello } from '../../protocols/wire.js';
 import { testPki } from '../fixtures/pki.js';
@@ -46,17 +47,7 @@ describe('client sessions: one certificate, one member per connection', function
     return system;
   }
 
-  function memberEvent(match: (e: MemberEvent) => boolean): Promise<MemberEvent> {
-    return new Promise((resolve) => {
-      const on = (e: MemberEvent) => {
-        if (match(e)) {
-          manager.off('member', on);
-          resolve(e);
-        }
-      };
-      manager.on('member', on);
-    });
-  }
+  const memberEvent = (match: (e: MemberEvent) => boolean): Promise<MemberEvent> => nextMemberEvent(manager, match);
 
   /** Dials with a hand-made hello; resolves with the dialer's failure. */
   function dialWithHello(name: string, hello: Partial<Hello>): Promise<{ error: TroupeError; fatal: boolean }> {

@@ -9,6 +9,7 @@ import { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { ActorRef } from '../../protocols/actor-ref.js';
 import { silentLogger } from '../../src/log.js';
+import { nextMemberEvent as nextEvent } from '../fixtures/member-events.js';
 import { testPki } from '../fixtures/pki.js';
 import { TEST_MESSAGES, type Pong } from '../fixtures/test-protocol.js';
 import { spawnEcho } from '../fixtures/test-actors.js';
@@ -48,17 +49,6 @@ class Relay {
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
-}
-
-function nextEvent(system: ClusterSystem, match: (e: MemberEvent) => boolean): Promise<MemberEvent> {
-  return new Promise((resolve) => {
-    const on = (e: MemberEvent) => {
-      if (!match(e)) return;
-      system.off('member', on);
-      resolve(e);
-    };
-    system.on('member', on);
-  });
 }
 
 describe('membership after a short loss of the manager', function () {

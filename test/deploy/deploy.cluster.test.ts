@@ -15,6 +15,7 @@ import { buildBundle, deployDown, deployLogs, deployStatus, deployStop, deployUp
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { NetnsLab, type NetnsHost } from '../fixtures/netns-hosts.js';
+import { nextMemberEvent } from '../fixtures/member-events.js';
 
 const BIN = path.resolve('dist/bin/troupe.js');
 
@@ -43,15 +44,7 @@ describe('deploy: up, status, rolling update, failures, NAT, partition, down on 
       tasks.on('update', check);
       check();
     });
-  const until = (predicate: (e: MemberEvent) => boolean) =>
-    new Promise<MemberEvent>((resolve) => {
-      const on = (e: MemberEvent) => {
-        if (!predicate(e)) return;
-        manager.system.off('member', on);
-        resolve(e);
-      };
-      manager.system.on('member', on);
-    });
+  const until = (predicate: (e: MemberEvent) => boolean) => nextMemberEvent(manager.system, predicate);
 
   before(async () => {
     lab = await NetnsLab.create({ hosts: 3 });
