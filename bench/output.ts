@@ -25,6 +25,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BenchChild } from './bench-child.js';
 import { prepareSshd, SSHD } from './bench-sshd.js';
 import { envInt, median, nowMs, progressTo, roundTo, sleep } from './bench-util.js';
 
@@ -32,7 +33,6 @@ const BYTES = envInt('BENCH_OUTPUT_BYTES', 1_000_000_000);
 const BLOCKS = envInt('BENCH_OUTPUT_BLOCKS', 3);
 const START_TIMEOUT_MS = 20_000;
 const WATCHDOG_MS = envInt('BENCH_OUTPUT_WATCHDOG_S', 1800) * 1000;
-const STOP_GRACE_MS = 5_000;
 /** BENCH_CPU_PROF_DIR: run the manager, the worker and the clients with `--cpu-prof` into that directory. */
 const CPU_PROF_DIR = process.env.BENCH_CPU_PROF_DIR ?? '';
 const cpuProfArgs = (name: string): string[] => (CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]);
@@ -48,9 +48,7 @@ const round = (x: number, digits = 3): number => roundTo(x, digits);
 const command = (n: number) => `yes | head -c ${n}`;
 
 /** A long-lived child (manager, worker, sshd) whose output lines we wait on. */
-class Daemon {
-  readonly child: ChildProcess;
-  readonly exited: Promise<void>;
+class Daemon extends BenchChild {
   #text = '';
   #waiters: { match: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
 
@@ -60,8 +58,7 @@ class Daemon {
     args: readonly string[],
     env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    super(spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
     const onText = (chunk: string) => {
       this.#text += chunk;
       if (this.#text.length > 65536) this.#text = this.#text.slice(-32768);
@@ -91,22 +88,6 @@ class Daemon {
       this.child.once('exit', (code, signal) => reject(new Error(`${this.name} exited (${code ?? signal}):\n${this.#text}`)));
       this.#waiters.push({ match, resolve: (m) => (clearTimeout(timer), resolve(m)) });
     });
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.kill(), STOP_GRACE_MS);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill(): void {
-    if (this.running) this.child.kill('SIGKILL');
   }
 }
 

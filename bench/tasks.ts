@@ -57,6 +57,7 @@ import { TaskClient } from '../actors/tasks/task-client.js';
 import { runManager, type ManagerNode } from '../actors/nodes.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { createLogger } from '../src/log.js';
+import { BenchChild } from './bench-child.js';
 import { distribution, envInt, measure, median, progressTo, residentMiB, roundTo, sleep } from './bench-util.js';
 import { CpuTally, childPid } from './tasks-cpu.js';
 import { COMMAND, troupeTask, type DriverWay, type FromDriver, type Memory, type RunReply, type TroupeParts } from './tasks-driver.js';
@@ -72,7 +73,6 @@ const OVERHEAD_MOONSHOT_MS = 0.3;
 const THROUGHPUT_TARGET_RATIO = 0.9;
 const START_TIMEOUT_MS = 15_000;
 /** SIGTERM → SIGKILL grace for the worker and the drivers at the end: 5 seconds. */
-const STOP_GRACE_MS = 5_000;
 /** SIGTERM → SIGKILL grace for every child on a signal or the watchdog: 2 seconds. */
 const ABORT_GRACE_MS = 2_000;
 /**
@@ -111,10 +111,8 @@ function summarize(latencies: readonly number[], wallMs: number): Summary {
 // ── the drivers: the ways that run in a child process ──────────────────────────────────────────
 
 /** A forked tasks-driver.js: one request at a time (see its protocol). */
-class Driver {
-  readonly child: ChildProcess;
+class Driver extends BenchChild {
   readonly ready: Promise<Memory>;
-  readonly exited: Promise<void>;
   /** Its resident memory, as of its last reply. */
   memory: Memory | undefined;
   #pending: { resolve: (reply: RunReply) => void; reject: (err: Error) => void } | undefined;
@@ -124,12 +122,11 @@ class Driver {
     args: readonly string[],
   ) {
     // execArgv [] : none of our own flags (--cpu-prof, --inspect…) unless asked for.
-    this.child = fork(DRIVER, [role, ...args], { execArgv: cpuProfArgs(`${role}-driver`), serialization: 'advanced', stdio: ['ignore', 2, 'inherit', 'ipc'] });
+    super(fork(DRIVER, [role, ...args], { execArgv: cpuProfArgs(`${role}-driver`), serialization: 'advanced', stdio: ['ignore', 2, 'inherit', 'ipc'] }));
     let settleReady!: { resolve: (m: Memory) => void; reject: (err: Error) => void };
     this.ready = new Promise((resolve, reject) => (settleReady = { resolve, reject }));
     const timer = setTimeout(() => settleReady.reject(new Error(`the ${role} driver was not ready within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
     this.ready.then(() => clearTimeout(timer), () => clearTimeout(timer));
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     // Not started, or not killable: its 'exit' (or the ready timeout) says the rest.
     this.child.on('error', (err) => progress(`${role} driver: ${err.message}`));
     this.child.on('message', (msg: FromDriver) => {
@@ -164,40 +161,25 @@ class Driver {
     });
   }
 
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** Asks it to leave (it cleans up, and writes any --cpu-prof profile), SIGKILL if it lingers. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
+  /** Asks it to leave (it cleans up, and writes any --cpu-prof profile). */
+  protected override askToStop(): void {
     // Its channel may be closing under us (it is leaving already): then SIGTERM.
     if (this.child.connected) this.child.send({ stop: true }, (err) => err && this.child.kill('SIGTERM'));
     else this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.kill(), STOP_GRACE_MS);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill(): void {
-    if (this.running) this.child.kill('SIGKILL');
   }
 }
 
 // ── worker-1 as a CLI process ──────────────────────────────────────────────────────────────────
 
-class NodeProcess {
-  readonly child: ChildProcess;
+class NodeProcess extends BenchChild {
   readonly lines: string[] = [];
-  readonly exited: Promise<void>;
   #waiters: { match: RegExp; resolve: (line: string) => void }[] = [];
 
   constructor(
     readonly name: string,
     args: readonly string[],
   ) {
-    this.child = spawn(process.execPath, [...cpuProfArgs(name), BIN, ...args], { env: { ...process.env, TROUPE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
+    super(spawn(process.execPath, [...cpuProfArgs(name), BIN, ...args], { env: { ...process.env, TROUPE_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let partial = '';
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const lines = (partial + chunk).split('\n');
@@ -227,23 +209,6 @@ class NodeProcess {
         },
       });
     });
-  }
-
-  get running(): boolean {
-    return this.child.exitCode === null && this.child.signalCode === null;
-  }
-
-  /** SIGTERM (a node stops cleanly and writes any --cpu-prof profile), SIGKILL if it lingers. */
-  async stop(): Promise<void> {
-    if (!this.running) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.kill(), STOP_GRACE_MS);
-    await this.exited;
-    clearTimeout(timer);
-  }
-
-  kill(): void {
-    if (this.running) this.child.kill('SIGKILL');
   }
 }
 
