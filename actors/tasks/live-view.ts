@@ -16,7 +16,7 @@ import type { MemberEvent } from '../../protocols/cluster-messages.js';
 import { VIEW_COMMAND_CHARS, type ClusterView, type UnwatchCluster, type ViewTask, type ViewWorker, type WatchCluster } from '../../protocols/live-view.js';
 import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
-import { addTick, removeTick } from '../../src/transport/heartbeat-clock.js';
+import { addTick, heartbeatTickMs, removeTick } from '../../src/transport/heartbeat-clock.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../../src/transport/settings.js';
 import type { WorkerInfo } from './worker-info.js';
 import type { TaskObserver } from './task-table.js';
@@ -35,7 +35,7 @@ const REPORTS_CHECK_MS = 1000;
  * DEFAULT_HEARTBEAT_INTERVAL_MS), at its first tick REPORTS_CHECK_MS after the last look: no
  * wake-up of the manager's own for it.
  */
-const CLOCK_MS = Math.max(1, Math.floor(DEFAULT_HEARTBEAT_INTERVAL_MS / 4));
+const CLOCK_MS = heartbeatTickMs(DEFAULT_HEARTBEAT_INTERVAL_MS);
 
 export interface LiveView {
   ref: ActorRef;

@@ -19,7 +19,7 @@
  * setImmediate took to run at the previous scrape (prom-client's meaning).
  */
 import promClient, { type Registry } from 'prom-client';
-import { addTick } from '../transport/heartbeat-clock.js';
+import { addTick, heartbeatTickMs } from '../transport/heartbeat-clock.js';
 import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../transport/settings.js';
 
 /**
@@ -31,7 +31,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS } from '../transport/settings.js';
  * samples alone. The connections' ticks that run before it in the same turn count as lag, as any
  * callback ahead of a timer would.
  */
-export const DEFAULT_LAG_SAMPLE_MS = Math.max(1, Math.floor(DEFAULT_HEARTBEAT_INTERVAL_MS / 4));
+export const DEFAULT_LAG_SAMPLE_MS = heartbeatTickMs(DEFAULT_HEARTBEAT_INTERVAL_MS);
 /** Lag samples kept (at one per 250 ms: the last 4 minutes; a scrape reads at most these). */
 const LAG_SAMPLES = 1024;
 

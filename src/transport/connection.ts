@@ -38,7 +38,7 @@ import { ErrorCodes, messageOf, type ErrorCode } from '../errors.js';
 import { checkNesting, decodeFrame, encodeFrame } from './codec.js';
 import { decodeRawHeader, encodeRawHeader, isRawHeader, rawBytesOf, withPayload, type RawHeader } from './raw-frame.js';
 import { LogLimiter } from './log-limiter.js';
-import { addTick, removeTick } from './heartbeat-clock.js';
+import { addTick, heartbeatTickMs, removeTick } from './heartbeat-clock.js';
 import type { TransportSettings } from './settings.js';
 
 export interface PeerInfo {
@@ -124,7 +124,7 @@ export class Connection extends EventEmitter {
     ws.on('error', (err) => this.#log.debug({ err: err.message }, 'connection error'));
     // Silence is checked four times per interval, so a frozen peer is cut within the timeout plus
     // a quarter interval of its last frame.
-    this.#tickMs = Math.max(1, Math.floor(settings.heartbeatIntervalMs / 4));
+    this.#tickMs = heartbeatTickMs(settings.heartbeatIntervalMs);
     addTick(this.#tickMs, this.#beat);
   }
 

@@ -7,6 +7,15 @@
  */
 type Tick = (now: number) => void;
 
+/**
+ * The period a connection's heartbeat ticks at: a quarter of its heartbeat interval. Others who
+ * want a clock that wakes the process no more than it is woken anyway (the lag sampler, the live
+ * view) tick at the same period.
+ */
+export function heartbeatTickMs(heartbeatIntervalMs: number): number {
+  return Math.max(1, Math.floor(heartbeatIntervalMs / 4));
+}
+
 class Clock {
   readonly ticks = new Set<Tick>();
   timer: NodeJS.Timeout | undefined;

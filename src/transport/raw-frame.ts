@@ -53,7 +53,7 @@ export function encodeRawHeader(envelope: { t: string; msg?: unknown }, data: Ui
 
 /** True when a received message is a raw header. */
 export function isRawHeader(message: Uint8Array): boolean {
-  return message.length >= 3 && message[0] === 0xd4 && message[1] === 0x52 && message[2] === 0x00;
+  return message.length >= PREFIX.length && PREFIX.every((byte, i) => message[i] === byte);
 }
 
 /** A decoded header: the envelope (its message without `data`, still unchecked) and the payload's length. */
