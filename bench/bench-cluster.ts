@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { createAuthority, issueCertificate, loadIdentity, type Identity } from '../certs/index.js';
@@ -12,6 +13,21 @@ import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 
 /** Clock ticks per second of /proc/PID/stat times (USER_HZ): 100 on Linux. */
 export const CLOCK_TICKS = 100;
+
+/**
+ * A bench's scratch: a new temporary directory and the list of its child processes. `cleanup`
+ * (also run at this process's exit) SIGKILLs every child still running and removes the directory.
+ */
+export function benchScratch(prefix: string): { dir: string; children: ChildProcess[]; cleanup: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const children: ChildProcess[] = [];
+  const cleanup = () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', cleanup);
+  return { dir, children, cleanup };
+}
 
 /** User + system CPU seconds of a process so far, and its RSS in MiB. */
 export function cpuOf(pid: number): { cpuS: number; rssMiB: number } {

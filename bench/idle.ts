@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
-import { cpuOf, joinWorkers, lines, writeCertificates } from './bench-cluster.js';
+import { benchScratch, cpuOf, joinWorkers, lines, writeCertificates } from './bench-cluster.js';
 import { envInt, median, progressTo, roundTo, sleep } from './bench-util.js';
 
 const WORKERS = envInt('BENCH_IDLE_WORKERS', 1000);
@@ -81,13 +81,7 @@ async function main(): Promise<void> {
     const [dir, port, first, count] = process.argv.slice(3);
     return workersMain(dir!, Number(port), Number(first), Number(count));
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-idle-'));
-  const children: ChildProcess[] = [];
-  const cleanup = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  process.on('exit', cleanup);
+  const { dir, children, cleanup } = benchScratch('troupe-bench-idle-');
   try {
     progress(`certificates for a manager and ${WORKERS} workers (one shared worker key)…`);
     writeCertificates(dir, WORKERS);

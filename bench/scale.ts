@@ -53,7 +53,7 @@ import { WORKER_KEY } from '../protocols/receptionist-keys.js';
 import { CLIENT_TASK_MESSAGES, FINISHED_STATUSES, WORKER_TASK_MESSAGES, type TaskRecord } from '../protocols/tasks.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
-import { cpuOf, joinWorkers, lines, writeCertificates } from './bench-cluster.js';
+import { benchScratch, cpuOf, joinWorkers, lines, writeCertificates } from './bench-cluster.js';
 import { distribution, envInt, progressTo, roundTo, sleep } from './bench-util.js';
 
 const WORKER_COUNTS = (process.env.BENCH_SCALE_WORKERS || '100,1000,5000').split(',').map((s) => {
@@ -445,13 +445,7 @@ async function main(): Promise<void> {
   if (mode === '--manager') return managerMain(args[0]!);
 
   const maxW = Math.max(...WORKER_COUNTS);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'troupe-bench-scale-'));
-  const children: ChildProcess[] = [];
-  const cleanup = () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-    fs.rmSync(dir, { recursive: true, force: true });
-  };
-  process.on('exit', cleanup);
+  const { dir, children, cleanup } = benchScratch('troupe-bench-scale-');
   try {
     progress('tasks run a built-in no-op, not bash: this measures the manager');
     if (CERTS_DIR && fs.existsSync(path.join(CERTS_DIR, `worker-${maxW}.crt`)) && fs.existsSync(path.join(CERTS_DIR, `${CLIENT}.crt`))) {
