@@ -16,7 +16,8 @@ export const CLOCK_TICKS = 100;
 
 /**
  * A bench's scratch: a new temporary directory and the list of its child processes. `cleanup`
- * (also run at this process's exit) SIGKILLs every child still running and removes the directory.
+ * (also run at this process's exit, and on SIGINT or SIGTERM) SIGKILLs every child still running and
+ * removes the directory.
  */
 export function benchScratch(prefix: string): { dir: string; children: ChildProcess[]; cleanup: () => void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
@@ -26,6 +27,8 @@ export function benchScratch(prefix: string): { dir: string; children: ChildProc
     fs.rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', cleanup);
+  // Ctrl-C or a kill of the bench: exit (so cleanup runs) instead of leaving children and files.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(128 + os.constants.signals[signal]));
   return { dir, children, cleanup };
 }
 
