@@ -11,12 +11,12 @@
  * mkdtempSync (about 0.05 ms here): by then the command has been sent to start, and the process is
  * awake anyway. Through the thread pool a mkdtemp costs two sleeps and wake-ups (a pool thread
  * woken, and our loop woken by its completion), which cost more CPU than the call itself. The
- * deleting stays in the thread pool: an rmdir of a directory a command ran in took 1.3 ms (p50) and
- * up to 5 ms on this VM's ext4 (mounted with discard), too long to block the event loop for. It
- * goes in batches: the trash's entries are deleted TRASH_BATCH at a time, all handed to the pool in
- * one turn, or after TRASH_DELAY_MS when fewer came; so a task no longer costs a pool thread's
- * wake-up and our loop's (its completion) of its own, which was one of the worker's five or six
- * wake-ups per task.
+ * same turn deletes, with rmdirSync, the directories discarded since the last one (about 0.04 ms
+ * each here, most often one): through the pool each had cost its own wake-up of a pool thread and of
+ * our loop, and a batch handed to the pool at once had its four threads contend for the trash
+ * directory's lock (sleeping on it). A directory that is not empty (rmdir fails at once) is
+ * removed in the thread pool, in the background. With no take to follow (an idle worker), what
+ * waits is deleted TRASH_DELAY_MS after it was discarded.
  *
  * What it guarantees:
  * - `take()` returns a fresh, empty directory under `root` (its real path), made with mkdtemp
@@ -25,8 +25,8 @@
  *   of them.
  * - `discard(dir)` takes the directory off its path at once: it is renamed into this instance's
  *   trash directory (`troupe-trash-*` under `root`, the same filesystem), whose entries are deleted
- *   in the background without blocking the event loop: once TRASH_BATCH of them wait, or
- *   TRASH_DELAY_MS after the first of them came, or when `drained()` asks. If the rename fails (the
+ *   in the background: right after the turn of the next `take()` (see How), or TRASH_DELAY_MS
+ *   after the first of them came, or when `drained()` asks. If the rename fails (the
  *   command took away its own write permission, or moved things), the directory is removed in place
  *   with removeTaskDir (task-dir-removal.ts), and `discard` resolves after that. Either way its path no
  *   longer exists when `discard` resolves; it resolves with why not, if it could not be removed.
@@ -52,9 +52,7 @@ import { TASK_DIR_PREFIX, removeTaskDir } from './task-dir-removal.js';
 export const DEFAULT_MAX_SPARE_AGE_MS = 60_000;
 /** The trash directory's name prefix under the root. */
 export const TRASH_DIR_PREFIX = 'troupe-trash-';
-/** Trash entries deleted together (handed to the thread pool in one turn): 32. */
-export const TRASH_BATCH = 32;
-/** A trash entry waits at most this long for its batch to fill before it is deleted: 250 ms. */
+/** A trash entry waits at most this long for the next take's turn (see How) before it is deleted: 250 ms. */
 export const TRASH_DELAY_MS = 250;
 
 export interface TaskDirsOptions {
@@ -77,9 +75,9 @@ export class TaskDirs {
   readonly #spares: { dir: string; madeAt: number }[] = [];
   #trash: string | undefined;
   #refillQueued = false;
-  /** Entries of the trash waiting for their batch, oldest first. */
+  /** Entries of the trash waiting to be deleted, oldest first. */
   #doomed: string[] = [];
-  #batchTimer: NodeJS.Timeout | undefined;
+  #trashTimer: NodeJS.Timeout | undefined;
   #closed = false;
   #seq = 0;
   /** A refill queued and background removals in flight, and who waits for none. */
@@ -134,7 +132,7 @@ export class TaskDirs {
       else void this.discard(spare.dir);
     }
     dir ??= fs.mkdtempSync(path.join(root, this.#taskPrefix));
-    if (this.#spares.length < this.#ahead) this.#queueRefill();
+    if (this.#spares.length < this.#ahead || this.#doomed.length > 0) this.#queueRefill();
     return dir;
   }
 
@@ -146,15 +144,19 @@ export class TaskDirs {
       const doomed = path.join(trash, `${++this.#seq}`);
       fs.renameSync(dir, doomed);
       this.#doomed.push(doomed);
-      if (this.#doomed.length >= TRASH_BATCH) this.#deleteBatch();
-      else this.#batchTimer ??= setTimeout(() => this.#deleteBatch(), TRASH_DELAY_MS).unref();
+      // Deleted in the next take's turn; the timer is for a worker that takes none (never cleared:
+      // a cleared timer still wakes the loop at its time, see #deleteWaiting).
+      this.#trashTimer ??= setTimeout(() => {
+        this.#trashTimer = undefined;
+        this.#deleteWaiting();
+      }, TRASH_DELAY_MS).unref();
       return undefined;
     } catch {
       return removeTaskDir(dir);
     }
   }
 
-  /** Trash entries waiting for their batch (TRASH_BATCH, TRASH_DELAY_MS): not yet handed to the thread pool. */
+  /** Trash entries discarded and not yet deleted (nor handed to the thread pool). */
   get trashWaiting(): number {
     return this.#doomed.length;
   }
@@ -172,13 +174,11 @@ export class TaskDirs {
       this.#trash = undefined;
     }
     this.#doomed = [];
-    clearTimeout(this.#batchTimer);
-    this.#batchTimer = undefined;
   }
 
   /** Starts deleting what waits in the trash; resolves when no refill is queued and no background removal is in flight. */
   drained(): Promise<void> {
-    this.#deleteBatch();
+    this.#deleteWaiting();
     return this.#inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.#onDrained.push(resolve));
   }
 
@@ -195,7 +195,7 @@ export class TaskDirs {
     return this.#trash;
   }
 
-  /** Spares made up to `ahead` after this turn (see How, above); once however many takes ask. */
+  /** Spares made up to `ahead` after this turn, and the trash's waiting entries deleted (see How, above); once however many takes ask. */
   #queueRefill(): void {
     if (this.#refillQueued) return;
     this.#refillQueued = true;
@@ -203,6 +203,7 @@ export class TaskDirs {
     setImmediate(() => {
       this.#refillQueued = false;
       this.#refill();
+      this.#deleteWaiting();
       this.#end();
     });
   }
@@ -218,20 +219,21 @@ export class TaskDirs {
     }
   }
 
-  /** Hands every entry waiting in the trash to the thread pool, in this turn (one wake-up for many). */
-  #deleteBatch(): void {
-    clearTimeout(this.#batchTimer);
-    this.#batchTimer = undefined;
+  /**
+   * Deletes what waits in the trash now, with rmdirSync (see How); an entry that is not empty is
+   * removed in the thread pool (a failure there leaves it in the trash; close() tries it once more).
+   */
+  #deleteWaiting(): void {
     if (this.#doomed.length === 0) return;
-    const batch = this.#doomed;
+    const waiting = this.#doomed;
     this.#doomed = [];
-    this.#begin();
-    let left = batch.length;
-    for (const doomed of batch) {
-      // A failure leaves the entry in the trash; close() tries it once more.
-      void removeTaskDir(doomed, { sync: false }).then(() => {
-        if (--left === 0) this.#end();
-      });
+    for (const doomed of waiting) {
+      try {
+        fs.rmdirSync(doomed);
+      } catch {
+        this.#begin();
+        void removeTaskDir(doomed, { sync: false }).then(() => this.#end());
+      }
     }
   }
 }

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { spawnSync, spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { runCommand, TASK_DIR_PREFIX } from '../../../actors/process/run-command.js';
-import { TaskDirs, TRASH_BATCH, TRASH_DIR_PREFIX } from '../../../actors/process/task-dirs.js';
+import { TaskDirs, TRASH_DIR_PREFIX } from '../../../actors/process/task-dirs.js';
 
 /** Resolves once `condition()` holds (background work has no event to wait for); rejects after `withinMs`. */
 async function until(condition: () => boolean, what: string, withinMs = 5000): Promise<void> {
@@ -84,27 +84,27 @@ describe('actors: TaskDirs', () => {
     await until(() => fs.readdirSync(path.join(root, trash!)).length === 0, 'the trash emptied');
   });
 
-  it('deletes the trash in batches: entries wait until TRASH_BATCH of them are there, or drained() asks', async () => {
+  it('deletes what waits in the trash right after the turn of the next take, or when drained() asks', async () => {
     dirs = new TaskDirs(root, { ahead: 0 });
     const trashEntries = () => fs.readdirSync(path.join(root, entries(TRASH_DIR_PREFIX)[0]!));
     for (let i = 0; i < 3; i++) expect(await dirs.discard(dirs.take())).to.equal(undefined);
-    // None handed to the thread pool yet: all three still there, and nothing else under the root.
+    // Nothing deleted yet, nor handed to the thread pool: all three still there.
     expect(dirs.trashWaiting).to.equal(3);
     expect(trashEntries()).to.have.length(3);
-    expect(entries(TASK_DIR_PREFIX)).to.deep.equal([]);
-    for (let i = 3; i < TRASH_BATCH; i++) await dirs.discard(dirs.take());
-    expect(dirs.trashWaiting, 'the batch went when full').to.equal(0);
-    await dirs.drained();
-    expect(trashEntries()).to.deep.equal([]);
-    // A partial batch: drained() sends it off, and resolves once it is deleted.
-    await dirs.discard(dirs.take());
+    const next = dirs.take();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(dirs.trashWaiting).to.equal(0);
+    expect(trashEntries(), 'deleted in the turn after the take').to.deep.equal([]);
+    // One that is not empty goes to the thread pool, and drained() waits for it.
+    fs.writeFileSync(path.join(next, 'f'), 'x');
+    await dirs.discard(next);
     expect(dirs.trashWaiting).to.equal(1);
     await dirs.drained();
     expect(dirs.trashWaiting).to.equal(0);
     expect(trashEntries()).to.deep.equal([]);
   });
 
-  it('a partial batch in the trash is deleted by itself, without drained()', async () => {
+  it('what waits in the trash is deleted by itself when no take follows', async () => {
     dirs = new TaskDirs(root, { ahead: 0 });
     await dirs.discard(dirs.take());
     const [trash] = entries(TRASH_DIR_PREFIX);
