@@ -11,8 +11,10 @@
  * mkdtempSync (about 0.05 ms here): by then the command has been sent to start, and the process is
  * awake anyway. Through the thread pool a mkdtemp costs two sleeps and wake-ups (a pool thread
  * woken, and our loop woken by its completion), which cost more CPU than the call itself. The
- * same turn deletes, with rmdirSync, the directories discarded since the last one (about 0.04 ms
- * each here, most often one): through the pool each had cost its own wake-up of a pool thread and of
+ * same turn deletes, with rmdirSync, the directories discarded since the last one (most often one;
+ * 0.04 ms each here on a quiet machine, the 0.4-0.8 ms above under load: off the task's path, since
+ * its bash is starting then, though another slot's events wait behind it). Through the pool each had
+ * cost its own wake-up of a pool thread and of
  * our loop, and a batch handed to the pool at once had its four threads contend for the trash
  * directory's lock (sleeping on it). A directory that is not empty (rmdir fails at once) is
  * removed in the thread pool, in the background. With no take to follow (an idle worker), what
