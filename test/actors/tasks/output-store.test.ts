@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { TaskJournal } from '../../../actors/tasks/journal.js';
-import { OutputStore } from '../../../actors/tasks/output-store.js';
+import { OutputStore, POURING_TAIL_FLUSH_MS, TAIL_FLUSH_MS } from '../../../actors/tasks/output-store.js';
 import type { TaskRecord, TaskStatus } from '../../../protocols/tasks.js';
 
 function record(id: string, status: TaskStatus, finishedAt: number | null): TaskRecord {
@@ -59,6 +59,23 @@ describe('the journal: stored output and retention (real SQLite)', () => {
     expect(text(reopened, 't-2')).to.equal('other');
     // The 290 chunks pushed out of the tail before it was written were never written.
     expect(journal.db.prepare("SELECT COUNT(*) FROM output WHERE id = 't-1' AND part = 'tail'").pluck().get()).to.equal(5);
+  });
+
+  it('while a task pours (chunks dropped unwritten at the last tail write), tails wait POURING_TAIL_FLUSH_MS; after a quiet write, TAIL_FLUSH_MS', () => {
+    journal = TaskJournal.open({ stateDir: dir });
+    const store = new OutputStore(journal, 100, 1000);
+    const tenBytes = (i: number) => Buffer.from(`${String(i).padStart(3, '0')}:abcde\n`);
+    for (let i = 0; i < 5; i++) store.append('t-1', 1, i, 'stdout', tenBytes(i), i); // the head
+    expect(store.flushDelayMs).to.equal(TAIL_FLUSH_MS);
+    for (let i = 5; i < 20; i++) store.append('t-1', 1, i, 'stdout', tenBytes(i), i); // 150 bytes for a 50-byte tail
+    store.flush();
+    expect(store.flushDelayMs).to.equal(POURING_TAIL_FLUSH_MS);
+    expect(POURING_TAIL_FLUSH_MS).to.be.greaterThan(TAIL_FLUSH_MS);
+    store.append('t-1', 1, 20, 'stdout', tenBytes(20), 20); // 10 bytes: it no longer pours
+    store.flush();
+    expect(store.flushDelayMs).to.equal(TAIL_FLUSH_MS);
+    // What is stored is unchanged by the pace: the head, then the last 50 bytes.
+    expect(text(store, 't-1')).to.equal([0, 1, 2, 3, 4, 16, 17, 18, 19, 20].map((i) => tenBytes(i).toString()).join(''));
   });
 
   it('past the total budget, the output of the oldest task goes first, said as dropped', () => {
