@@ -40,21 +40,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadIdentity } from '../certs/index.js';
-import { runManager } from '../actors/nodes.js';
-import type { CommandResult, RunCommandOptions, RunningCommand } from '../actors/process/run-command.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
-import { spawnWorker } from '../actors/tasks/worker.js';
-import type { ActorRef } from '../protocols/actor-ref.js';
-import type { Terminated } from '../protocols/cluster-messages.js';
-import { WORKER_KEY } from '../protocols/receptionist-keys.js';
-import { CLIENT_TASK_MESSAGES, FINISHED_STATUSES, WORKER_TASK_MESSAGES, type TaskRecord } from '../protocols/tasks.js';
+import { CLIENT_TASK_MESSAGES, FINISHED_STATUSES, type TaskRecord } from '../protocols/tasks.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
-import { benchScratch, cpuOf, joinWorkers, lines, writeCertificates } from './bench-cluster.js';
+import { benchScratch, cpuOf, lines, writeCertificates } from './bench-cluster.js';
 import { distribution, envInt, progressTo, roundTo, sleep } from './bench-util.js';
+import { epochMs, HOLD, managerMain, workersMain } from './scale-nodes.js';
 
 const WORKER_COUNTS = (process.env.BENCH_SCALE_WORKERS || '100,1000,5000').split(',').map((s) => {
   const n = Number(s.trim());
@@ -74,8 +68,6 @@ const CERTS_DIR = process.env.BENCH_SCALE_CERTS || undefined;
 /** Workers in the process that is killed. */
 const VICTIMS = 100;
 const CLIENT = 'bench-client';
-/** The command of the tasks that run until cancelled (see noop). */
-const HOLD = 'hold';
 const JOIN_TIMEOUT_MS = 900_000;
 const DETECT_TIMEOUT_MS = 15_000;
 const TARGET = { tasks_per_s_at_1000: 5000, detect_ms: 1000 };
@@ -83,94 +75,6 @@ const TARGET = { tasks_per_s_at_1000: 5000, detect_ms: 1000 };
 const SELF = fileURLToPath(import.meta.url);
 const progress = progressTo('bench:scale');
 const round = (x: number, digits = 2): number => roundTo(x, digits);
-/** Wall-clock ms with sub-ms resolution, comparable between processes on this machine. */
-const epochMs = (): number => performance.timeOrigin + performance.now();
-
-// ── children ────────────────────────────────────────────────────────────────────────────────────
-
-/**
- * The built-in no-op a bench worker runs instead of bash: it ends at once, exit code 0, no output.
- * The command `hold` instead runs until it is cancelled (the tasks running when workers are killed).
- */
-function noop(options: RunCommandOptions): RunningCommand {
-  const startedAt = Date.now();
-  const ended = (outcome: CommandResult['outcome']): CommandResult => ({ exitCode: outcome === 'exited' ? 0 : null, signal: null, outcome, startedAt, durationMs: Date.now() - startedAt, stdoutBytes: 0, stderrBytes: 0, cwd: '' });
-  if (options.command !== HOLD) return { pid: undefined, cwd: '', result: Promise.resolve(ended('exited')), cancel() {}, pause() {}, resume() {} };
-  let cancel!: () => void;
-  const result = new Promise<CommandResult>((resolve) => (cancel = () => resolve(ended('cancelled'))));
-  return { pid: undefined, cwd: '', result, cancel, pause() {}, resume() {} };
-}
-
-/**
- * `--workers DIR PORT FIRST COUNT SLOTS GROUP`: joins the workers GROUP at a time (saying `joined N`
- * after each group),
- * says `ready`, holds them until SIGTERM (or SIGKILL).
- */
-async function workersMain(dir: string, port: number, first: number, count: number, slots: number, group: number): Promise<void> {
-  const join = { host: '127.0.0.1', port };
-  const log = silentLogger();
-  const tmpRoot = fs.mkdtempSync(path.join(dir, 'tmp-'));
-  // Every Worker adds its exit hook (its task directories): hundreds here, on purpose.
-  process.setMaxListeners(0);
-  // Why a dial failed (handshake timeouts under load, refusals), counted for the progress line.
-  const failures = new Map<string, number>();
-  const systems = await joinWorkers(dir, first, count, async (identity) => {
-    const system = await ClusterSystem.start({ identity, join, log, messages: WORKER_TASK_MESSAGES });
-    system.on('failure', (err: Error & { code?: string }) => void failures.set(err.code ?? err.message, (failures.get(err.code ?? err.message) ?? 0) + 1));
-    spawnWorker(system, { slots, spawner: false, tmpRoot, runCommand: noop });
-    return system;
-  }, (joined) => process.stdout.write(`joined ${joined} ${[...failures].map(([code, n]) => `${code}×${n}`).join(',')}\n`), group);
-  process.stdout.write('ready\n');
-  process.on('SIGTERM', () => void Promise.all(systems.map((s) => s.shutdown())).finally(() => process.exit(0)));
-}
-
-/**
- * `--manager DIR`: runManager, as `troupe manager --no-repl` does; prints `port N`. On stdin:
- * `watch FIRST COUNT` watches those workers' Worker actors and prints `fired T` (epoch ms) once all
- * have terminated; `stop` stops the node and exits (writing a --cpu-prof profile).
- */
-async function managerMain(dir: string): Promise<void> {
-  const node = await runManager({
-    certs: dir,
-    listen: { host: '127.0.0.1', port: 0 },
-    localWorkers: 0,
-    print: (line) => {
-      const m = /listening on wss:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) process.stdout.write(`port ${m[1]}\n`);
-    },
-    log: () => silentLogger(),
-    signals: ['SIGTERM'],
-  });
-  const system = node.system;
-  let fired: { left: Set<string>; last: number } | undefined;
-  const watcher = system.spawn<null, Terminated>(
-    (state, msg) => {
-      if (msg.type === 'terminated' && fired?.left.delete(msg.ref.node)) {
-        fired.last = epochMs();
-        if (fired.left.size === 0) process.stdout.write(`fired ${fired.last}\n`);
-      }
-      return state;
-    },
-    'bench-watcher',
-    { initialState: null },
-  );
-  readline.createInterface({ input: process.stdin }).on('line', (line) => {
-    const [cmd, a, b] = line.split(' ');
-    if (cmd === 'watch') {
-      const names = new Set(Array.from({ length: Number(b) }, (_, i) => `worker-${Number(a) + i}`));
-      const stop = system.receptionist.listing(WORKER_KEY, (entries) => {
-        const refs = entries.filter((e) => names.has(e.ref.node)).map((e) => e.ref as ActorRef);
-        if (refs.length < names.size) return;
-        setImmediate(stop);
-        fired = { left: new Set(names), last: 0 };
-        for (const ref of refs) system.watch(watcher, ref);
-        process.stdout.write('watching\n');
-      });
-    } else if (cmd === 'stop') {
-      void node.stop().finally(() => process.exit(0));
-    }
-  });
-}
 
 // ── the submitter and the measurements (this process) ──────────────────────────────────────────────────
 
