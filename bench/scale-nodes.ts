@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { runManager } from '../actors/nodes.js';
 import type { CommandResult, RunCommandOptions, RunningCommand } from '../actors/process/run-command.js';
@@ -77,6 +77,7 @@ export async function managerMain(dir: string): Promise<void> {
     signals: ['SIGTERM'],
   });
   const system = node.system;
+  if (process.env.BENCH_SCALE_TRACE) traceManager(system);
   let fired: { left: Set<string>; last: number } | undefined;
   const watcher = system.spawn<null, Terminated>(
     (state, msg) => {
@@ -105,4 +106,23 @@ export async function managerMain(dir: string): Promise<void> {
       void node.stop().finally(() => process.exit(0));
     }
   });
+}
+
+/**
+ * BENCH_SCALE_TRACE: once a second on stderr, the manager's event-loop lag (the longest a timer
+ * waited), its CPU, the member events so far and its heap: a stall shows as lag at low CPU.
+ */
+function traceManager(system: ClusterSystem): void {
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const events = { up: 0, down: 0 };
+  system.on('member', (e) => void (e.status === 'down' ? events.down++ : e.status === 'up' && events.up++));
+  let cpu = process.cpuUsage();
+  setInterval(() => {
+    const used = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    const ms = (ns: number) => (ns / 1e6).toFixed(0);
+    process.stderr.write(`[manager] lag max ${ms(lag.max)} ms, p99 ${ms(lag.percentile(99))} ms; CPU ${((used.user + used.system) / 1e4).toFixed(0)} %; members up ${events.up}, down ${events.down}; heap ${(process.memoryUsage().heapUsed / 2 ** 20).toFixed(0)} MiB\n`);
+    lag.reset();
+  }, 1000).unref();
 }

@@ -12,7 +12,10 @@
  *   each with a real Worker actor of BENCH_SCALE_SLOTS slots, in a few child processes (the first
  *   holds workers 1–100, the rest BENCH_SCALE_PER_PROC each). Tasks run a BUILT-IN NO-OP instead of
  *   bash (the Worker's bench-only `runCommand` option): an Executor per task as always, but no
- *   process, no task directory. This measures the manager, not bash.
+ *   process, no task directory. This measures the manager, not bash. The workers' processes run
+ *   niced (BENCH_SCALE_WORKERS_NICE, 10; 0: not): on a real cluster they are other machines, and
+ *   here, on the manager's cores, they took its CPU (at 2,000 workers it got a third of a core, and
+ *   the queue of submits grew past the submit timeout).
  * - the submitter: this process, a client node (its own certificate, role client) with a TaskClient,
  *   keeping BENCH_SCALE_WINDOW × W × slots tasks outstanding (submitted and not finished), so that
  *   the manager's queue is never empty.
@@ -31,7 +34,9 @@
  * Knobs (environment): BENCH_SCALE_WORKERS ("100,1000,5000"), BENCH_SCALE_SLOTS (2),
  * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_WARMUP_S (3),
  * BENCH_SCALE_DURATION_S (10), BENCH_SCALE_BASELINE_SLOTS (100; 0 skips the baseline),
- * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it), BENCH_SCALE_CERTS (a
+ * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it;
+ * the profiler's own thread costs the manager much of a core at thousands of workers),
+ * BENCH_SCALE_TRACE (any value: the manager prints its event-loop lag and CPU each second), BENCH_SCALE_CERTS (a
  * directory to keep the certificates in and reuse on the next run). Prints one JSON object
  * per W on stdout; progress goes to stderr.
  */
@@ -62,6 +67,7 @@ const WINDOW = envInt('BENCH_SCALE_WINDOW', 3);
 const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 3);
 const DURATION_S = envInt('BENCH_SCALE_DURATION_S', 10);
 const BASELINE_SLOTS = process.env.BENCH_SCALE_BASELINE_SLOTS === '0' ? 0 : envInt('BENCH_SCALE_BASELINE_SLOTS', 100);
+const WORKERS_NICE = process.env.BENCH_SCALE_WORKERS_NICE === '0' ? 0 : envInt('BENCH_SCALE_WORKERS_NICE', 10);
 const PROF_DIR = process.env.BENCH_SCALE_PROF || undefined;
 /** Signing thousands of certificates takes minutes: a directory to keep them in between runs. */
 const CERTS_DIR = process.env.BENCH_SCALE_CERTS || undefined;
@@ -152,7 +158,8 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     progress(`W=${r.workers}: ${n} joined in ${((Date.now() - t0) / 1000).toFixed(0)} s; manager ${round(m.cpuS - joinCpu0, 1)} s CPU, ${round(m.rssMiB, 0)} MiB; manager and workers' processes ${rssMiB()} MiB RSS${failed ? `; dials failed: ${failed}` : ''}`);
   }, 5000);
   const joined = shares.map(([from, count], i) => {
-    const child = spawn(process.execPath, [...execArgv, SELF, '--workers', dir, String(port), String(from), String(count), String(r.slots), String(group)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    // Niced: on a real cluster the workers are other machines; here they must not take the manager's CPU.
+    const child = spawn(WORKERS_NICE > 0 ? 'nice' : process.execPath, [...(WORKERS_NICE > 0 ? ['-n', String(WORKERS_NICE), process.execPath] : []), ...execArgv, SELF, '--workers', dir, String(port), String(from), String(count), String(r.slots), String(group)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     procs.push(child);
     const onJoined = (line: string) => {
@@ -200,6 +207,13 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   /** The submit time of a task whose start the submitter has not learned yet. */
   const submitAt = new Map<string, number>();
   const started = new Set<string>();
+  /**
+   * Tasks whose submit was answered and that have not ended: with the submits not yet answered,
+   * what `outstanding` counts. A submit that timed out frees its place at once; its task, if the
+   * manager made it after all, runs and is counted done, but frees no second place (else the window
+   * grew with every timeout, and a slow manager was buried under ever more submits).
+   */
+  const answered = new Set<string>();
   let onEnd: ((id: string, record: TaskRecord) => void) | undefined;
   tasks.on('update', (task) => {
     if (done.has(task.id)) return;
@@ -216,10 +230,13 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     if (FINISHED_STATUSES.has(task.status)) {
       done.add(task.id);
       live.delete(task.id);
-      outstanding--;
       if (measuring) completed++;
       onEnd?.(task.id, task);
-      pump();
+      // A window place is freed by the end of a task whose submit was answered (see submitOne).
+      if (answered.delete(task.id)) {
+        outstanding--;
+        pump();
+      }
     } else live.set(task.id, task);
   });
   const submitOne = () => {
@@ -228,6 +245,10 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     tasks.submit({ command: 'noop' }).then(
       ([task]) => {
         const id = task!.id;
+        if (done.has(id)) {
+          outstanding--;
+          pump();
+        } else answered.add(id);
         const seen = startSeen.get(id);
         if (seen !== undefined) {
           startSeen.delete(id);
@@ -270,7 +291,6 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   let detection: Record<string, unknown> | undefined;
   if (victimsIn > 0) {
     const held = new Map<string, TaskRecord | undefined>();
-    outstanding += victimsIn * r.slots;
     const holds = await Promise.all(
       // waitForWorkerMs: a longer answer time than a plain query's, should the manager lag behind the load.
       Array.from({ length: victimsIn * r.slots }, (_, i) => tasks.submit({ command: HOLD, selector: `name=worker-${(i % victimsIn) + 1}`, waitForWorkerMs: 60_000 }).then(([t]) => t!)),
