@@ -12,8 +12,8 @@
  *   each with a real Worker actor of BENCH_SCALE_SLOTS slots, in a few child processes (the first
  *   holds workers 1–100, the rest BENCH_SCALE_PER_PROC each). Tasks run a BUILT-IN NO-OP instead of
  *   bash (the Worker's bench-only `runCommand` option): an Executor per task as always, but no
- *   process, no task directory. This measures the manager, not bash. The workers' processes run
- *   niced (BENCH_SCALE_WORKERS_NICE, 10; 0: not): on a real cluster they are other machines, and
+ *   process, no task directory. This measures the manager, not bash. Once joined, the workers'
+ *   processes are niced (BENCH_SCALE_WORKERS_NICE, 10; 0: not): on a real cluster they are other machines, and
  *   here, on the manager's cores, they took its CPU (at 2,000 workers it got a third of a core, and
  *   the queue of submits grew past the submit timeout).
  * - the submitter: this process, a client node (its own certificate, role client) with a TaskClient,
@@ -158,8 +158,7 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     progress(`W=${r.workers}: ${n} joined in ${((Date.now() - t0) / 1000).toFixed(0)} s; manager ${round(m.cpuS - joinCpu0, 1)} s CPU, ${round(m.rssMiB, 0)} MiB; manager and workers' processes ${rssMiB()} MiB RSS${failed ? `; dials failed: ${failed}` : ''}`);
   }, 5000);
   const joined = shares.map(([from, count], i) => {
-    // Niced: on a real cluster the workers are other machines; here they must not take the manager's CPU.
-    const child = spawn(WORKERS_NICE > 0 ? 'nice' : process.execPath, [...(WORKERS_NICE > 0 ? ['-n', String(WORKERS_NICE), process.execPath] : []), ...execArgv, SELF, '--workers', dir, String(port), String(from), String(count), String(r.slots), String(group)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...execArgv, SELF, '--workers', dir, String(port), String(from), String(count), String(r.slots), String(group)], { stdio: ['ignore', 'pipe', 'inherit'] });
     children.push(child);
     procs.push(child);
     const onJoined = (line: string) => {
@@ -184,6 +183,9 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     await sleep(200);
   }
   const joinS = (Date.now() - t0) / 1000;
+  // Niced once joined: on a real cluster the workers are other machines, and here they must not
+  // take the manager's CPU under load. Not while they join: niced, 5,000 missed their heartbeats.
+  if (WORKERS_NICE > 0) for (const p of procs) os.setPriority(p.pid!, WORKERS_NICE);
   if (victimsIn > 0) {
     manager.stdin!.write(`watch 1 ${victimsIn}\n`);
     await managerOut.next((l) => l === 'watching', 'the manager watching the victims');
