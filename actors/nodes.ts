@@ -149,8 +149,10 @@ export async function runManager(options: ManagerCommand): Promise<ManagerNode> 
     // would flood the REPL; they are in the log ("node joined", with their certificate's name).
     if (event.node === system.node || event.role === 'client') return;
     if (options.membership) options.print(options.membership.line(event));
+    // Counted only until announced: a walk over every member per event made joins O(W²).
+    if (announced) return;
     const up = system.members().filter((m) => m.role === 'worker' && m.status === 'up').length;
-    if (!announced && up >= expected) {
+    if (up >= expected) {
       announced = true;
       if (options.membership) options.print(options.membership.table(system.members()));
       options.print(`all ${expected} local workers joined over mTLS${ctrlCStops ? '; Ctrl-C stops the manager and its workers' : ''}`);

@@ -12,7 +12,10 @@
  *   each with a real Worker actor of BENCH_SCALE_SLOTS slots, in a few child processes (the first
  *   holds workers 1–100, the rest BENCH_SCALE_PER_PROC each). Tasks run a BUILT-IN NO-OP instead of
  *   bash (the Worker's bench-only `runCommand` option): an Executor per task as always, but no
- *   process, no task directory. This measures the manager, not bash.
+ *   process, no task directory. This measures the manager, not bash. Once joined, the workers'
+ *   processes are niced (BENCH_SCALE_WORKERS_NICE, 10; 0: not): on a real cluster they are other machines, and
+ *   here, on the manager's cores, they took its CPU (at 2,000 workers it got a third of a core, and
+ *   the queue of submits grew past the submit timeout).
  * - the submitter: this process, a client node (its own certificate, role client) with a TaskClient,
  *   keeping BENCH_SCALE_WINDOW × W × slots tasks outstanding (submitted and not finished), so that
  *   the manager's queue is never empty.
@@ -31,7 +34,9 @@
  * Knobs (environment): BENCH_SCALE_WORKERS ("100,1000,5000"), BENCH_SCALE_SLOTS (2),
  * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_WARMUP_S (3),
  * BENCH_SCALE_DURATION_S (10), BENCH_SCALE_BASELINE_SLOTS (100; 0 skips the baseline),
- * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it), BENCH_SCALE_CERTS (a
+ * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it;
+ * the profiler's own thread costs the manager much of a core at thousands of workers),
+ * BENCH_SCALE_TRACE (any value: the manager prints its event-loop lag and CPU each second), BENCH_SCALE_CERTS (a
  * directory to keep the certificates in and reuse on the next run). Prints one JSON object
  * per W on stdout; progress goes to stderr.
  */
@@ -40,21 +45,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { loadIdentity } from '../certs/index.js';
-import { runManager } from '../actors/nodes.js';
-import type { CommandResult, RunCommandOptions, RunningCommand } from '../actors/process/run-command.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
-import { spawnWorker } from '../actors/tasks/worker.js';
-import type { ActorRef } from '../protocols/actor-ref.js';
-import type { Terminated } from '../protocols/cluster-messages.js';
-import { WORKER_KEY } from '../protocols/receptionist-keys.js';
-import { CLIENT_TASK_MESSAGES, FINISHED_STATUSES, WORKER_TASK_MESSAGES, type TaskRecord } from '../protocols/tasks.js';
+import { CLIENT_TASK_MESSAGES, FINISHED_STATUSES, type TaskRecord } from '../protocols/tasks.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
-import { benchScratch, cpuOf, joinWorkers, lines, writeCertificates } from './bench-cluster.js';
+import { benchScratch, cpuOf, lines, writeCertificates } from './bench-cluster.js';
 import { distribution, envInt, progressTo, roundTo, sleep } from './bench-util.js';
+import { epochMs, HOLD, managerMain, workersMain } from './scale-nodes.js';
 
 const WORKER_COUNTS = (process.env.BENCH_SCALE_WORKERS || '100,1000,5000').split(',').map((s) => {
   const n = Number(s.trim());
@@ -68,14 +67,13 @@ const WINDOW = envInt('BENCH_SCALE_WINDOW', 3);
 const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 3);
 const DURATION_S = envInt('BENCH_SCALE_DURATION_S', 10);
 const BASELINE_SLOTS = process.env.BENCH_SCALE_BASELINE_SLOTS === '0' ? 0 : envInt('BENCH_SCALE_BASELINE_SLOTS', 100);
+const WORKERS_NICE = process.env.BENCH_SCALE_WORKERS_NICE === '0' ? 0 : envInt('BENCH_SCALE_WORKERS_NICE', 10);
 const PROF_DIR = process.env.BENCH_SCALE_PROF || undefined;
 /** Signing thousands of certificates takes minutes: a directory to keep them in between runs. */
 const CERTS_DIR = process.env.BENCH_SCALE_CERTS || undefined;
 /** Workers in the process that is killed. */
 const VICTIMS = 100;
 const CLIENT = 'bench-client';
-/** The command of the tasks that run until cancelled (see noop). */
-const HOLD = 'hold';
 const JOIN_TIMEOUT_MS = 900_000;
 const DETECT_TIMEOUT_MS = 15_000;
 const TARGET = { tasks_per_s_at_1000: 5000, detect_ms: 1000 };
@@ -83,94 +81,6 @@ const TARGET = { tasks_per_s_at_1000: 5000, detect_ms: 1000 };
 const SELF = fileURLToPath(import.meta.url);
 const progress = progressTo('bench:scale');
 const round = (x: number, digits = 2): number => roundTo(x, digits);
-/** Wall-clock ms with sub-ms resolution, comparable between processes on this machine. */
-const epochMs = (): number => performance.timeOrigin + performance.now();
-
-// ── children ────────────────────────────────────────────────────────────────────────────────────
-
-/**
- * The built-in no-op a bench worker runs instead of bash: it ends at once, exit code 0, no output.
- * The command `hold` instead runs until it is cancelled (the tasks running when workers are killed).
- */
-function noop(options: RunCommandOptions): RunningCommand {
-  const startedAt = Date.now();
-  const ended = (outcome: CommandResult['outcome']): CommandResult => ({ exitCode: outcome === 'exited' ? 0 : null, signal: null, outcome, startedAt, durationMs: Date.now() - startedAt, stdoutBytes: 0, stderrBytes: 0, cwd: '' });
-  if (options.command !== HOLD) return { pid: undefined, cwd: '', result: Promise.resolve(ended('exited')), cancel() {}, pause() {}, resume() {} };
-  let cancel!: () => void;
-  const result = new Promise<CommandResult>((resolve) => (cancel = () => resolve(ended('cancelled'))));
-  return { pid: undefined, cwd: '', result, cancel, pause() {}, resume() {} };
-}
-
-/**
- * `--workers DIR PORT FIRST COUNT SLOTS GROUP`: joins the workers GROUP at a time (saying `joined N`
- * after each group),
- * says `ready`, holds them until SIGTERM (or SIGKILL).
- */
-async function workersMain(dir: string, port: number, first: number, count: number, slots: number, group: number): Promise<void> {
-  const join = { host: '127.0.0.1', port };
-  const log = silentLogger();
-  const tmpRoot = fs.mkdtempSync(path.join(dir, 'tmp-'));
-  // Every Worker adds its exit hook (its task directories): hundreds here, on purpose.
-  process.setMaxListeners(0);
-  // Why a dial failed (handshake timeouts under load, refusals), counted for the progress line.
-  const failures = new Map<string, number>();
-  const systems = await joinWorkers(dir, first, count, async (identity) => {
-    const system = await ClusterSystem.start({ identity, join, log, messages: WORKER_TASK_MESSAGES });
-    system.on('failure', (err: Error & { code?: string }) => void failures.set(err.code ?? err.message, (failures.get(err.code ?? err.message) ?? 0) + 1));
-    spawnWorker(system, { slots, spawner: false, tmpRoot, runCommand: noop });
-    return system;
-  }, (joined) => process.stdout.write(`joined ${joined} ${[...failures].map(([code, n]) => `${code}×${n}`).join(',')}\n`), group);
-  process.stdout.write('ready\n');
-  process.on('SIGTERM', () => void Promise.all(systems.map((s) => s.shutdown())).finally(() => process.exit(0)));
-}
-
-/**
- * `--manager DIR`: runManager, as `troupe manager --no-repl` does; prints `port N`. On stdin:
- * `watch FIRST COUNT` watches those workers' Worker actors and prints `fired T` (epoch ms) once all
- * have terminated; `stop` stops the node and exits (writing a --cpu-prof profile).
- */
-async function managerMain(dir: string): Promise<void> {
-  const node = await runManager({
-    certs: dir,
-    listen: { host: '127.0.0.1', port: 0 },
-    localWorkers: 0,
-    print: (line) => {
-      const m = /listening on wss:\/\/127\.0\.0\.1:(\d+)/.exec(line);
-      if (m) process.stdout.write(`port ${m[1]}\n`);
-    },
-    log: () => silentLogger(),
-    signals: ['SIGTERM'],
-  });
-  const system = node.system;
-  let fired: { left: Set<string>; last: number } | undefined;
-  const watcher = system.spawn<null, Terminated>(
-    (state, msg) => {
-      if (msg.type === 'terminated' && fired?.left.delete(msg.ref.node)) {
-        fired.last = epochMs();
-        if (fired.left.size === 0) process.stdout.write(`fired ${fired.last}\n`);
-      }
-      return state;
-    },
-    'bench-watcher',
-    { initialState: null },
-  );
-  readline.createInterface({ input: process.stdin }).on('line', (line) => {
-    const [cmd, a, b] = line.split(' ');
-    if (cmd === 'watch') {
-      const names = new Set(Array.from({ length: Number(b) }, (_, i) => `worker-${Number(a) + i}`));
-      const stop = system.receptionist.listing(WORKER_KEY, (entries) => {
-        const refs = entries.filter((e) => names.has(e.ref.node)).map((e) => e.ref as ActorRef);
-        if (refs.length < names.size) return;
-        setImmediate(stop);
-        fired = { left: new Set(names), last: 0 };
-        for (const ref of refs) system.watch(watcher, ref);
-        process.stdout.write('watching\n');
-      });
-    } else if (cmd === 'stop') {
-      void node.stop().finally(() => process.exit(0));
-    }
-  });
-}
 
 // ── the submitter and the measurements (this process) ──────────────────────────────────────────────────
 
@@ -273,6 +183,9 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     await sleep(200);
   }
   const joinS = (Date.now() - t0) / 1000;
+  // Niced once joined: on a real cluster the workers are other machines, and here they must not
+  // take the manager's CPU under load. Not while they join: niced, 5,000 missed their heartbeats.
+  if (WORKERS_NICE > 0) for (const p of procs) os.setPriority(p.pid!, WORKERS_NICE);
   if (victimsIn > 0) {
     manager.stdin!.write(`watch 1 ${victimsIn}\n`);
     await managerOut.next((l) => l === 'watching', 'the manager watching the victims');
@@ -296,6 +209,13 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   /** The submit time of a task whose start the submitter has not learned yet. */
   const submitAt = new Map<string, number>();
   const started = new Set<string>();
+  /**
+   * Tasks whose submit was answered and that have not ended: with the submits not yet answered,
+   * what `outstanding` counts. A submit that timed out frees its place at once; its task, if the
+   * manager made it after all, runs and is counted done, but frees no second place (else the window
+   * grew with every timeout, and a slow manager was buried under ever more submits).
+   */
+  const answered = new Set<string>();
   let onEnd: ((id: string, record: TaskRecord) => void) | undefined;
   tasks.on('update', (task) => {
     if (done.has(task.id)) return;
@@ -312,10 +232,13 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     if (FINISHED_STATUSES.has(task.status)) {
       done.add(task.id);
       live.delete(task.id);
-      outstanding--;
       if (measuring) completed++;
       onEnd?.(task.id, task);
-      pump();
+      // A window place is freed by the end of a task whose submit was answered (see submitOne).
+      if (answered.delete(task.id)) {
+        outstanding--;
+        pump();
+      }
     } else live.set(task.id, task);
   });
   const submitOne = () => {
@@ -324,6 +247,10 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
     tasks.submit({ command: 'noop' }).then(
       ([task]) => {
         const id = task!.id;
+        if (done.has(id)) {
+          outstanding--;
+          pump();
+        } else answered.add(id);
         const seen = startSeen.get(id);
         if (seen !== undefined) {
           startSeen.delete(id);
@@ -366,7 +293,6 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   let detection: Record<string, unknown> | undefined;
   if (victimsIn > 0) {
     const held = new Map<string, TaskRecord | undefined>();
-    outstanding += victimsIn * r.slots;
     const holds = await Promise.all(
       // waitForWorkerMs: a longer answer time than a plain query's, should the manager lag behind the load.
       Array.from({ length: victimsIn * r.slots }, (_, i) => tasks.submit({ command: HOLD, selector: `name=worker-${(i % victimsIn) + 1}`, waitForWorkerMs: 60_000 }).then(([t]) => t!)),

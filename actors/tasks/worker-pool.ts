@@ -24,6 +24,7 @@ import type { ListingEntry, Terminated } from '../../protocols/cluster-messages.
 import type { Usage, WorkerState, WorkerUsage, WorkRefused, WorkSpec } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { ErrorCodes } from '../../src/errors.js';
+import { before, FreeWorkers } from './free-workers.js';
 import { RefusalLog } from './refusal-log.js';
 import { ResultAcks } from './result-acks.js';
 import { DEFAULT_RESULT_ACK_DELAY_MS } from './controller-settings.js';
@@ -131,8 +132,8 @@ export class WorkerPool {
   readonly #queued = new Map<string, QueuedEntry>();
   #front = 0;
   #back = 0;
-  /** Workers with a free slot: a placement looks only at these. */
-  readonly #free = new Set<PoolWorker>();
+  /** Workers with a free slot, least loaded first: a placement looks only at these. */
+  readonly #free = new FreeWorkers<PoolWorker>();
   /** Acknowledgements of results on their way, to ride in the next work (result-acks.ts). */
   readonly #acks: ResultAcks;
 
@@ -303,7 +304,7 @@ export class WorkerPool {
 
   /** Keeps #free in step with a worker's running tasks (call after every change of them). */
   #keepFree(w: PoolWorker): void {
-    if (w.running.size < w.slots && this.workers.get(w.name) === w) this.#free.add(w);
+    if (w.running.size < w.slots && this.workers.get(w.name) === w) this.#free.update(w);
     else this.#free.delete(w);
   }
 
@@ -326,12 +327,13 @@ export class WorkerPool {
 
   /** Least loaded by running/slots, then fewest running, then name: deterministic. */
   #pick(selector: Selector): PoolWorker | undefined {
+    if (selector.terms.length === 0) return this.#free.first();
     const named = this.#freeByName(selector);
     if (named !== null) return named;
     let best: PoolWorker | undefined;
     for (const w of this.#free) {
       if (w.running.size >= w.slots || !matches(selector, w)) continue;
-      if (!best || load(w) < load(best) || (load(w) === load(best) && (w.running.size < best.running.size || (w.running.size === best.running.size && w.name < best.name)))) best = w;
+      if (!best || before(w, best)) best = w;
     }
     return best;
   }
@@ -384,10 +386,6 @@ export function spawnWorkerPool(system: ClusterSystem, controller: ActorRef, eve
   );
   system.receptionist.subscribe(WORKER_KEY, ref);
   return { ref, pool };
-}
-
-function load(w: PoolWorker): number {
-  return w.slots === 0 ? Infinity : w.running.size / w.slots;
 }
 
 function byName(a: PoolWorker, b: PoolWorker): number {
