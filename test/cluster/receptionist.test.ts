@@ -136,6 +136,25 @@ describe('unit: cluster receptionist (Registry)', () => {
     expect(log.sent).to.deep.equal(['manager/pool <- worker: worker-2/a{}', 'manager/o <- other: ']);
   });
 
+  it('removeNode after check-outs, removeRef and a rejoin takes exactly what the node has checked in then', async () => {
+    registry.checkIn('worker', ref('worker-1', 'a'), {});
+    registry.checkIn('worker', ref('worker-1', 'b'), {});
+    registry.checkIn('other', ref('worker-1', 'c'), {});
+    registry.checkIn('worker', ref('worker-2', 'a'), {});
+    registry.checkOut('worker', ref('worker-1', 'a'));
+    registry.removeRef(ref('worker-1', 'c'));
+    registry.checkIn('other', ref('worker-1', 'a'), { again: true });
+    registry.removeNode('worker-1');
+    expect(registry.listing('worker').entries).to.deep.equal([{ ref: ref('worker-2', 'a'), meta: {} }]);
+    expect(registry.listing('other').entries).to.deep.equal([]);
+    // The node back (a new incarnation) checks in again; its next down takes that too.
+    registry.checkIn('worker', ref('worker-1', 'a'), {});
+    registry.removeNode('worker-2');
+    expect(registry.listing('worker').entries).to.deep.equal([{ ref: ref('worker-1', 'a'), meta: {} }]);
+    registry.removeNode('worker-1');
+    expect(registry.listing('worker').entries).to.deep.equal([]);
+  });
+
   it('a node going down with nothing checked in publishes nothing', async () => {
     registry.checkIn('worker', ref('worker-2', 'a'), {});
     registry.subscribe('worker', ref('manager', 'pool'));
