@@ -390,6 +390,7 @@ async function main(): Promise<void> {
       bench: 'scale',
       task_body: 'built-in no-op (the Worker bench-only runCommand option): no bash, no process, no task directory',
       submitter: 'a client node (own certificate) in the bench process, TaskClient.submit, a window of outstanding tasks',
+      workers_nice: WORKERS_NICE === 0 ? 'not niced' : `the workers' processes niced to ${WORKERS_NICE} once joined (they stand for other machines)`,
       machine,
       warmup_s: WARMUP_S,
       duration_s: DURATION_S,
