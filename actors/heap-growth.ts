@@ -33,7 +33,6 @@ export const SMALL_HEAP_BYTES = 64 * 1024 * 1024;
 /** How often the live heap is looked at: 5 seconds. */
 export const CHECK_INTERVAL_MS = 5000;
 
-
 /** How much a heap may grow, while under how much. */
 export interface HeapGrowth {
   percent: number;

@@ -1,12 +1,12 @@
 /** What every benchmark here needs: its knobs from the environment, progress on stderr, and a few statistics. */
 import fs from 'node:fs';
 
-/** A positive integer from the environment variable `name`, or `fallback` when it is unset or empty. */
-export function envInt(name: string, fallback: number): number {
+/** An integer of at least `min` (1 unless given) from the environment variable `name`, or `fallback` when it is unset or empty. */
+export function envInt(name: string, fallback: number, min = 1): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new TypeError(`${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+  if (!Number.isInteger(n) || n < min) throw new TypeError(`${name} must be ${min === 1 ? 'a positive integer' : `an integer ≥ ${min}`}, got ${JSON.stringify(raw)}`);
   return n;
 }
 

@@ -66,8 +66,8 @@ const JOINING = envInt('BENCH_SCALE_JOINING', 50);
 const WINDOW = envInt('BENCH_SCALE_WINDOW', 3);
 const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 3);
 const DURATION_S = envInt('BENCH_SCALE_DURATION_S', 10);
-const BASELINE_SLOTS = process.env.BENCH_SCALE_BASELINE_SLOTS === '0' ? 0 : envInt('BENCH_SCALE_BASELINE_SLOTS', 100);
-const WORKERS_NICE = process.env.BENCH_SCALE_WORKERS_NICE === '0' ? 0 : envInt('BENCH_SCALE_WORKERS_NICE', 10);
+const BASELINE_SLOTS = envInt('BENCH_SCALE_BASELINE_SLOTS', 100, 0);
+const WORKERS_NICE = envInt('BENCH_SCALE_WORKERS_NICE', 10, 0);
 const PROF_DIR = process.env.BENCH_SCALE_PROF || undefined;
 /** Signing thousands of certificates takes minutes: a directory to keep them in between runs. */
 const CERTS_DIR = process.env.BENCH_SCALE_CERTS || undefined;

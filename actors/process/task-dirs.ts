@@ -14,9 +14,8 @@
  * same turn deletes, with rmdirSync, the directories discarded since the last one (most often one;
  * 0.04 ms each here on a quiet machine, the 0.4-0.8 ms above under load: off the task's path, since
  * its bash is starting then, though another slot's events wait behind it). Through the pool each had
- * cost its own wake-up of a pool thread and of
- * our loop, and a batch handed to the pool at once had its four threads contend for the trash
- * directory's lock (sleeping on it). A directory that is not empty (rmdir fails at once) is
+ * cost its own wake-up of a pool thread and of our loop, and a batch handed to the pool at once had
+ * its four threads contend for the trash directory's lock (sleeping on it). A directory that is not empty (rmdir fails at once) is
  * removed in the thread pool, in the background. With no take to follow (an idle worker), what
  * waits is deleted TRASH_DELAY_MS after it was discarded.
  *
