@@ -4,7 +4,7 @@
  * histograms as docs/metrics.md says; Russula runs and steps by outcome.
  */
 import { expect } from 'chai';
-import type { Registry } from 'prom-client';
+import promClient, { type Registry } from 'prom-client';
 import { registerTaskMetrics, type TaskMetrics } from '../../../actors/tasks/task-metrics.js';
 import { TaskTable } from '../../../actors/tasks/task-table.js';
 import { ClusterSystem } from '../../../src/cluster/cluster-system.js';
@@ -64,6 +64,23 @@ describe('unit: task metrics from the task table', () => {
     // Run time only for tasks that ran to an end (the cancelled one never ran).
     expect(await value('troupe_task_run_seconds', { outcome: 'succeeded' })).to.equal(1);
     expect(await value('troupe_task_run_seconds', { outcome: 'cancelled' })).to.equal(0);
+  });
+
+  it('writes the run-time histogram as prom-client observing the same durations would: buckets, +Inf, sum, count', async () => {
+    // Durations on a bound, between bounds, below the first and above the last (+Inf only).
+    const durationsMs = [0, 1, 2, 5, 7, 1000, 1001, 3_600_000, 5_000_000];
+    for (const [i, durationMs] of durationsMs.entries()) {
+      const e = add(`h-${i}`);
+      table.running(e, 'worker-1', Date.now());
+      table.result(e, { ...result(0), durationMs }, Date.now());
+    }
+    const own = new promClient.Registry();
+    const reference = new promClient.Histogram({ name: 'troupe_task_run_seconds', help: 'Run time of tasks that ran to an end, by outcome', labelNames: ['outcome'], buckets: (registry.getSingleMetric('troupe_task_run_seconds') as unknown as { upperBounds: number[] }).upperBounds, registers: [own] });
+    for (const outcome of ['succeeded', 'failed', 'timed-out', 'cancelled', 'lost']) reference.zero({ outcome });
+    for (const ms of durationsMs) reference.observe({ outcome: 'succeeded' }, ms / 1000);
+    const text = async (r: Registry) => (await r.getSingleMetricAsString('troupe_task_run_seconds'));
+    expect(await text(registry)).to.equal(await text(own));
+    expect(await text(registry)).to.include('troupe_task_run_seconds_bucket{le="+Inf",outcome="succeeded"} 9');
   });
 
   it('counts Russula runs and steps by outcome', async () => {
