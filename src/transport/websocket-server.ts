@@ -23,6 +23,7 @@ import { readHandshake } from './handshake.js';
 import type { TransportSettings } from './settings.js';
 import { describeAcceptError } from './tls-errors.js';
 import { LogLimiter } from './log-limiter.js';
+import { LINK_CIPHERS } from './cipher-order.js';
 
 /** OpenSSL's words for the verification failures a client certificate can meet. */
 const VERIFY_FAILURES: Record<string, string> = {
@@ -77,6 +78,8 @@ export class TransportServer extends EventEmitter {
       requestCert: true,
       rejectUnauthorized: true,
       minVersion: 'TLSv1.2',
+      ciphers: LINK_CIPHERS,
+      honorCipherOrder: true,
       handshakeTimeout: settings.handshakeTimeoutMs,
     });
     this.#https.on('request', (_req, res) => {
