@@ -231,7 +231,7 @@ function handOver(histogram: promClient.Histogram, labels: Record<string, string
   let series = Object.values(hashMap).find(same);
   if (series === undefined) {
     histogram.zero(labels);
-    series = Object.values((histogram as unknown as { hashMap: Record<string, HistogramSeries> }).hashMap).find(same)!;
+    series = Object.values(hashMap).find(same)!;
   }
   for (let i = 0; i < h.bounds.length; i++) series.bucketValues[h.bounds[i]!] = h.buckets[i]!;
   series.sum = h.sum;
