@@ -3,16 +3,25 @@
  * over the Node IPC channel of `child_process.fork` with `serialization: 'advanced'` (so a chunk of
  * output travels as bytes, not as JSON).
  *
- *   worker ──spawn, ack, abandon──▶ spawner ──started | failed, out…, eof | pipe ×2, exit──▶ worker
+ *   worker ──spawn, ack, signal, abandon──▶ spawner ──failed | out…, eof | pipe ×2, exit──▶ worker
+ *   spawner ──pid records──▶ worker (a second channel, the spawner's descriptor PID_FD)
  *
- * The spawner sends `started`, `failed`, `eof` and `exit` at the end of its event loop's turn, those
- * of one turn as one `batch` message (in order); an `out` goes at once, after what waited. An `eof`
- * that comes before the command's exit waits for it, and goes just before the `exit`.
+ * The spawner sends `failed`, `eof` and `exit` at the end of its event loop's turn, those of one
+ * turn as one `batch` message (in order); an `out` goes at once, after what waited. An `eof` that
+ * comes before the command's exit waits for it, and goes just before the `exit`.
  *
- * Per task the spawner sends, in this order: `started` (or `failed`, and nothing else), then the
- * output as `out` chunks in the order read with, per stream, an `eof` when its pipe closes or a
- * `pipe` when it hands the pipe over, and `exit` when bash exits: `exit` may come before, between or
- * after them. The IPC channel keeps order (a message after a `pipe` waits for the handle's delivery).
+ * Per task the spawner sends, in this order: `failed` (and nothing else), or the output as `out`
+ * chunks in the order read with, per stream, an `eof` when its pipe closes or a `pipe` when it hands
+ * the pipe over, and `exit` when bash exits: `exit` may come before, between or after them. The IPC
+ * channel keeps order (a message after a `pipe` waits for the handle's delivery).
+ *
+ * Pids: no message says that a command started (waking the worker for it cost ~120 µs of its CPU per
+ * task). Instead, right after the fork and before anything else of the task, the spawner writes a
+ * PID_RECORD_BYTES record (`id` u32 LE, bash's `pid` u32 LE) to PID_FD, a socket the worker does not
+ * watch: it reads what is there when it needs a pid (an exit, a cancel, the spawner's death), so a
+ * record is always there before any message of its task, and stays readable after the spawner dies.
+ * A stop the worker asks before it has the pid goes as `signal`: the spawner signals the command's
+ * process group itself (its `spawn` came first on the channel, so the command has started or failed).
  *
  * Hand-over: when a task's window fills (its output comes faster than the worker takes it), the
  * spawner stops reading its open pipes and sends each to the worker as a `pipe` message carrying the
@@ -54,15 +63,21 @@ export interface AbandonRequest {
   t: 'abandon';
   id: number;
 }
-export type ToSpawner = SpawnRequest | AckRequest | AbandonRequest;
+/** Signal the task's process group (a stop asked before the worker had its pid). */
+export interface SignalRequest {
+  t: 'signal';
+  id: number;
+  signal: 'SIGTERM' | 'SIGKILL';
+}
+export type ToSpawner = SpawnRequest | AckRequest | AbandonRequest | SignalRequest;
+
+/** The spawner's descriptor for the pid records (the fork's stdio entry of that index is a 'pipe'): 4. */
+export const PID_FD = 4;
+/** A pid record: the task's id, then bash's pid, each a u32 LE: 8 bytes. */
+export const PID_RECORD_BYTES = 8;
 
 // ── spawner → worker ────────────────────────────────────────────────────────────────────────────
 
-export interface Started {
-  t: 'started';
-  id: number;
-  pid: number;
-}
 export interface Failed {
   t: 'failed';
   id: number;
@@ -91,7 +106,7 @@ export interface Pipe {
   id: number;
   s: SpawnerStream;
 }
-export type FromSpawner = Started | Failed | Out | Eof | Pipe | Exit;
+export type FromSpawner = Failed | Out | Eof | Pipe | Exit;
 /** Several of the above that happened in one turn of the spawner's event loop, in that order (never an `out` or a `pipe`). */
 export interface Batch {
   t: 'batch';
@@ -119,6 +134,8 @@ export function isToSpawner(m: unknown): m is ToSpawner {
       return Array.isArray(m.acks) && m.acks.every((a) => Array.isArray(a) && a.length === 2 && isId(a[0]) && isId(a[1]));
     case 'abandon':
       return isId(m.id);
+    case 'signal':
+      return isId(m.id) && (m.signal === 'SIGTERM' || m.signal === 'SIGKILL');
     default:
       return false;
   }
@@ -133,8 +150,6 @@ export function isFromSpawnerOrBatch(m: unknown): m is FromSpawner | Batch {
 export function isFromSpawner(m: unknown): m is FromSpawner {
   if (!isRecord(m) || !isId(m.id)) return false;
   switch (m.t) {
-    case 'started':
-      return isId(m.pid);
     case 'failed':
       return typeof m.error === 'string';
     case 'out':

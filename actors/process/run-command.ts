@@ -20,8 +20,10 @@
  *   before `result` resolves, its contents deleted in the background, so neither making nor deleting
  *   it is on the task's way. A directory that cannot be taken (the root is gone) fails the start.
  * - With `spawner` (see spawner.ts), bash is started by that small process instead of this one, and
- *   its output relayed: the same guarantees, with `pid` known only once it has started (a cancel or
- *   timeout before then takes effect when it starts). If the spawner dies under the command, the
+ *   its output relayed: the same guarantees, with `pid` known only once the spawner's record of it
+ *   has been read here (when asked for, at the latest at bash's exit). A cancel or timeout before
+ *   then asks the spawner to signal the group (it does as soon as the command has started); the
+ *   SIGKILL after the grace goes by pid, if known by then. If the spawner dies under the command, the
  *   command's group is killed and the result says so in `error`.
  * - Timeout and cancel: SIGTERM to the group, SIGKILL to the group `killGraceMs` later unless the
  *   command is over before that. A process that left the group (setsid) and still holds the pipes
@@ -99,7 +101,6 @@ let exitHookInstalled = false;
 
 class CommandRun implements RunningCommand {
   readonly result: Promise<CommandResult>;
-  #pid: number | undefined;
   #cwd = '';
 
   readonly #s: RunSettings;
@@ -150,7 +151,7 @@ class CommandRun implements RunningCommand {
   }
 
   get pid(): number | undefined {
-    return this.#pid;
+    return this.#child?.pid();
   }
 
   get cwd(): string {
@@ -185,7 +186,6 @@ class CommandRun implements RunningCommand {
       return;
     }
     const events: ChildEvents = {
-      started: (pid) => this.#onStarted(pid),
       failed: (error) => this.#failToStart(error),
       data: (stream, data) => this.#onData(stream, data),
       closed: () => {
@@ -199,12 +199,6 @@ class CommandRun implements RunningCommand {
     const launch = { command: this.#s.command, cwd: this.#cwd, env: this.#s.env };
     this.#child = this.#s.spawner ? this.#s.spawner.launch(launch, events) : spawnDirect(launch, events);
     if (this.#s.timeoutMs > 0 && !this.#done) this.#timeoutTimer = setTimeout(() => this.#stop('timed-out'), this.#s.timeoutMs);
-  }
-
-  #onStarted(pid: number): void {
-    this.#pid = pid;
-    // Stopped before it started (through a spawner): the stop takes effect now.
-    if (this.#stopping) this.#signalGroup(this.#groupKilled ? 'SIGKILL' : 'SIGTERM');
   }
 
   #onData(stream: OutputStream, data: Buffer): void {
@@ -273,8 +267,13 @@ class CommandRun implements RunningCommand {
     this.#signalGroup('SIGKILL');
   }
 
-  #signalGroup(signal: NodeJS.Signals): void {
-    if (this.#pid === undefined) return; // not started yet: #onStarted signals it
+  #signalGroup(signal: 'SIGTERM' | 'SIGKILL'): void {
+    const pid = this.#child?.pid();
+    if (pid === undefined) {
+      // Through a spawner, before its record of the pid was read (or not started: then nothing).
+      this.#child?.signal(signal);
+      return;
+    }
     // The group id is bash's pid. Once bash is reaped that number cannot be reused while any member
     // of the group lives; when none does, the kill fails with ESRCH, which is what we want.
     // That failure is the usual end of a task, and process.kill throws it: without a stack trace
@@ -282,7 +281,7 @@ class CommandRun implements RunningCommand {
     const stackTraceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
     try {
-      process.kill(-this.#pid!, signal);
+      process.kill(-pid, signal);
     } catch {
       // ESRCH: the group is empty. EPERM: what is left changed its credentials (setuid); we cannot
       // signal it, and the drain timeout keeps it from holding the task.

@@ -11,12 +11,18 @@
  * It lives as long as its IPC channel: when the worker disconnects or dies, it SIGKILLs the process
  * group of every command it started that is still running, and exits. It ignores SIGINT, SIGTERM and
  * SIGHUP (a Ctrl-C at the terminal reaches the worker's whole process group): the worker decides
- * when it ends. Keep its imports to node:child_process, the protocol and src/errors.ts (which
- * import nothing): every module loaded here makes each fork dearer.
+ * when it ends. Keep its imports to node:child_process, node:fs, the protocol and src/errors.ts
+ * (which import nothing): every module loaded here makes each fork dearer.
+ *
+ * Each command's pid goes to the worker as a record on PID_FD, written right after the fork, before
+ * anything else of the task is sent (protocols/spawner.ts): the worker reads them when it needs one,
+ * so a start wakes nothing there. The write blocks only on a full socket, which the worker's reads
+ * (at every exit, and every few hundred starts) keep from happening.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { isToSpawner, SPAWNER_WINDOW, type Batch, type FromSpawner, type SpawnRequest } from '../../protocols/spawner.js';
+import { isToSpawner, PID_FD, PID_RECORD_BYTES, SPAWNER_WINDOW, type Batch, type FromSpawner, type SpawnRequest } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
 
 const SHELL = '/bin/bash';
@@ -46,13 +52,30 @@ interface PipeHandle {
 }
 
 const tasks = new Map<number, Task>();
+const pidRecord = Buffer.alloc(PID_RECORD_BYTES);
+/** Cleared when PID_FD cannot be written (not given to us: the worker then learns no pid). */
+let pidsOpen = true;
+
+/** Tells the worker `id`'s pid (see PID_FD), before anything else of the task. */
+function writePid(id: number, pid: number): void {
+  if (!pidsOpen) return;
+  pidRecord.writeUInt32LE(id, 0);
+  pidRecord.writeUInt32LE(pid, 4);
+  try {
+    // One record is far below a socket's atomic write: it goes whole or not at all.
+    writeSync(PID_FD, pidRecord);
+  } catch {
+    // EBADF: started without it; EPIPE: the worker is gone, its 'disconnect' follows.
+    pidsOpen = false;
+  }
+}
 
 function send(msg: FromSpawner | Batch): void {
   if (process.connected) process.send!(msg);
 }
 
 /**
- * `started`, `eof`, `exit` and `failed` wait for the end of this turn of the event loop and go as
+ * `eof`, `exit` and `failed` wait for the end of this turn of the event loop and go as
  * one message (a `batch` when there are several): with the ends of file held until the exit (see
  * `eofs`), a command's end reaches the worker as one message, so it wakes once for it rather than
  * three times. An `out` sends what waits first, so the worker sees everything in the order it
@@ -93,7 +116,7 @@ function start(m: SpawnRequest): void {
   child.on('error', () => {}); // a failed kill: we send none
   const task: Task = { child, pipes: [child.stdout!, child.stderr!], unacked: 0, open: 2, exited: false, eofs: [], handedOver: false, handed: [false, false] };
   tasks.set(m.id, task);
-  queue({ t: 'started', id: m.id, pid: child.pid });
+  writePid(m.id, child.pid);
   task.pipes.forEach((pipe, s) => {
     pipe.on('data', (d: Buffer) => {
       flush();
@@ -184,6 +207,18 @@ process.on('message', (m: unknown) => {
     case 'abandon':
       for (const p of tasks.get(m.id)?.pipes ?? []) p.destroy(); // 'close' follows
       break;
+    case 'signal': {
+      // Its spawn came before: the command has started (it is here until its pipes are done) or failed.
+      const task = tasks.get(m.id);
+      if (!task) break;
+      try {
+        // The group id is bash's pid; while bash is unreaped, or any member lives, it is not reused.
+        process.kill(-task.child.pid!, m.signal);
+      } catch {
+        // ESRCH: the group is gone; EPERM: what is left changed its credentials
+      }
+      break;
+    }
   }
 });
 

@@ -10,20 +10,29 @@
  * comes fast is not relayed for long: the spawner hands the command's pipes over to this process,
  * which then reads them itself, in large chunks (pipe-reader.ts; protocols/spawner.ts).
  *
- * Both give runCommand (run-command.ts) the same events, in the same order guarantees: `started`
- * (or `failed`, and then nothing), `data` in the order read, `closed` once per stream, `exit` once.
+ * Both give runCommand (run-command.ts) the same events, in the same order guarantees: `failed`
+ * (and then nothing), or `data` in the order read, `closed` once per stream, `exit` once.
  * `pause()` stops reading soon (direct: at once; spawner: within SPAWNER_WINDOW chunks, which are
  * delivered as usual and held by runCommand), `resume()` reads on, `abandon()` closes the pipes.
  *
+ * `pid()` is bash's pid, the id of its process group, for runCommand to signal the group: started
+ * here, known at once. Through a spawner, nothing is sent to say that a command started (it would
+ * wake this process once more per task): the spawner writes each pid to a second socket, which is
+ * read here when a pid is wanted (by `pid()`, at the command's exit, every PID_READ_EVERY launches,
+ * and when the spawner dies), always before anything else of the task reaches us. A stop asked before
+ * that record was written (`signal()`, pid still unknown) goes to the spawner, which signals the
+ * group as soon as it has started it.
+ *
  * When the spawner process dies (killed, out of memory), every command it had started has its
- * process group SIGKILLed here; each gets `lost`, then its `exit` and `closed` events; a later
- * command starts a new spawner.
+ * process group SIGKILLed here (every pid it wrote is read first); each gets `lost`, then its `exit`
+ * and `closed` events; a later command starts a new spawner.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { PipeReader } from './pipe-reader.js';
-import { isFromSpawnerOrBatch, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
+import { isFromSpawnerOrBatch, PID_FD, PID_RECORD_BYTES, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
 
 export type OutputStream = 'stdout' | 'stderr';
@@ -34,7 +43,6 @@ function closeHandle(handle: unknown): void {
 }
 
 export interface ChildEvents {
-  started(pid: number): void;
   /** It could not start; no other event follows. */
   failed(error: string): void;
   data(stream: OutputStream, data: Buffer): void;
@@ -51,6 +59,10 @@ export interface ChildHandle {
   pause(): void;
   resume(): void;
   abandon(): void;
+  /** bash's pid (its group's id) once known here; undefined before (through a spawner) or if it did not start. */
+  pid(): number | undefined;
+  /** For a stop while `pid()` is undefined: the spawner signals the group once it has started it. */
+  signal(signal: 'SIGTERM' | 'SIGKILL'): void;
 }
 
 export interface LaunchOptions {
@@ -61,10 +73,10 @@ export interface LaunchOptions {
 
 const SHELL = '/bin/bash';
 /** The handle of a command that did not start: nothing to pause, resume or abandon. */
-const NOT_STARTED: ChildHandle = Object.freeze({ pause() {}, resume() {}, abandon() {} });
+const NOT_STARTED: ChildHandle = Object.freeze({ pause() {}, resume() {}, abandon() {}, pid: () => undefined, signal() {} });
 const STREAMS: readonly OutputStream[] = ['stdout', 'stderr'];
 
-/** Starts bash from this process. `started` or `failed` may be called before this returns. */
+/** Starts bash from this process. `failed` may be called before this returns. */
 export function spawnDirect({ command, cwd, env }: LaunchOptions, events: ChildEvents): ChildHandle {
   let child: ChildProcess;
   try {
@@ -89,7 +101,6 @@ export function spawnDirect({ command, cwd, env }: LaunchOptions, events: ChildE
     child.stderr?.destroy();
     return NOT_STARTED; // the 'error' event follows
   }
-  events.started(pid);
   const pipes: Readable[] = [child.stdout!, child.stderr!];
   let paused = false;
   pipes.forEach((pipe, i) => {
@@ -116,6 +127,8 @@ export function spawnDirect({ command, cwd, env }: LaunchOptions, events: ChildE
     abandon() {
       for (const p of pipes) p.destroy(); // 'close' follows
     },
+    pid: () => pid,
+    signal() {}, // the pid is known from the start
   };
 }
 
@@ -127,10 +140,25 @@ const SPAWNER_SCRIPT = fileURLToPath(new URL('./spawner-process.js', import.meta
  * 3000 spawns: 11 MiB of anonymous memory at the end instead of 29–41 MiB.
  */
 const SPAWNER_ARGV: readonly string[] = ['--expose-gc', '--max-semi-space-size=1', '--single-threaded-gc'];
+/**
+ * The pid records are read at least every this many launches: what waits in their socket stays far
+ * below its buffer (the spawner's write would block on a full one): 256 (2 KiB of records).
+ */
+const PID_READ_EVERY = 256;
+/** Read in one go: 512 records. */
+const PID_READ_BYTES = 512 * PID_RECORD_BYTES;
+/** A pid we signal the group of: never 0 or 1 (-0 would be our own group, -1 every process we may signal). */
+const isPid = (pid: number) => pid > 1 && pid <= 0x7fffffff;
 
+/** The libuv stream under the pid socket (Node's own fields; there are no public ones). */
+interface PidHandle {
+  readStop(): number;
+  readonly fd: number;
+}
 /** One command started through the spawner, as the parent sees it. */
 class Relayed implements ChildHandle {
-  pid: number | undefined;
+  /** From its pid record. */
+  knownPid: number | undefined;
   paused = false;
   /** Chunks delivered while paused, acknowledged on resume. */
   withheld = 0;
@@ -161,6 +189,15 @@ class Relayed implements ChildHandle {
     this.spawner.send({ t: 'abandon', id: this.id });
     for (const r of this.readers) r?.destroy(); // its onClose follows
   }
+
+  pid(): number | undefined {
+    if (this.knownPid === undefined) this.spawner.readPids();
+    return this.knownPid;
+  }
+
+  signal(signal: 'SIGTERM' | 'SIGKILL'): void {
+    this.spawner.send({ t: 'signal', id: this.id, signal });
+  }
 }
 
 /**
@@ -175,6 +212,12 @@ export class Spawner {
   #ackQueued = false;
   #closed = false;
   #startError = '';
+  /** The current spawner's pid socket: Node's stream (destroyed with it) and its descriptor, never watched. */
+  #pids: { stream: Readable; fd: number } | undefined;
+  /** Part of a record read (a socket may split one). */
+  #pidRest = Buffer.alloc(0);
+  readonly #pidBuffer = Buffer.alloc(PID_READ_BYTES);
+  #launchesSinceRead = 0;
 
   constructor() {
     this.#start();
@@ -197,6 +240,7 @@ export class Spawner {
     }
     const child = new Relayed(this.#next++, events, this);
     this.#children.set(child.id, child);
+    if (++this.#launchesSinceRead >= PID_READ_EVERY) this.readPids();
     this.#ref();
     this.send({ t: 'spawn', id: child.id, command, cwd, env });
     return child;
@@ -226,6 +270,41 @@ export class Spawner {
     });
   }
 
+  /**
+   * Reads what pid records wait (without blocking: the socket is non-blocking here) and gives each
+   * its command. A record whose command is forgotten here is dropped.
+   */
+  readPids(): void {
+    this.#launchesSinceRead = 0;
+    const pids = this.#pids;
+    if (!pids) return;
+    const buffer = this.#pidBuffer;
+    for (;;) {
+      let n: number;
+      // An empty socket throws EAGAIN, the usual end of a read at launch: without a stack trace.
+      const stackTraceLimit = Error.stackTraceLimit;
+      Error.stackTraceLimit = 0;
+      try {
+        n = readSync(pids.fd, buffer, 0, buffer.length, null);
+      } catch {
+        n = 0; // EAGAIN: nothing waits. Anything else: the socket is unusable; the spawner's death reads it last.
+      } finally {
+        Error.stackTraceLimit = stackTraceLimit;
+      }
+      if (n === 0) return;
+      let bytes = buffer.subarray(0, n);
+      if (this.#pidRest.length > 0) bytes = Buffer.concat([this.#pidRest, bytes]);
+      const whole = bytes.length - (bytes.length % PID_RECORD_BYTES);
+      for (let at = 0; at < whole; at += PID_RECORD_BYTES) {
+        const child = this.#children.get(bytes.readUInt32LE(at));
+        const pid = bytes.readUInt32LE(at + 4);
+        if (child && child.knownPid === undefined && isPid(pid)) child.knownPid = pid;
+      }
+      this.#pidRest = Buffer.from(bytes.subarray(whole));
+      if (n < buffer.length) return; // what waited was read
+    }
+  }
+
   #start(): void {
     let proc: ChildProcess;
     try {
@@ -235,13 +314,15 @@ export class Spawner {
         execArgv: [...SPAWNER_ARGV],
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MALLOC_ARENA_MAX: '1' },
         serialization: 'advanced',
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        // PID_FD (4): the pid records, a socket (protocols/spawner.ts).
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
       });
     } catch (err) {
       this.#startError = messageOf(err); // E2BIG and the like; the launch that asked fails with it
       return;
     }
     this.#proc = proc;
+    this.#openPids(proc);
     proc.on('message', (m: unknown, handle: unknown) => {
       if (!isFromSpawnerOrBatch(m)) return closeHandle(handle);
       if (m.t !== 'batch') return this.#onMessage(m, handle);
@@ -250,6 +331,10 @@ export class Spawner {
     const gone = (why: string) => {
       if (this.#proc !== proc) return;
       this.#proc = undefined;
+      this.readPids(); // each one it wrote before it died: their groups are killed below
+      this.#pids?.stream.destroy();
+      this.#pids = undefined;
+      this.#pidRest = Buffer.alloc(0);
       this.#lostAll(this.#closed ? 'the worker stopped' : why);
     };
     // A fork that fails (EAGAIN, ENOMEM) says so with 'error' and never emits 'exit'; after a
@@ -261,15 +346,26 @@ export class Spawner {
     this.#unref();
   }
 
+  /**
+   * Takes the pid socket's descriptor, to read it when we want (readPids). Node's stream for it is
+   * started reading at its creation, in this same turn, so nothing has been read yet: stopped now,
+   * it is never watched, and wakes nothing when a record comes.
+   */
+  #openPids(proc: ChildProcess): void {
+    const stream = proc.stdio[PID_FD] as (Readable & { _handle?: PidHandle | null; unref?: () => void }) | null | undefined;
+    const handle = stream?._handle;
+    if (!stream || !handle || !(handle.fd >= 0)) return; // then no pid is known: a stop goes through the spawner
+    handle.readStop();
+    stream.unref?.();
+    stream.on('error', () => {}); // never read or written through Node; destroyed when the spawner is gone
+    this.#pids = { stream, fd: handle.fd };
+  }
+
   #onMessage(m: FromSpawner, handle: unknown): void {
     const child = this.#children.get(m.id);
     if (!child || m.t !== 'pipe') closeHandle(handle);
     if (!child) return;
     switch (m.t) {
-      case 'started':
-        child.pid = m.pid;
-        child.events.started(m.pid);
-        break;
       case 'failed':
         this.#forget(child);
         child.events.failed(m.error);
@@ -302,6 +398,8 @@ export class Spawner {
         break;
       }
       case 'exit':
+        // Its record came before this: read now, while the command is still ours to give it to.
+        if (child.knownPid === undefined) this.readPids();
         child.exited = true;
         child.events.exit(m.code, m.signal as NodeJS.Signals | null);
         if (child.open.size === 0) this.#forget(child);
@@ -325,12 +423,12 @@ export class Spawner {
     this.#children.clear();
     this.#unref();
     for (const child of children) {
-      if (child.pid === undefined) {
+      if (child.knownPid === undefined) {
         child.events.failed(`cannot start ${SHELL}: ${error}`);
         continue;
       }
       try {
-        process.kill(-child.pid, 'SIGKILL');
+        process.kill(-child.knownPid, 'SIGKILL');
       } catch {
         // the group is already gone
       }

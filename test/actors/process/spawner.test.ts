@@ -13,8 +13,18 @@ import { expect } from 'chai';
 import { runCommand, type RunningCommand } from '../../../actors/process/run-command.js';
 import { TaskDirs } from '../../../actors/process/task-dirs.js';
 import { Spawner, type OutputStream } from '../../../actors/process/spawner.js';
-import { isFromSpawnerOrBatch, type Batch, type FromSpawner } from '../../../protocols/spawner.js';
+import { isFromSpawnerOrBatch, isToSpawner, PID_FD, PID_RECORD_BYTES, type Batch, type FromSpawner } from '../../../protocols/spawner.js';
 import { isGone, parentOf, until } from '../../fixtures/processes.js';
+
+/** No process is left in the group `pgid` (signal 0 to it fails). */
+function groupGone(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return false;
+  } catch {
+    return true;
+  }
+}
 
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -229,7 +239,6 @@ describe('actors: Spawner', function () {
     it('a spawner killed after handing the pipes over: the group is killed, each stream closed once, the loss said', async () => {
       spawner = new Spawner();
       const closed: OutputStream[] = [];
-      let pid = 0;
       let bytes = 0;
       let largest = 0;
       let lost = '';
@@ -239,7 +248,6 @@ describe('actors: Spawner', function () {
       const handle = spawner.launch(
         { command: 'yes', cwd: tmpRoot, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
         {
-          started: (p) => void (pid = p),
           failed: (error) => expect.fail(error),
           data: (_, data) => {
             bytes += data.length;
@@ -252,6 +260,8 @@ describe('actors: Spawner', function () {
         },
       );
       await bigChunk;
+      const pid = handle.pid()!;
+      expect(pid).to.be.a('number');
       pids.push(pid, spawner.pid!);
       process.kill(spawner.pid!, 'SIGKILL');
       await until(() => closed.length === 2 && exit !== undefined, 'both streams closed and the exit');
@@ -266,37 +276,75 @@ describe('actors: Spawner', function () {
     });
   });
 
-  it("the spawner's messages of a command: started first, each stream's output before its end of file, one exit; several of one turn as a batch", async () => {
-    // The protocol itself, with the spawner process as the worker forks it (spawner.ts).
-    const proc = fork(path.join(DIST, 'actors', 'process', 'spawner-process.js'), [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  /** Forks the spawner process as the worker does (spawner.ts), with its pid socket; collects what it sends. */
+  function forkSpawner(): { proc: ChildProcess; received: (FromSpawner | Batch)[]; records: () => Buffer; flat: () => FromSpawner[] } {
+    const proc = fork(path.join(DIST, 'actors', 'process', 'spawner-process.js'), [], {
+      execArgv: [],
+      serialization: 'advanced',
+      stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
+    });
     children.push(proc);
     const received: (FromSpawner | Batch)[] = [];
+    const recordChunks: Buffer[] = [];
+    proc.stdio[PID_FD]!.on('data', (d: Buffer) => recordChunks.push(d));
+    proc.on('message', (m: unknown) => {
+      if (!isFromSpawnerOrBatch(m)) throw new Error(`not a message of the protocol: ${JSON.stringify(m)}`);
+      received.push(m);
+    });
+    return { proc, received, records: () => Buffer.concat(recordChunks), flat: () => received.flatMap((r) => (r.t === 'batch' ? r.m : [r])) };
+  }
+
+  it("the spawner's messages of a command: its pid record, each stream's output before its end of file, one exit; several of one turn as a batch", async () => {
+    // The protocol itself, with the spawner process as the worker forks it (spawner.ts).
+    const { proc, received, records, flat: all } = forkSpawner();
     const cwd = dirs.take();
     const flat = await new Promise<FromSpawner[]>((resolve, reject) => {
       proc.once('exit', (code) => reject(new Error(`the spawner exited (${code})`)));
-      proc.on('message', (m: unknown) => {
-        if (!isFromSpawnerOrBatch(m)) return reject(new Error(`not a message of the protocol: ${JSON.stringify(m)}`));
-        received.push(m);
-        const all = received.flatMap((r) => (r.t === 'batch' ? r.m : [r]));
-        if (all.filter((x) => x.t === 'eof').length === 2 && all.some((x) => x.t === 'exit')) resolve(all);
+      proc.on('message', () => {
+        if (all().filter((x) => x.t === 'eof').length === 2 && all().some((x) => x.t === 'exit')) resolve(all());
       });
-      proc.send({ t: 'spawn', id: 7, command: 'echo out; echo err >&2; exit 3', cwd, env: {} });
+      proc.send({ t: 'spawn', id: 7, command: 'echo $$; echo err >&2; exit 3', cwd, env: {} });
     });
-    proc.disconnect();
     await dirs.discard(cwd);
-    expect(flat[0]).to.deep.include({ t: 'started', id: 7 });
-    pids.push((flat[0] as { pid: number }).pid);
+    // Written before anything else of the task was sent: here by the first message.
+    const record = records();
+    expect(record.length).to.equal(PID_RECORD_BYTES);
+    expect(record.readUInt32LE(0)).to.equal(7);
+    const pid = record.readUInt32LE(4);
+    pids.push(pid);
+    proc.disconnect();
     for (const s of [0, 1] as const) {
       const out = flat.findIndex((x) => x.t === 'out' && x.s === s);
       const eof = flat.findIndex((x) => x.t === 'eof' && x.s === s);
-      expect(out, `stream ${s}: output`).to.be.greaterThan(0);
+      expect(out, `stream ${s}: output`).to.be.at.least(0);
       expect(eof, `stream ${s}: its end of file after its output`).to.be.greaterThan(out);
       expect(flat.filter((x) => x.t === 'eof' && x.s === s)).to.have.length(1);
     }
-    expect(Buffer.concat(flat.flatMap((x) => (x.t === 'out' && x.s === 0 ? [x.d] : []))).toString()).to.equal('out\n');
+    expect(Buffer.concat(flat.flatMap((x) => (x.t === 'out' && x.s === 0 ? [x.d] : []))).toString()).to.equal(`${pid}\n`);
     expect(flat.filter((x) => x.t === 'exit')).to.deep.equal([{ t: 'exit', id: 7, code: 3, signal: null }]);
     // A batch holds two or more, never an `out` (those go at once).
     for (const r of received) if (r.t === 'batch') expect(r.m.length >= 2 && r.m.every((x) => x.t !== 'out' && x.t !== ('batch' as string))).to.equal(true);
+  });
+
+  it('a stop asked before the pid is known: a `signal` right behind its spawn ends the whole group', async () => {
+    // What a cancel right after the start does through a spawner (run-command.ts): both requests in flight at once.
+    const { proc, records, flat } = forkSpawner();
+    const cwd = dirs.take();
+    await new Promise<void>((resolve, reject) => {
+      proc.once('exit', (code) => reject(new Error(`the spawner exited (${code})`)));
+      proc.on('message', () => void (flat().some((x) => x.t === 'exit') && resolve()));
+      proc.send({ t: 'spawn', id: 3, command: 'sleep 100 & sleep 100', cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+      proc.send({ t: 'signal', id: 3, signal: 'SIGTERM' });
+      proc.send({ t: 'signal', id: 99, signal: 'SIGKILL' }); // no such task: nothing
+    });
+    const record = records();
+    const pid = record.readUInt32LE(4);
+    pids.push(pid);
+    expect(record.readUInt32LE(0)).to.equal(3);
+    expect(flat().filter((x) => x.t === 'exit')).to.deep.equal([{ t: 'exit', id: 3, code: null, signal: 'SIGTERM' }]);
+    await until(() => groupGone(pid), 'every process of the group to be gone');
+    proc.disconnect();
+    await dirs.discard(cwd);
   });
 
   it('the guard takes a batch of valid messages and refuses one with an invalid or nested member', () => {
@@ -309,5 +357,9 @@ describe('actors: Spawner', function () {
     expect(isFromSpawnerOrBatch({ t: 'batch', m: eof })).to.equal(false);
     // A pipe carries its descriptor as the message's handle, so it never goes in a batch.
     expect(isFromSpawnerOrBatch({ t: 'batch', m: [{ t: 'pipe', id: 1, s: 0 }, exit] })).to.equal(false);
+    // No message says a command started (its pid goes as a record, PID_FD).
+    expect(isFromSpawnerOrBatch({ t: 'started', id: 1, pid: 5 })).to.equal(false);
+    expect(isToSpawner({ t: 'signal', id: 1, signal: 'SIGTERM' })).to.equal(true);
+    expect(isToSpawner({ t: 'signal', id: 1, signal: 'SIGHUP' })).to.equal(false);
   });
 });
