@@ -44,6 +44,7 @@ import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { messageOf } from '../../src/errors.js';
 import { runSettings, type RunCommandOptions, type RunSettings } from './run-options.js';
+import { signalGroup } from './group-signal.js';
 import { spawnDirect, type ChildEvents, type ChildHandle, type OutputStream } from './spawner.js';
 
 export {
@@ -275,19 +276,10 @@ class CommandRun implements RunningCommand {
       return;
     }
     // The group id is bash's pid. Once bash is reaped that number cannot be reused while any member
-    // of the group lives; when none does, the kill fails with ESRCH, which is what we want.
-    // That failure is the usual end of a task, and process.kill throws it: without a stack trace
-    // (never read) the throw costs 4 µs instead of 10.
-    const stackTraceLimit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // ESRCH: the group is empty. EPERM: what is left changed its credentials (setuid); we cannot
-      // signal it, and the drain timeout keeps it from holding the task.
-    } finally {
-      Error.stackTraceLimit = stackTraceLimit;
-    }
+    // of the group lives; when none does, the kill fails with ESRCH, which is what we want (the
+    // usual end of a task). EPERM: what is left changed its credentials (setuid); we cannot signal
+    // it, and the drain timeout keeps it from holding the task.
+    signalGroup(pid, signal);
   }
 
   #startDrainTimer(): void {

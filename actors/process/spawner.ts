@@ -31,6 +31,7 @@ import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { signalGroup } from './group-signal.js';
 import { PipeReader } from './pipe-reader.js';
 import { isFromSpawnerOrBatch, PID_FD, PID_RECORD_BYTES, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
 import { messageOf } from '../../src/errors.js';
@@ -427,11 +428,7 @@ export class Spawner {
         child.events.failed(`cannot start ${SHELL}: ${error}`);
         continue;
       }
-      try {
-        process.kill(-child.knownPid, 'SIGKILL');
-      } catch {
-        // the group is already gone
-      }
+      signalGroup(child.knownPid, 'SIGKILL'); // false: the group is already gone
       child.events.lost(error);
       if (!child.exited) child.events.exit(null, 'SIGKILL');
       // Pipes read here end with the group: what they read is delivered and they are closed now,
