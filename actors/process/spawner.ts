@@ -137,8 +137,9 @@ const SPAWNER_SCRIPT = fileURLToPath(new URL('./spawner-process.js', import.meta
 /**
  * The spawner's heap stays small, and with it the cost of each fork: a 1 MiB young generation
  * (Node's default grows to 16 MiB, all of it touched), GC on the main thread only, and `gc()`
- * exposed so that it collects the old generation while idle (spawner-process.ts). Measured over
- * 3000 spawns: 11 MiB of anonymous memory at the end instead of 29–41 MiB.
+ * exposed so that it collects the old generation while idle, every few thousand commands
+ * (spawner-process.ts, GC_EVERY). Measured over 3000 spawns: 11 MiB of anonymous memory at the end
+ * instead of 29–41 MiB (most of that the young generation's bound).
  */
 const SPAWNER_ARGV: readonly string[] = ['--expose-gc', '--max-semi-space-size=1', '--single-threaded-gc'];
 /**
