@@ -149,6 +149,7 @@ const SPAWNER_ARGV: readonly string[] = ['--expose-gc', '--max-semi-space-size=1
 const PID_READ_EVERY = 256;
 /** Read in one go: 512 records. */
 const PID_READ_BYTES = 512 * PID_RECORD_BYTES;
+const NO_BYTES = Buffer.alloc(0);
 /** A pid we signal the group of: never 0 or 1 (-0 would be our own group, -1 every process we may signal). */
 const isPid = (pid: number) => pid > 1 && pid <= 0x7fffffff;
 
@@ -217,7 +218,7 @@ export class Spawner {
   /** The current spawner's pid socket: Node's stream (destroyed with it) and its descriptor, never watched. */
   #pids: { stream: Readable; fd: number } | undefined;
   /** Part of a record read (a socket may split one). */
-  #pidRest = Buffer.alloc(0);
+  #pidRest = NO_BYTES;
   readonly #pidBuffer = Buffer.alloc(PID_READ_BYTES);
   #launchesSinceRead = 0;
 
@@ -302,7 +303,7 @@ export class Spawner {
         const pid = bytes.readUInt32LE(at + 4);
         if (child && child.knownPid === undefined && isPid(pid)) child.knownPid = pid;
       }
-      this.#pidRest = Buffer.from(bytes.subarray(whole));
+      this.#pidRest = whole === bytes.length ? NO_BYTES : Buffer.from(bytes.subarray(whole));
       if (n < buffer.length) return; // what waited was read
     }
   }
@@ -336,7 +337,7 @@ export class Spawner {
       this.readPids(); // each one it wrote before it died: their groups are killed below
       this.#pids?.stream.destroy();
       this.#pids = undefined;
-      this.#pidRest = Buffer.alloc(0);
+      this.#pidRest = NO_BYTES;
       this.#lostAll(this.#closed ? 'the worker stopped' : why);
     };
     // A fork that fails (EAGAIN, ENOMEM) says so with 'error' and never emits 'exit'; after a
