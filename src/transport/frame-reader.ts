@@ -1,16 +1,19 @@
 /**
- * The dialling side's read path: TLS reads land in one reused buffer (`onread`), and whole binary
- * WebSocket messages are cut out of them here, each copied once into a buffer of its own size.
+ * A connection's read path: TLS reads land in one reused buffer (`onread`), and whole binary
+ * WebSocket messages are cut out of them here, each copied once into a buffer of its own size. The
+ * dialling side sets it up at `tls.connect`; the listening side takes over an accepted socket's
+ * reads once ws is open on it (`takeOver`).
  *
- * Why: a `troupe run` client receives every byte of a task's output. Node hands a TLS socket's
+ * Why: a `troupe run` client receives every byte of a task's output, and the manager every byte a
+ * worker sends. Node hands a TLS socket's
  * reads over 16 KiB at a time, each in a new buffer, through the socket's readable stream into ws's
  * receiver (a writable stream of its own), which keeps them and joins them into the message: per
  * 16 KiB an allocation, two streams' bookkeeping and a parse, and per message a copy. In `perf` that
  * was about a third of the client's CPU at 200 MB/s. Here, per 16 KiB: one call and one copy into
  * the message.
  *
- * What is read here: an unmasked, unfragmented binary data frame (FIN set, RSV clear, opcode 2) of
- * at most `maxPayload` bytes. Its payload is emitted on the WebSocket as ws would (`message`,
+ * What is read here: an unfragmented binary data frame (FIN set, RSV clear, opcode 2) of at most
+ * `maxPayload` bytes, unmasked from a listener, masked with an all-zero key from a dialler (ours). Its payload is emitted on the WebSocket as ws would (`message`,
  * buffer, true), in order. A ping or a pong goes, whole, to ws's own receiver, which answers and
  * reports it as before. Any other frame (close, text, a fragment, anything ws would refuse: masked,
  * RSV bits, too large) goes to ws's receiver, and so does everything after it: from then on ws reads
@@ -52,7 +55,40 @@ export class FrameReader {
   /** Bytes of the current control frame's payload still to hand to ws's receiver. */
   #passOn = 0;
 
-  constructor(private readonly maxPayload: number) {}
+  /**
+   * `side`: the dialler reads the listener's frames, which are never masked; the listener reads a
+   * dialler's, which always are (ours with an all-zero key, websocket-client.ts): only those are
+   * read here, any other key goes to ws, which unmasks.
+   */
+  constructor(
+    private readonly maxPayload: number,
+    private readonly side: 'dialler' | 'listener' = 'dialler',
+  ) {}
+
+  /**
+   * The listening side: an accepted socket's reads come here from now on (`ws` just opened on it,
+   * nothing read yet). Node gives no `onread` for a server's sockets, so this sets what
+   * `tls.connect({ onread })` would have (its stream's user buffer, and the symbols its read
+   * callback looks at); where this Node has not got them, or something is already queued,
+   * nothing changes and ws reads as before. Returns whether it took over.
+   */
+  takeOver(socket: Socket, ws: WebSocketLike & { _receiver?: { _bufferedBytes?: number } }): boolean {
+    const symbols = Object.getOwnPropertySymbols(socket);
+    const symbol = (name: string) => symbols.find((x) => x.description === name);
+    const [kBuffer, kBufferCb, kBufferGen] = [symbol('kBuffer'), symbol('kBufferCb'), symbol('kBufferGen')];
+    const handle = (socket as unknown as { _handle?: { useUserBuffer?: (buf: Uint8Array) => void } })._handle;
+    const own = socket as unknown as Record<symbol, unknown>;
+    if (kBuffer === undefined || kBufferCb === undefined || kBufferGen === undefined || typeof handle?.useUserBuffer !== 'function') return false;
+    if (own[kBuffer] !== null || socket.readableLength > 0 || ws._receiver === undefined || ws._receiver._bufferedBytes !== 0) return false;
+    handle.useUserBuffer(this.buffer);
+    own[kBuffer] = this.buffer;
+    own[kBufferCb] = (n: number) => this.#read(n);
+    own[kBufferGen] = null;
+    this.#socket = socket;
+    this.#ws = ws;
+    this.#mode = 'frames';
+    return true;
+  }
 
   /** Where reads go now: the socket (before open), frames read here, or ws's receiver (for good). */
   get mode(): 'socket' | 'frames' | 'receiver' {
@@ -128,7 +164,9 @@ export class FrameReader {
     const opcode = header[0]! & 0x0f;
     const masked = (header[1]! & 0x80) !== 0;
     const payload = payloadLengthOf(header);
-    const plain = fin && rsv === 0 && !masked;
+    // The dialler's frames are masked, with a key in the header's last four bytes: only a zero key reads as is.
+    const keyed = masked && (header[length - 4]! | header[length - 3]! | header[length - 2]! | header[length - 1]!) !== 0;
+    const plain = fin && rsv === 0 && masked === (this.side === 'listener') && !keyed;
     if (plain && opcode === OPCODE_BINARY && payload <= this.maxPayload) {
       this.#message = Buffer.allocUnsafe(payload);
       this.#filled = 0;

@@ -8,6 +8,7 @@ import { expect } from 'chai';
 import https from 'node:https';
 import tls, { type ConnectionOptions } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { WebSocket, WebSocketServer } from '../../src/transport/ws-library.js';
 import { FrameReader } from '../../src/transport/frame-reader.js';
 import { testPki } from '../fixtures/pki.js';
@@ -79,5 +80,49 @@ describe('FrameReader: the dialling side reads whole binary messages itself', fu
     expect(pongs.map(String)).to.deep.equal(['beat']);
     // The first three were read here; the fragmented one and all after it by ws.
     expect(modes).to.deep.equal(['frames', 'frames', 'frames', 'receiver', 'receiver', 'receiver', 'receiver']);
+  });
+
+  it('the listening side: a dialler\'s zero-key masked frames are read here, a real mask key hands the connection to ws, and every message arrives in order', async function () {
+    const manager = testPki().identity('manager');
+    const server = https.createServer({ cert: manager.cert, key: manager.key });
+    const wss = new WebSocketServer({ server, perMessageDeflate: false });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
+    cleanups.push(() => server.closeAllConnections());
+    const reader = new FrameReader(16 * 1024 * 1024, 'listener');
+    const received: { data: Buffer; mode: string }[] = [];
+    let tookOver = false;
+    const closed = new Promise<number>((resolve) => {
+      wss.on('connection', (ws, req) => {
+        tookOver = reader.takeOver(req.socket as TLSSocket, ws as never);
+        ws.on('message', (data: Buffer) => received.push({ data: Buffer.from(data), mode: reader.mode }));
+        ws.on('close', (code: number) => resolve(code));
+      });
+    });
+    let zeroKey = true;
+    const ws = new WebSocket(`wss://127.0.0.1:${(server.address() as AddressInfo).port}/`, {
+      perMessageDeflate: false,
+      // As websocket-client.ts: an all-zero key; from the fourth message on, a real one.
+      generateMask: (mask: Buffer) => void (zeroKey ? mask.fill(0) : mask.fill(0x5a)),
+      createConnection: ((options: ConnectionOptions) => tls.connect({ ...options, ca: manager.ca, checkServerIdentity: () => undefined, servername: '' })) as never,
+    });
+    cleanups.push(() => ws.terminate());
+    await new Promise<void>((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const large = Buffer.alloc(200 * 1024);
+    for (let i = 0; i < large.length; i++) large[i] = i % 253;
+    ws.send(Buffer.from('hello'));
+    ws.ping(Buffer.from('beat'));
+    ws.send(large);
+    ws.send(Buffer.alloc(0));
+    await new Promise<void>((resolve) => ws.send(Buffer.from('zero'), () => resolve()));
+    zeroKey = false;
+    ws.send(Buffer.from('keyed'));
+    ws.send(large.subarray(1000));
+    ws.close(4001, 'done');
+
+    expect(await closed).to.equal(4001);
+    expect(tookOver).to.equal(true);
+    expect(received.map((r) => r.data)).to.deep.equal([Buffer.from('hello'), large, Buffer.alloc(0), Buffer.from('zero'), Buffer.from('keyed'), large.subarray(1000)]);
+    expect(received.map((r) => r.mode)).to.deep.equal(['frames', 'frames', 'frames', 'frames', 'receiver', 'receiver']);
   });
 });
