@@ -108,8 +108,15 @@ export class LinePrefixer {
 
 export type OutputMode = 'raw' | 'by-worker' | 'by-task';
 
-/** Bytes written to our stdout (or stderr) and not yet read above which the tasks are paused: 1 MiB. */
-export const DEFAULT_OUTPUT_HIGH_WATER_BYTES = 1024 * 1024;
+/**
+ * Bytes written to our stdout (or stderr) and not yet read above which the tasks are paused: 2 MiB.
+ * Output comes in chunks of up to 1 MiB (a worker's pipe reads; about 540 KB at 200 MB/s). At 1 MiB
+ * two chunks not yet taken paused the command: into `wc -c`, on a busy machine, about 200 pauses
+ * per 1 GB run (each a round trip to the worker and back while the reader may run dry); at 2 MiB
+ * about half as many. 4 MiB halved them again, but let the command get close to 16 MiB ahead of a
+ * reader that read nothing (the slow-pipe test's bound; 6–13 MiB at 1 and at 2 MiB alike).
+ */
+export const DEFAULT_OUTPUT_HIGH_WATER_BYTES = 2 * 1024 * 1024;
 
 export interface RunRequest {
   command: string;

@@ -30,6 +30,7 @@
  * cut (cause `slow-consumer`, TROUPE_E_PEER_TOO_SLOW in the log).
  */
 import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { Role } from '../../protocols/roles.js';
@@ -38,6 +39,7 @@ import { ErrorCodes, messageOf, type ErrorCode } from '../errors.js';
 import { checkNesting, decodeFrame, encodeFrame } from './codec.js';
 import { decodeRawHeader, encodeRawHeader, isRawHeader, rawBytesOf, withPayload, type RawHeader } from './raw-frame.js';
 import { LogLimiter } from './log-limiter.js';
+import { writeLargeAlone } from './large-writes.js';
 import { addTick, heartbeatTickMs, removeTick } from './heartbeat-clock.js';
 import type { TransportSettings } from './settings.js';
 
@@ -110,6 +112,9 @@ export class Connection extends EventEmitter {
     this.peer = peer;
     this.#settings = settings;
     this.#log = log.child({ peer: peer.node });
+    // A task's output is written as it is, not copied into one buffer with its frame header (large-writes.ts).
+    const socket = (ws as unknown as { _socket?: Socket })._socket;
+    if (socket) writeLargeAlone(socket);
     ws.on('message', (data, isBinary) => this.#receive(data as Buffer, isBinary));
     ws.on('pong', () => {
       this.#lastSeen = Date.now();

@@ -21,6 +21,7 @@ import { ErrorCodes, HandshakeError, TlsError, type TroupeError } from '../error
 import { Backoff } from './backoff.js';
 import { encodeFrame } from './codec.js';
 import { CLOSE_NORMAL, Connection, type CloseInfo } from './connection.js';
+import { FrameReader } from './frame-reader.js';
 import { readHandshake } from './handshake.js';
 import type { TransportSettings } from './settings.js';
 import { describeDialError } from './tls-errors.js';
@@ -87,6 +88,8 @@ export class Dialer extends EventEmitter {
   #dial(): void {
     if (this.#stopped) return;
     const { tls, settings, log } = this.#options;
+    // Reads land in one reused buffer and whole messages are cut out of them (frame-reader.ts).
+    const reader = new FrameReader(settings.maxFrameBytes);
     const ws = new WebSocket(`wss://${this.target}/troupe`, {
       ca: tls.ca,
       cert: tls.cert,
@@ -102,7 +105,9 @@ export class Dialer extends EventEmitter {
       handshakeTimeout: settings.handshakeTimeoutMs,
       createConnection: ((options: ConnectionOptions & { path?: string; host?: string }) => {
         // As ws's own tlsConnect, but we learn when the TLS handshake completed (see below).
-        const socket = tlsConnect({ ...options, path: undefined, servername: options.servername ?? (isIP(options.host ?? '') ? '' : options.host) });
+        // `onread` is tls.connect's (passed on to the socket) though @types/node leaves it out.
+        const socket = tlsConnect({ ...options, path: undefined, servername: options.servername ?? (isIP(options.host ?? '') ? '' : options.host), onread: reader.onread } as ConnectionOptions);
+        reader.attach(socket);
         socket.once('secureConnect', () => (secured = true));
         return socket;
       }) as never,
@@ -154,6 +159,7 @@ export class Dialer extends EventEmitter {
     });
     ws.on('open', () => {
       (ws as unknown as { _socket: TLSSocket })._socket?.setNoDelay(true);
+      reader.open(ws as never);
       ws.send(encodeFrame([this.#options.hello()]));
     });
     ws.once('message', (data, isBinary) => {

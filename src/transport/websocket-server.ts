@@ -24,6 +24,7 @@ import type { TransportSettings } from './settings.js';
 import { describeAcceptError } from './tls-errors.js';
 import { LogLimiter } from './log-limiter.js';
 import { LINK_CIPHERS } from './cipher-order.js';
+import { FrameReader } from './frame-reader.js';
 
 /** OpenSSL's words for the verification failures a client certificate can meet. */
 const VERIFY_FAILURES: Record<string, string> = {
@@ -161,6 +162,8 @@ export class TransportServer extends EventEmitter {
     const certified = peerIdentity(peerCertificate);
     const serial = typeof peerCertificate?.serialNumber === 'string' ? peerCertificate.serialNumber : '';
     this.#sockets.add(ws);
+    // Reads land in one reused buffer and whole messages are cut out of them (frame-reader.ts).
+    new FrameReader(settings.maxFrameBytes, 'listener').takeOver(socket, ws as never);
     ws.on('close', () => this.#sockets.delete(ws));
     ws.on('error', (err) => log.debug({ from: address, err: err.message }, 'socket error before handshake'));
 
