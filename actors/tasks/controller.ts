@@ -56,6 +56,7 @@ import { TaskTable, type TaskEntry } from './task-table.js';
 import { spawnWorkerPool, type WorkerPool } from './worker-pool.js';
 import { workerInfos, type WorkerInfo } from './worker-info.js';
 import { ControllerJournal, type JournalMessage } from './controller-journal.js';
+import { ControllerDeadlines, type Deadline } from './controller-deadlines.js';
 
 import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 
@@ -63,9 +64,6 @@ import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 export { DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_PAGE_BYTES, DEFAULT_PAGE_TASKS, DEFAULT_TIMEOUT_GRACE_MS, type ControllerOptions, type ControllerSettings } from './controller-settings.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** The Controller's deadline for a running task passed (a local message, from its own timer). */
-type Deadline = { type: 'controller.deadline'; id: string; attempt: number };
 
 /** A held submission's wait for a worker is over (a local message, from its own timer). */
 type WaitOver = { type: 'controller.waitOver'; replyTo: ActorRef };
@@ -98,8 +96,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   /** Submissions waiting for a matching worker, in arrival order. */
   const held: Held[] = [];
   const refusals = new RefusalLog(system.log);
-  /** The Controller's own deadline of each running task, with the attempt it is for. */
-  const deadlines = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  /** The Controller's own deadline of each running task (controller-deadlines.ts). */
+  const deadlines = new ControllerDeadlines(system, () => ref, timeoutGraceMs);
   const pauses = new OutputPauses((id, paused) => {
     const entry = table.get(id);
     const worker = entry?.record.worker ? pool.workers.get(entry.record.worker) : undefined;
@@ -190,7 +188,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       table.running(entry, worker, at);
       nextSeq.delete(id);
       if (!placing.has(id)) notify(entry);
-      else keepDeadline(entry);
+      else deadlines.keep(entry);
       // A retry of a task whose subscriber is still backed up starts paused too.
       const w = pauses.isPaused(id) ? pool.workers.get(worker) : undefined;
       if (w) system.dispatch(w.ref, { type: 'throttle', id, paused: true });
@@ -435,31 +433,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     journal.changed(entry);
     const update = { type: 'taskUpdate', task: entry.record };
     for (const s of entry.subscribers) system.dispatch(s, update);
-    keepDeadline(entry);
-  }
-
-  /** Sets the Controller's own deadline of a running task with a timeout, or clears it once it is not running. */
-  function keepDeadline(entry: TaskEntry): void {
-    // Read field by field: a copy of the record on every update cost more than the rest of this.
-    const { id, status } = entry.record;
-    const timeoutMs = entry.spec.timeoutMs;
-    const deadline = deadlines.get(id);
-    if (status !== 'running' || timeoutMs <= 0) {
-      if (deadline) (clearTimeout(deadline.timer), deadlines.delete(id));
-      return;
-    }
-    const attempt = entry.record.attempts;
-    if (deadline?.attempt === attempt) return;
-    if (deadline) clearTimeout(deadline.timer);
-    const startedAt = entry.record.startedAt ?? Date.now();
-    const delay = Math.max(0, startedAt + timeoutMs + timeoutGraceMs - Date.now());
-    const timer = setTimeout(() => {
-      deadlines.delete(id);
-      // In a message to the Controller, so that the table changes only in its own turns.
-      system.dispatch(ref, { type: 'controller.deadline', id, attempt } satisfies Deadline);
-    }, delay);
-    timer.unref();
-    deadlines.set(id, { attempt, timer });
+    deadlines.keep(entry);
   }
 
   /** The worker has not reported the end of a run past its timeout and the grace: the task ends here. */
@@ -486,7 +460,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   }
 
   // ── the table restored from the journal ──
-  journal.restore({ ref, pool, lost, resumeRunning: (e, seq) => (seq > 0 && nextSeq.set(e.record.id, seq), keepDeadline(e)) });
+  journal.restore({ ref, pool, lost, resumeRunning: (e, seq) => (seq > 0 && nextSeq.set(e.record.id, seq), deadlines.keep(e)) });
 
   return { ref, pool: poolRef, workers: () => workerInfos(pool) };
 }
