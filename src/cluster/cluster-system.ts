@@ -38,6 +38,7 @@ import { Membership, type Member } from './membership.js';
 import { installDrainLoop, NO_SENDER } from './nact-drain.js';
 import { isQueryPath, PendingQueries } from './pending-queries.js';
 import { Receptionist } from './receptionist.js';
+import type { SpawnOptions } from './spawn-options.js';
 import { clusterSettings, DEFAULT_MANAGER_DOWN_AFTER_MS, DEFAULT_MEMBER_DOWN_AFTER_MS, type ClusterSettings } from './settings.js';
 import { terminated, Watches } from './watches.js';
 
@@ -68,15 +69,7 @@ export interface TroupeContext {
 
 export type Behavior<S, M> = (state: S, msg: M, ctx: TroupeContext) => S | Promise<S>;
 
-export interface SpawnOptions<S> {
-  parent?: ActorRef;
-  initialState?: S;
-  /** Called after the actor stopped, with its last state. */
-  afterStop?: (state: S) => void;
-  /** What to do when the behaviour throws; default: log the message type and stop the actor. */
-  onCrash?: 'stop' | 'resume';
-}
-
+export type { SpawnOptions } from './spawn-options.js';
 export type { ClusterIdentity, ClusterOptions, Revocation } from './cluster-options.js';
 export { Receptionist } from './receptionist.js';
 

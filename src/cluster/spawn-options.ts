@@ -1,0 +1,14 @@
+/**
+ * What `ClusterSystem.spawn` takes besides the behaviour and the name: where the actor hangs, its
+ * first state, what runs after it stopped and what a throw in its behaviour does.
+ */
+import type { ActorRef } from '../../protocols/actor-ref.js';
+
+export interface SpawnOptions<S> {
+  parent?: ActorRef;
+  initialState?: S;
+  /** Called after the actor stopped, with its last state. */
+  afterStop?: (state: S) => void;
+  /** What to do when the behaviour throws; default: log the message type and stop the actor. */
+  onCrash?: 'stop' | 'resume';
+}
