@@ -25,6 +25,12 @@
  * A timeout ends a task even when its worker never answers: the Controller keeps its own deadline
  * per running task (its timeout plus `timeoutGraceMs`), after which the task is `timed-out` and its
  * worker is told to cancel.
+ *
+ * Turns: the Controller is spawned `inline` (spawn-options.ts). A submission or a worker's result
+ * that arrives in a frame (or from a submitter on this node, outside an actor's turn) is handled in
+ * the turn it arrives in: the `work` for its worker and the answer to its submitter are written
+ * before that turn ends, with no setImmediate between. Inside another actor's turn it waits for
+ * that turn to end, as any message does.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
 import type { Answer } from '../../protocols/tasks.js';
@@ -177,7 +183,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       return state;
     },
     CONTROLLER_NAME,
-    { initialState: null, onCrash: 'resume' },
+    { initialState: null, onCrash: 'resume', inline: true },
   );
   /** Tasks being placed by a submit: their start is told in its reply, not by an update. */
   const placing = new Set<string>();

@@ -35,7 +35,7 @@ import { InboundGate, remoteSender, senderNode } from './inbound-gate.js';
 import type { ClusterEvents, ClusterOptions } from './cluster-options.js';
 import { Links, type LinkStats } from './links.js';
 import { Membership, type Member } from './membership.js';
-import { installDrainLoop, NO_SENDER } from './nact-drain.js';
+import { installDrainLoop, markInline, NO_SENDER } from './nact-drain.js';
 import { isQueryPath, PendingQueries } from './pending-queries.js';
 import { Receptionist } from './receptionist.js';
 import type { SpawnOptions } from './spawn-options.js';
@@ -215,6 +215,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       },
     } as never) as NactRef;
     const actor = systemMap.find((nactRef as unknown as { system: { name: string } }).system.name, nactRef)!;
+    if (options.inline) markInline(actor);
     const entry: LocalActor = { nactRef, actor };
     this.#actors.set(path, entry);
     return ref;

@@ -19,6 +19,13 @@
  * one shared, frozen stand-in for nact's `new Nobody()` (four objects a message), and a context for
  * an actor without children gets a fresh empty Map instead of a copy of an empty one.
  *
+ * An actor spawned `inline` (spawn-options.ts) is not made to wait for a turn at all when nothing
+ * else runs: a message dispatched to it while it is idle and no actor's turn is under way (a frame
+ * being read, a timer, a promise callback) is handled before `dispatch` returns, by the same drain
+ * loop. Inside any actor's turn (its own included) a message for it is queued as before, so no
+ * behaviour ever runs inside another's, and one that finds it busy waits in its mailbox: the order
+ * is the mailbox's, as for every actor.
+ *
  * Installed once, on import, by the ClusterSystem.
  */
 import { createRequire } from 'node:module';
@@ -47,7 +54,26 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
+/** Actors spawned `inline` (see above). */
+const inlineActors = new WeakSet<object>();
+/** Drains under way (in this call stack): an inline actor's message waits while one is. */
+let draining = 0;
+
+/** Marks a (just spawned) nact actor inline: see the module comment. */
+export function markInline(actor: object): void {
+  inlineActors.add(actor);
+}
+
 function drain(actor: NactActor, message: unknown, sender: unknown): void {
+  draining += 1;
+  try {
+    drainLoop(actor, message, sender);
+  } finally {
+    draining -= 1;
+  }
+}
+
+function drainLoop(actor: NactActor, message: unknown, sender: unknown): void {
   const deadline = performance.now() + DRAIN_SLICE_MS;
   for (let budget = DRAIN_CHECK_EVERY; ; ) {
     let next: unknown;
@@ -98,7 +124,8 @@ export function installDrainLoop(): void {
   installed = true;
   Actor.prototype.handleMessage = function handleMessage(this: NactActor, message: unknown, sender: unknown) {
     this.busy = true;
-    this.immediate = setImmediate(drain, this, message, sender);
+    if (draining === 0 && inlineActors.has(this)) drain(this, message, sender);
+    else this.immediate = setImmediate(drain, this, message, sender);
   };
   // nact's own, field for field, but `new Map(empty)` iterates for nothing on every message.
   Actor.prototype.createContext = function createContext(this: NactActor, sender: unknown) {

@@ -1,6 +1,7 @@
 /**
  * What `ClusterSystem.spawn` takes besides the behaviour and the name: where the actor hangs, its
- * first state, what runs after it stopped and what a throw in its behaviour does.
+ * first state, what runs after it stopped, what a throw in its behaviour does, and whether it waits
+ * for a turn of its own.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
 
@@ -11,4 +12,9 @@ export interface SpawnOptions<S> {
   afterStop?: (state: S) => void;
   /** What to do when the behaviour throws; default: log the message type and stop the actor. */
   onCrash?: 'stop' | 'resume';
+  /**
+   * A message that finds the actor idle, dispatched outside every actor's turn (a frame read, a
+   * timer, a promise callback), is handled before `dispatch` returns, not a turn later (nact-drain.ts).
+   */
+  inline?: boolean;
 }
