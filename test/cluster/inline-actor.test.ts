@@ -1,7 +1,8 @@
 /**
  * An actor spawned `inline` (spawn-options.ts, nact-drain.ts): a message that finds it idle outside
  * every actor's turn is handled before `dispatch` returns, one from another node in the turn its
- * frame is read; inside another actor's turn it waits for that turn, and its mailbox keeps the order.
+ * frame is read; inside another actor's turn it waits for that turn, behind turns other actors wait
+ * for it waits too, and its mailbox keeps the order.
  */
 import { expect } from 'chai';
 import type { ActorRef } from '../../protocols/actor-ref.js';
@@ -78,6 +79,19 @@ describe('an inline actor', function () {
     await new Promise((resolve) => setImmediate(resolve));
     expect(log).to.deep.equal(['outer done', 'from outer']);
     manager.stop(outer);
+  });
+
+  it('waits behind the turns other actors already wait for: it never overtakes what was sent to them before', async function () {
+    const other = manager.spawn<null, Note>((state, msg) => (log.push(msg.text), state), 'other');
+    manager.dispatch(other, { type: 'note', text: 'to the other, first' } satisfies Note);
+    manager.dispatch(inline, { type: 'note', text: 'to the inline one, after' } satisfies Note);
+    expect(log).to.deep.equal([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(log).to.deep.equal(['to the other, first', 'to the inline one, after']);
+    // Once nothing waits, it is inline again.
+    manager.dispatch(inline, { type: 'note', text: 'alone' } satisfies Note);
+    expect(log.at(-1)).to.equal('alone');
+    manager.stop(other);
   });
 
   it('a throw in its behaviour goes to its crash policy, not to the dispatcher; the next message is handled', async function () {
