@@ -26,11 +26,12 @@
  * per running task (its timeout plus `timeoutGraceMs`), after which the task is `timed-out` and its
  * worker is told to cancel.
  *
- * Turns: the Controller is spawned `inline` (spawn-options.ts). A submission or a worker's result
- * that arrives in a frame (or from a submitter on this node, outside an actor's turn) is handled in
- * the turn it arrives in: the `work` for its worker and the answer to its submitter are written
- * before that turn ends, with no setImmediate between. Inside another actor's turn it waits for
- * that turn to end, as any message does.
+ * Turns: the Controller is spawned `inline` (spawn-options.ts). A submission from a submitter on
+ * this node (the REPL, a TaskClient in the manager's process), made outside an actor's turn, is
+ * handled at once: its `work` is written and it is answered before `submit` returns, not a loop
+ * iteration later. What arrives from other nodes waits for the check phase of the loop iteration
+ * it was read in, so that the results and submissions read together are answered together, in
+ * as few frames as the transport can make of them.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
 import type { Answer } from '../../protocols/tasks.js';

@@ -13,8 +13,8 @@ export interface SpawnOptions<S> {
   /** What to do when the behaviour throws; default: log the message type and stop the actor. */
   onCrash?: 'stop' | 'resume';
   /**
-   * A message that finds the actor idle, dispatched outside every actor's turn (a frame read, a
-   * timer, a promise callback), is handled before `dispatch` returns, not a turn later (nact-drain.ts).
+   * A message sent on this node that finds the actor idle, outside every actor's turn (a timer, a
+   * promise callback), is handled before `dispatch` returns, not a turn later (nact-drain.ts).
    */
   inline?: boolean;
 }

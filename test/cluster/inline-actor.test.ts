@@ -1,8 +1,8 @@
 /**
- * An actor spawned `inline` (spawn-options.ts, nact-drain.ts): a message that finds it idle outside
- * every actor's turn is handled before `dispatch` returns, one from another node in the turn its
- * frame is read; inside another actor's turn it waits for that turn, behind turns other actors wait
- * for it waits too, and its mailbox keeps the order.
+ * An actor spawned `inline` (spawn-options.ts, nact-drain.ts): a message sent on its node that finds
+ * it idle outside every actor's turn is handled before `dispatch` returns; one from another node
+ * waits for a turn, as one sent inside another actor's turn or behind turns other actors wait for
+ * does; its mailbox keeps the order.
  */
 import { expect } from 'chai';
 import type { ActorRef } from '../../protocols/actor-ref.js';
@@ -60,11 +60,11 @@ describe('an inline actor', function () {
     expect(log).to.deep.equal(['first', 'second', 'third', 'dispatch returned']);
   });
 
-  it('handles a message from another node in the turn its frame is read, not in a setImmediate', async function () {
+  it('a message from another node still waits for a turn of its own (what one poll phase reads is handled together)', async function () {
     const done = new Promise<void>((resolve) => (stackLogged = resolve));
     worker.dispatch(inline, { type: 'note', text: 'stack' } satisfies Note);
     await done;
-    expect(log).to.deep.equal(["stack from worker-1: the caller's turn"]);
+    expect(log).to.deep.equal(['stack from worker-1: a turn of its own']);
   });
 
   it("waits for another actor's turn to end when sent from inside it", async function () {

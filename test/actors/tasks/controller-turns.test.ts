@@ -1,8 +1,8 @@
 /**
- * The Controller answers in the turn a message arrives in (it is spawned `inline`): a submission
- * from this node is answered, its work already sent, before a setImmediate queued ahead of it runs;
- * a worker's result is told to the subscriber from the turn its frame is read in. A manager and a
- * worker in this process, over real mTLS, with real bash.
+ * The Controller answers a submission from its own node in the turn it is made in (it is spawned
+ * `inline`): answered, its work already sent, before a setImmediate queued ahead of it runs. A
+ * worker's result, from another node, waits for the check phase of the loop iteration it was read
+ * in, as before. A manager and a worker in this process, over real mTLS, with real bash.
  */
 import { expect } from 'chai';
 import { ActorRef } from '../../../protocols/actor-ref.js';
@@ -15,7 +15,7 @@ import { spawnWorker } from '../../../actors/tasks/worker.js';
 import { testPki } from '../../fixtures/pki.js';
 import { until } from '../../fixtures/processes.js';
 
-describe('the Controller answers in the turn a message arrives in (a manager and a worker in this process)', function () {
+describe('the Controller answers a submission from its own node in the turn it is made in (a manager and a worker in this process)', function () {
   this.timeout(30_000);
   const systems: ClusterSystem[] = [];
   let manager: ClusterSystem;
@@ -46,7 +46,7 @@ describe('the Controller answers in the turn a message arrives in (a manager and
     expect((await tasks.finished(task!.id)).status).to.equal('succeeded');
   });
 
-  it("a worker's result: told to the subscriber from the turn its frame is read in, not from a setImmediate", async () => {
+  it("a worker's result waits for the loop's check phase, so that results read together are answered together", async () => {
     let told!: (how: string) => void;
     const end = new Promise<string>((resolve) => (told = resolve));
     const subscriber = manager.receiver((msg) => {
@@ -60,7 +60,7 @@ describe('the Controller answers in the turn a message arrives in (a manager and
     });
     const reply = await manager.query<Submitted>(new ActorRef(manager.node, CONTROLLER_NAME), (replyTo) => ({ type: 'submit', command: 'true', replyTo, subscriber }), 5000);
     expect(reply.tasks[0]).to.include({ status: 'running' });
-    expect(await end).to.equal('in the read');
+    expect(await end).to.equal('a turn later');
     manager.dropReceiver(subscriber);
   });
 });
