@@ -25,6 +25,13 @@
  * A timeout ends a task even when its worker never answers: the Controller keeps its own deadline
  * per running task (its timeout plus `timeoutGraceMs`), after which the task is `timed-out` and its
  * worker is told to cancel.
+ *
+ * Turns: the Controller is spawned `inline` (spawn-options.ts). A submission from a submitter on
+ * this node (the REPL, a TaskClient in the manager's process), made outside an actor's turn, is
+ * handled at once: its `work` is written and it is answered before `submit` returns, not a loop
+ * iteration later. What arrives from other nodes waits for the check phase of the loop iteration
+ * it was read in, so that the results and submissions read together are answered together, in
+ * as few frames as the transport can make of them.
  */
 import type { ActorRef } from '../../protocols/actor-ref.js';
 import type { Answer } from '../../protocols/tasks.js';
@@ -56,6 +63,7 @@ import { TaskTable, type TaskEntry } from './task-table.js';
 import { spawnWorkerPool, type WorkerPool } from './worker-pool.js';
 import { workerInfos, type WorkerInfo } from './worker-info.js';
 import { ControllerJournal, type JournalMessage } from './controller-journal.js';
+import { ControllerDeadlines, type Deadline } from './controller-deadlines.js';
 
 import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 
@@ -63,9 +71,6 @@ import { CONTROLLER_NAME } from '../../protocols/tasks.js';
 export { DEFAULT_MAX_COMMAND_BYTES, DEFAULT_MAX_RETRIES, DEFAULT_PAGE_BYTES, DEFAULT_PAGE_TASKS, DEFAULT_TIMEOUT_GRACE_MS, type ControllerOptions, type ControllerSettings } from './controller-settings.js';
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** The Controller's deadline for a running task passed (a local message, from its own timer). */
-type Deadline = { type: 'controller.deadline'; id: string; attempt: number };
 
 /** A held submission's wait for a worker is over (a local message, from its own timer). */
 type WaitOver = { type: 'controller.waitOver'; replyTo: ActorRef };
@@ -98,8 +103,8 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   /** Submissions waiting for a matching worker, in arrival order. */
   const held: Held[] = [];
   const refusals = new RefusalLog(system.log);
-  /** The Controller's own deadline of each running task, with the attempt it is for. */
-  const deadlines = new Map<string, { attempt: number; timer: NodeJS.Timeout }>();
+  /** The Controller's own deadline of each running task (controller-deadlines.ts). */
+  const deadlines = new ControllerDeadlines(system, () => ref, timeoutGraceMs);
   const pauses = new OutputPauses((id, paused) => {
     const entry = table.get(id);
     const worker = entry?.record.worker ? pool.workers.get(entry.record.worker) : undefined;
@@ -179,7 +184,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       return state;
     },
     CONTROLLER_NAME,
-    { initialState: null, onCrash: 'resume' },
+    { initialState: null, onCrash: 'resume', inline: true },
   );
   /** Tasks being placed by a submit: their start is told in its reply, not by an update. */
   const placing = new Set<string>();
@@ -190,7 +195,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
       table.running(entry, worker, at);
       nextSeq.delete(id);
       if (!placing.has(id)) notify(entry);
-      else keepDeadline(entry);
+      else deadlines.keep(entry);
       // A retry of a task whose subscriber is still backed up starts paused too.
       const w = pauses.isPaused(id) ? pool.workers.get(worker) : undefined;
       if (w) system.dispatch(w.ref, { type: 'throttle', id, paused: true });
@@ -435,31 +440,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
     journal.changed(entry);
     const update = { type: 'taskUpdate', task: entry.record };
     for (const s of entry.subscribers) system.dispatch(s, update);
-    keepDeadline(entry);
-  }
-
-  /** Sets the Controller's own deadline of a running task with a timeout, or clears it once it is not running. */
-  function keepDeadline(entry: TaskEntry): void {
-    // Read field by field: a copy of the record on every update cost more than the rest of this.
-    const { id, status } = entry.record;
-    const timeoutMs = entry.spec.timeoutMs;
-    const deadline = deadlines.get(id);
-    if (status !== 'running' || timeoutMs <= 0) {
-      if (deadline) (clearTimeout(deadline.timer), deadlines.delete(id));
-      return;
-    }
-    const attempt = entry.record.attempts;
-    if (deadline?.attempt === attempt) return;
-    if (deadline) clearTimeout(deadline.timer);
-    const startedAt = entry.record.startedAt ?? Date.now();
-    const delay = Math.max(0, startedAt + timeoutMs + timeoutGraceMs - Date.now());
-    const timer = setTimeout(() => {
-      deadlines.delete(id);
-      // In a message to the Controller, so that the table changes only in its own turns.
-      system.dispatch(ref, { type: 'controller.deadline', id, attempt } satisfies Deadline);
-    }, delay);
-    timer.unref();
-    deadlines.set(id, { attempt, timer });
+    deadlines.keep(entry);
   }
 
   /** The worker has not reported the end of a run past its timeout and the grace: the task ends here. */
@@ -486,7 +467,7 @@ export function spawnController(system: ClusterSystem, options: ControllerOption
   }
 
   // ── the table restored from the journal ──
-  journal.restore({ ref, pool, lost, resumeRunning: (e, seq) => (seq > 0 && nextSeq.set(e.record.id, seq), keepDeadline(e)) });
+  journal.restore({ ref, pool, lost, resumeRunning: (e, seq) => (seq > 0 && nextSeq.set(e.record.id, seq), deadlines.keep(e)) });
 
   return { ref, pool: poolRef, workers: () => workerInfos(pool) };
 }

@@ -259,7 +259,9 @@ export class TaskClient extends EventEmitter<TaskClientEvents> {
       this.controller,
       (replyTo) => {
         onReplyTo?.(replyTo);
-        return { ...msg, replyTo };
+        // Each caller's message is a fresh object of its own: completed in place, not copied.
+        msg.replyTo = replyTo;
+        return msg;
       },
       timeoutMs,
     );

@@ -35,9 +35,10 @@ import { InboundGate, remoteSender, senderNode } from './inbound-gate.js';
 import type { ClusterEvents, ClusterOptions } from './cluster-options.js';
 import { Links, type LinkStats } from './links.js';
 import { Membership, type Member } from './membership.js';
-import { installDrainLoop, NO_SENDER } from './nact-drain.js';
+import { installDrainLoop, markInline, NO_SENDER } from './nact-drain.js';
 import { isQueryPath, PendingQueries } from './pending-queries.js';
 import { Receptionist } from './receptionist.js';
+import type { SpawnOptions } from './spawn-options.js';
 import { clusterSettings, DEFAULT_MANAGER_DOWN_AFTER_MS, DEFAULT_MEMBER_DOWN_AFTER_MS, type ClusterSettings } from './settings.js';
 import { terminated, Watches } from './watches.js';
 
@@ -68,15 +69,7 @@ export interface TroupeContext {
 
 export type Behavior<S, M> = (state: S, msg: M, ctx: TroupeContext) => S | Promise<S>;
 
-export interface SpawnOptions<S> {
-  parent?: ActorRef;
-  initialState?: S;
-  /** Called after the actor stopped, with its last state. */
-  afterStop?: (state: S) => void;
-  /** What to do when the behaviour throws; default: log the message type and stop the actor. */
-  onCrash?: 'stop' | 'resume';
-}
-
+export type { SpawnOptions } from './spawn-options.js';
 export type { ClusterIdentity, ClusterOptions, Revocation } from './cluster-options.js';
 export { Receptionist } from './receptionist.js';
 
@@ -222,6 +215,7 @@ export class ClusterSystem extends EventEmitter<ClusterEvents> {
       },
     } as never) as NactRef;
     const actor = systemMap.find((nactRef as unknown as { system: { name: string } }).system.name, nactRef)!;
+    if (options.inline) markInline(actor);
     const entry: LocalActor = { nactRef, actor };
     this.#actors.set(path, entry);
     return ref;

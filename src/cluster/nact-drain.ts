@@ -19,6 +19,19 @@
  * one shared, frozen stand-in for nact's `new Nobody()` (four objects a message), and a context for
  * an actor without children gets a fresh empty Map instead of a copy of an empty one.
  *
+ * An actor spawned `inline` (spawn-options.ts) is not made to wait for a turn at all when nothing
+ * else runs: a message sent on its own node (a timer, a promise callback: a submitter in this
+ * process) while it is idle, while no actor's turn is under way and no actor of its node waits for
+ * its setImmediate, is handled before `dispatch` returns, by the same drain loop. A message from
+ * another node still waits for a turn: what one poll phase reads from many links is then handled
+ * in one drain, and what that sends to one peer goes in one frame (inline, each result from another
+ * worker was a frame of its own to the submitter: the manager's CPU per task grew at 1,000
+ * workers). Otherwise, too, it is queued as before:
+ * inside any actor's turn (its own included), so no behaviour ever runs inside another's; behind
+ * the turns other actors wait for, so it never overtakes what was sent to them before it (the
+ * Controller would otherwise place a task on a worker whose end the pool has not yet been told);
+ * and one that finds it busy waits in its mailbox, in order, as for every actor.
+ *
  * Installed once, on import, by the ClusterSystem.
  */
 import { createRequire } from 'node:module';
@@ -47,7 +60,48 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function';
 }
 
+/** Actors spawned `inline` (see above). */
+const inlineActors = new WeakSet<object>();
+/** Drains under way (in this call stack): an inline actor's message waits while one is. */
+let draining = 0;
+/**
+ * Per actor system (one a node), its actors whose drain waits for its setImmediate: an inline
+ * actor's message waits behind them. Two nodes in one process order nothing between them.
+ */
+const scheduled = new WeakMap<object, Set<NactActor>>();
+
+function scheduledOf(actor: NactActor): Set<NactActor> {
+  let set = scheduled.get(actor.system);
+  if (!set) scheduled.set(actor.system, (set = new Set()));
+  return set;
+}
+
+/** A drain in its own turn, as every actor's is: `scheduled` knows of it until it begins or is cleared. */
+function schedule(actor: NactActor, message: unknown, sender: unknown): void {
+  scheduledOf(actor).add(actor);
+  actor.immediate = setImmediate(scheduledDrain, actor, message, sender);
+}
+
+function scheduledDrain(actor: NactActor, message: unknown, sender: unknown): void {
+  scheduledOf(actor).delete(actor);
+  drain(actor, message, sender);
+}
+
+/** Marks a (just spawned) nact actor inline: see the module comment. */
+export function markInline(actor: object): void {
+  inlineActors.add(actor);
+}
+
 function drain(actor: NactActor, message: unknown, sender: unknown): void {
+  draining += 1;
+  try {
+    drainLoop(actor, message, sender);
+  } finally {
+    draining -= 1;
+  }
+}
+
+function drainLoop(actor: NactActor, message: unknown, sender: unknown): void {
   const deadline = performance.now() + DRAIN_SLICE_MS;
   for (let budget = DRAIN_CHECK_EVERY; ; ) {
     let next: unknown;
@@ -81,7 +135,7 @@ function drain(actor: NactActor, message: unknown, sender: unknown): void {
     }
     if (--budget === 0) {
       if (performance.now() >= deadline) {
-        actor.immediate = setImmediate(drain, actor, queued.message, queued.sender);
+        schedule(actor, queued.message, queued.sender);
         return;
       }
       budget = DRAIN_CHECK_EVERY;
@@ -98,7 +152,13 @@ export function installDrainLoop(): void {
   installed = true;
   Actor.prototype.handleMessage = function handleMessage(this: NactActor, message: unknown, sender: unknown) {
     this.busy = true;
-    this.immediate = setImmediate(drain, this, message, sender);
+    if (sender === NO_SENDER && draining === 0 && inlineActors.has(this) && scheduledOf(this).size === 0) drain(this, message, sender);
+    else schedule(this, message, sender);
+  };
+  // nact's own (stop clears a drain that has not begun), and that drain no longer waits.
+  Actor.prototype.clearImmediate = function clearDrain(this: NactActor) {
+    scheduledOf(this).delete(this);
+    clearImmediate(this.immediate);
   };
   // nact's own, field for field, but `new Map(empty)` iterates for nothing on every message.
   Actor.prototype.createContext = function createContext(this: NactActor, sender: unknown) {

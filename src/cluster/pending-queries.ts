@@ -1,6 +1,8 @@
 /**
  * The queries a node waits on. Each has a temporary reply ref `$q/N.<random>` on this node:
- * unguessable, so another node cannot fail our query by naming it. A query ends exactly once:
+ * unguessable, so another node cannot fail our query by naming it (48 random bits each, from the
+ * system's CSPRNG, drawn QUERY_TAGS_PER_DRAW at a time: one draw a query cost more than the rest of
+ * a local query). A query ends exactly once:
  * with the first message its reply ref gets, at its timeout (TROUPE_E_QUERY_TIMEOUT), or when it is
  * failed with a reason (the target's node went down, no such actor, forbidden, shutdown); its reply
  * ref is gone from then on.
@@ -8,6 +10,10 @@
 import { randomBytes } from 'node:crypto';
 import { ActorRef } from '../../protocols/actor-ref.js';
 import { DeliveryError, ErrorCodes, ForbiddenError, type ErrorCode } from '../errors.js';
+
+/** Reply-ref tags drawn from the CSPRNG at once (12 hex digits, 48 bits, each). */
+export const QUERY_TAGS_PER_DRAW = 512;
+const TAG_HEX = 12;
 
 interface Pending {
   node: string;
@@ -18,6 +24,9 @@ interface Pending {
 export class PendingQueries {
   #pending = new Map<string, Pending>();
   #seq = 0;
+  /** Random hex for the next reply refs' tags, and where the next tag starts in it. */
+  #tags = '';
+  #tagAt = 0;
 
   /** `receivers`: the node's temporary-path receivers, where a query's reply ref lives. */
   constructor(
@@ -27,7 +36,7 @@ export class PendingQueries {
 
   /** Waits for one message at a new reply ref; `send` sends the query and says whether it could. */
   ask<R>(node: string, timeoutMs: number, what: string, send: (replyTo: ActorRef) => boolean): Promise<R> {
-    const path = `$q/${++this.#seq}.${randomBytes(6).toString('hex')}`;
+    const path = `$q/${++this.#seq}.${this.#tag()}`;
     const replyTo = new ActorRef(this.node, path);
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -44,6 +53,14 @@ export class PendingQueries {
       });
       if (!send(replyTo)) this.fail(path, ErrorCodes.NODE_UNREACHABLE, `${what}: node ${node} is unreachable`);
     });
+  }
+
+  /** The next unguessable tag: every one used once, fresh random bits when the draw is used up. */
+  #tag(): string {
+    if (this.#tagAt >= this.#tags.length) (this.#tags = randomBytes((QUERY_TAGS_PER_DRAW * TAG_HEX) / 2).toString('hex')), (this.#tagAt = 0);
+    const tag = this.#tags.slice(this.#tagAt, this.#tagAt + TAG_HEX);
+    this.#tagAt += TAG_HEX;
+    return tag;
   }
 
   /** Fails the query waiting at `path`, if one is. */

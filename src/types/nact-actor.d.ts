@@ -19,5 +19,7 @@ declare module 'nact/lib/actor.js' {
     setTimeout(): void;
     handleFault(message: unknown, sender: unknown, error: unknown): unknown;
     handleMessage(message: unknown, sender: unknown): void;
+    clearImmediate(): void;
+    system: object;
   }
 }
