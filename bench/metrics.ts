@@ -47,13 +47,15 @@
  *
  * Knobs (environment): BENCH_METRICS_RATE (tasks a second to each cluster, default 50),
  * BENCH_METRICS_SLOTS (the worker's, 2), BENCH_METRICS_WINDOW_S (seconds per window, 10),
- * BENCH_METRICS_WINDOWS (12, rounded up to pairs), BENCH_METRICS_SWITCH_S (unmeasured seconds after
+ * BENCH_METRICS_WINDOWS (10, rounded up to pairs), BENCH_METRICS_SWITCH_S (unmeasured seconds after
  * the observers move, 3), BENCH_METRICS_IDLE_S (5), BENCH_METRICS_WARMUP (tasks per cluster before
  * measuring, 100), BENCH_METRICS_SETTLE_S (seconds of the paced load before the first window, not
- * measured: 15), BENCH_METRICS_PROF (a directory: both managers run with --cpu-prof and write their
+ * measured, with the observers moving every 10 s, so that both managers have run the observed code
+ * before any window: 30), BENCH_METRICS_PROF (a directory: both managers run with --cpu-prof and write their
  * profiles there at the end), BENCH_METRICS_OBSERVERS (`scrape,top`; `scrape` or `top` alone to
  * tell their costs apart; `none`: the null comparison, the same alternation with nothing attached,
- * which shows the bench's noise floor), BENCH_METRICS_MANAGER_CPU (pin both managers to this CPU).
+ * which shows the bench's noise floor), BENCH_METRICS_MANAGER_CPU (pin both managers to this CPU),
+ * BENCH_METRICS_MANAGER_NODE_ARGS (node's options for both managers, e.g. `--perf-basic-prof`).
  * The defaults take about 3.5 minutes.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -78,7 +80,7 @@ import { distribution, envInt, measure, median, nowMs, progressTo, roundTo, slee
 const RATE = envInt('BENCH_METRICS_RATE', 50);
 const WINDOW_S = envInt('BENCH_METRICS_WINDOW_S', 10);
 /** Whole pairs: each pair has A observed once and B once. */
-const WINDOWS = 2 * Math.ceil(envInt('BENCH_METRICS_WINDOWS', 12) / 2);
+const WINDOWS = 2 * Math.ceil(envInt('BENCH_METRICS_WINDOWS', 10) / 2);
 const SWITCH_S = envInt('BENCH_METRICS_SWITCH_S', 3, 0);
 const WARMUP = envInt('BENCH_METRICS_WARMUP', 100);
 /**
@@ -86,7 +88,9 @@ const WARMUP = envInt('BENCH_METRICS_WARMUP', 100);
  * (BENCH_METRICS_OBSERVERS=none, December 2026) the first 20 s of load cost the second manager
  * 7 ms/s more than the first and the later windows a few, whatever observed it.
  */
-const SETTLE_S = envInt('BENCH_METRICS_SETTLE_S', 15, 0);
+const SETTLE_S = envInt('BENCH_METRICS_SETTLE_S', 30, 0);
+/** The observers move every this many seconds while settling. */
+const SETTLE_CHUNK_S = 10;
 const IDLE_S = envInt('BENCH_METRICS_IDLE_S', 5);
 const PROF = process.env.BENCH_METRICS_PROF;
 /**
@@ -94,6 +98,8 @@ const PROF = process.env.BENCH_METRICS_PROF;
  * (the same core's caches and time slices), not on one more than the other by chance; unset: not pinned.
  */
 const MANAGER_CPU = process.env.BENCH_METRICS_MANAGER_CPU;
+/** Node's options for both managers (space-separated), e.g. `--perf-basic-prof` to profile them with perf. */
+const MANAGER_NODE_ARGS = (process.env.BENCH_METRICS_MANAGER_NODE_ARGS ?? '').split(' ').filter(Boolean);
 /** What observes the observed manager: `scrape`, `top`, or both (the default), to tell their costs apart. */
 const OBSERVERS = new Set((process.env.BENCH_METRICS_OBSERVERS ?? 'scrape,top').split(','));
 /** Submissions are released on this clock, to both clusters in the same tick. */
@@ -162,7 +168,7 @@ async function cluster(name: Cluster['name'], certs: string, worker: string, cli
   // file, and restore every earlier run's tasks at start.
   const stateDir = path.join(path.dirname(certs), `state-${name}`);
   const args = ['manager', '--no-repl', '--certs', certs, '--host', '127.0.0.1', '--port', '0', '--state-dir', stateDir, '--metrics', '127.0.0.1:0'];
-  const manager = start(args, PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(PROF, name)]);
+  const manager = start(args, [...MANAGER_NODE_ARGS, ...(PROF === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', path.join(PROF, name)])]);
   if (MANAGER_CPU !== undefined && MANAGER_CPU !== '') {
     const pin = spawnSync('taskset', ['-pc', MANAGER_CPU, String(manager.pid)], { encoding: 'utf8' });
     if (pin.status !== 0) throw new Error(`taskset -pc ${MANAGER_CPU} ${manager.pid}: ${pin.stderr.trim()}`);
@@ -347,6 +353,7 @@ async function main(): Promise<void> {
     const a = await cluster('a', certs, 'worker-1', 'client-1', 'client-3');
     const b = await cluster('b', certs, 'worker-2', 'client-2', 'client-4');
     const both = [a, b];
+    progress(`managers: A pid ${a.manager.pid}, B pid ${b.manager.pid}`);
     let target: Cluster | undefined;
     let scrapes = 0;
     let scrapeBytes = 0;
@@ -411,8 +418,11 @@ async function main(): Promise<void> {
     progress(`idle: ${IDLE_S} s with A observed, ${IDLE_S} s with B`);
     const idleWindows = [await window(0, IDLE_S, false), await window(1, IDLE_S, false)];
     const [idle] = pairsOf(idleWindows);
-    progress(`settling: ${SETTLE_S} s of the paced load, not measured`);
-    await paced(both, SETTLE_S);
+    // Settling with the observers moving too: code that runs only for an observer (the scrape, the
+    // views) is tiered up by V8 as it runs, so each manager is observed for a while before any window.
+    const chunks = Math.ceil(SETTLE_S / SETTLE_CHUNK_S);
+    progress(`settling: ${SETTLE_S} s of the paced load, the observers moving ${chunks} times, not measured`);
+    for (let i = 0; i < chunks; i++) await observe(i % 2 === 0 ? a : b, paced(both, Math.min(SETTLE_CHUNK_S, SETTLE_S - i * SETTLE_CHUNK_S)));
     const windows: Window[] = [];
     for (let w = 0; w < WINDOWS; w++) {
       windows.push(await window(w, WINDOW_S, true));
