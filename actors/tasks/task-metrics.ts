@@ -16,6 +16,7 @@ import type { TaskRecord, TaskStatus } from '../../protocols/tasks.js';
 import type { ClusterSystem } from '../../src/cluster/cluster-system.js';
 import { metricsRegistry, registerClusterMetrics } from '../../src/cluster/cluster-metrics.js';
 import { MetricsServer, type MetricsAddress } from '../../src/cluster/metrics-server.js';
+import { series, type Series } from '../../src/cluster/metric-series.js';
 import type { WorkerInfo } from './worker-info.js';
 import type { TaskObserver } from './task-table.js';
 
@@ -48,22 +49,24 @@ export function registerTaskMetrics(registry: Registry): TaskMetrics {
   let submittedN = 0;
   let retriedN = 0;
   const queueWaitN = bucketCounts(TASK_BUCKETS);
-  const ended = new Map<string, { n: number; runTime: BucketCounts }>();
+  const ended = new Map<string, { n: number; runTime: BucketCounts; series?: Series }>();
   const endedOf = (outcome: string) => {
     let e = ended.get(outcome);
     if (e === undefined) ended.set(outcome, (e = { n: 0, runTime: bucketCounts(TASK_BUCKETS) }));
     return e;
   };
+  let submittedSeries: Series | undefined;
+  let retriedSeries: Series | undefined;
   for (const outcome of OUTCOMES) endedOf(outcome);
   new promClient.Counter({
     name: 'troupe_tasks_total', help: 'Tasks that ended, by outcome', labelNames: ['outcome'], registers,
     collect() {
-      this.reset();
-      for (const [outcome, e] of ended) this.inc({ outcome }, e.n);
+      // In place (metric-series.ts): the outcomes only ever grow, in the order they are written.
+      for (const [outcome, e] of ended) (e.series ??= series(this, { outcome })).set(e.n);
     },
   });
-  new promClient.Counter({ name: 'troupe_tasks_submitted_total', help: 'Tasks submitted (one per worker for a broadcast; adopted ones too)', registers, collect() { this.reset(); this.inc(submittedN); } });
-  new promClient.Counter({ name: 'troupe_tasks_retried_total', help: 'Attempts lost or refused and placed again', registers, collect() { this.reset(); this.inc(retriedN); } });
+  new promClient.Counter({ name: 'troupe_tasks_submitted_total', help: 'Tasks submitted (one per worker for a broadcast; adopted ones too)', registers, collect() { (submittedSeries ??= series(this, {})).set(submittedN); } });
+  new promClient.Counter({ name: 'troupe_tasks_retried_total', help: 'Attempts lost or refused and placed again', registers, collect() { (retriedSeries ??= series(this, {})).set(retriedN); } });
   new promClient.Histogram({ name: 'troupe_task_queue_wait_seconds', help: 'Time from pending to running (from submission, or from the retry)', buckets: TASK_BUCKETS, registers, collect() { handOver(this, {}, queueWaitN); } });
   new promClient.Histogram({
     name: 'troupe_task_run_seconds', help: 'Run time of tasks that ran to an end, by outcome', labelNames: ['outcome'], buckets: TASK_BUCKETS, registers,
@@ -193,6 +196,8 @@ interface BucketCounts {
   buckets: Float64Array;
   sum: number;
   count: number;
+  /** The histogram series these were last handed to (its hash in prom-client's map), and the bucket keys. */
+  kept?: { hash: string; series: HistogramSeries; keys: string[] };
 }
 
 function bucketCounts(bounds: readonly number[]): BucketCounts {
@@ -227,13 +232,22 @@ interface HistogramSeries {
  */
 function handOver(histogram: promClient.Histogram, labels: Record<string, string>, h: BucketCounts): void {
   const hashMap = (histogram as unknown as { hashMap: Record<string, HistogramSeries> }).hashMap;
-  const same = (s: HistogramSeries) => Object.keys(labels).length === Object.keys(s.labels).length && Object.entries(labels).every(([k, v]) => s.labels[k] === v);
-  let series = Object.values(hashMap).find(same);
-  if (series === undefined) {
-    histogram.zero(labels);
-    series = Object.values(hashMap).find(same)!;
+  // The series found last time, while it is still the metric's (a reset drops it): looked for once.
+  let series = h.kept === undefined ? undefined : hashMap[h.kept.hash];
+  if (series === undefined || series !== h.kept!.series) {
+    const same = ([, s]: [string, HistogramSeries]) => Object.keys(labels).length === Object.keys(s.labels).length && Object.entries(labels).every(([k, v]) => s.labels[k] === v);
+    let found = Object.entries(hashMap).find(same);
+    if (found === undefined) {
+      histogram.zero(labels);
+      found = Object.entries(hashMap).find(same)!;
+    }
+    series = found[1];
+    // prom-client keys the buckets by their bounds, as property names.
+    h.kept = { hash: found[0], series, keys: h.bounds.map(String) };
   }
-  for (let i = 0; i < h.bounds.length; i++) series.bucketValues[h.bounds[i]!] = h.buckets[i]!;
+  const { bucketValues } = series;
+  const { keys } = h.kept!;
+  for (let i = 0; i < keys.length; i++) bucketValues[keys[i]!] = h.buckets[i]!;
   series.sum = h.sum;
   series.count = h.count;
 }

@@ -11,6 +11,7 @@
  */
 import promClient, { type Registry } from 'prom-client';
 import type { Connection } from '../transport/connection.js';
+import { series, type Series } from './metric-series.js';
 import { registerProcessMetrics } from './process-metrics.js';
 import type { ClusterSystem } from './cluster-system.js';
 
@@ -57,6 +58,14 @@ export function registerClusterMetrics(registry: Registry, system: ClusterSystem
     return scraped;
   };
   const totals = (role: string) => snapshot().traffic.get(role)!;
+  // Each metric's series by peer role, written in place at each scrape (metric-series.ts), in ROLES' order.
+  const perRole = new WeakMap<object, (readonly [string, Series])[]>();
+  const byRole = (metric: promClient.Counter | promClient.Gauge) => {
+    let list = perRole.get(metric);
+    if (list === undefined) perRole.set(metric, (list = ROLES.map((role) => [role, series(metric, { peer_role: role })] as const)));
+    return list;
+  };
+  let memberSeries: (readonly [string, Series])[] | undefined;
   const trafficCounter = (name: string, help: string, key: (typeof TRAFFIC_KEYS)[number]) =>
     new promClient.Counter({
       name,
@@ -64,8 +73,7 @@ export function registerClusterMetrics(registry: Registry, system: ClusterSystem
       labelNames: ['peer_role'],
       registers,
       collect() {
-        this.reset();
-        for (const role of ROLES) this.inc({ peer_role: role }, totals(role)[key]);
+        for (const [role, s] of byRole(this)) s.set(totals(role)[key]);
       },
     });
   trafficCounter('troupe_transport_received_bytes_total', 'Bytes received from peers (WebSocket frames, encoded), by the peer\'s role', 'bytesIn');
@@ -78,7 +86,7 @@ export function registerClusterMetrics(registry: Registry, system: ClusterSystem
     labelNames: ['peer_role'],
     registers,
     collect() {
-      for (const role of ROLES) this.set({ peer_role: role }, snapshot().open.get(role) ?? 0);
+      for (const [role, s] of byRole(this)) s.set(snapshot().open.get(role) ?? 0);
     },
   });
   const reconnects = new promClient.Counter({ name: 'troupe_reconnects_total', help: 'Connections to a peer this node had been connected to before (a worker rejoining; on a worker: the manager regained)', labelNames: ['peer_role'], registers });
@@ -93,7 +101,8 @@ export function registerClusterMetrics(registry: Registry, system: ClusterSystem
     collect() {
       const counts = new Map<string, number>();
       for (const m of system.members()) counts.set(`${m.role}/${m.status}`, (counts.get(`${m.role}/${m.status}`) ?? 0) + 1);
-      for (const role of ROLES) for (const status of STATUSES) this.set({ role, status }, counts.get(`${role}/${status}`) ?? 0);
+      memberSeries ??= ROLES.flatMap((role) => STATUSES.map((status) => [`${role}/${status}`, series(this, { role, status })] as const));
+      for (const [key, s] of memberSeries) s.set(counts.get(key) ?? 0);
     },
   });
   for (const role of ROLES) {
