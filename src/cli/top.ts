@@ -1,6 +1,6 @@
 /**
  * `troupe top [HOST:PORT]`: a live full-screen view of a cluster, as htop or k9s give. It watches
- * the manager's LiveView (actors/tasks/live-view.ts), which pushes a whole view at most twice a
+ * the manager's LiveView (actors/tasks/live-view.ts), which pushes a whole view at most once a
  * second, and follows the membership through its own node; nothing is polled. The screen is drawn
  * at most every MIN_FRAME_MS (a key is answered at once), only the lines that changed.
  *
