@@ -79,8 +79,12 @@ import { distribution, envInt, measure, median, nowMs, progressTo, roundTo, slee
 
 const RATE = envInt('BENCH_METRICS_RATE', 50);
 const WINDOW_S = envInt('BENCH_METRICS_WINDOW_S', 10);
-/** Whole pairs: each pair has A observed once and B once. */
-const WINDOWS = 2 * Math.ceil(envInt('BENCH_METRICS_WINDOWS', 10) / 2);
+/**
+ * Whole pairs: each pair has A observed once and B once. Twenty windows (ten pairs, about 5.5 min
+ * in all): with ten (five pairs) two quiet runs minutes apart gave medians of 5.8 and 5.3 %, single
+ * pairs from 1.4 to 14.8 %, too few to decide a 5 % bound (stop 23).
+ */
+const WINDOWS = 2 * Math.ceil(envInt('BENCH_METRICS_WINDOWS', 20) / 2);
 const SWITCH_S = envInt('BENCH_METRICS_SWITCH_S', 3, 0);
 const WARMUP = envInt('BENCH_METRICS_WARMUP', 100);
 /**
