@@ -19,13 +19,19 @@ describe('FrameReader: the dialling side reads whole binary messages itself', fu
     for (const c of cleanups.splice(0).reverse()) await c();
   });
 
-  it('binary messages of every size arrive in order, pings are answered, and after a fragmented message ws reads the rest, text and close included', async function () {
+  /** A TLS WebSocket server on loopback (port from the OS), closed after the test. */
+  const listening = async () => {
     const manager = testPki().identity('manager');
     const server = https.createServer({ cert: manager.cert, key: manager.key });
     const wss = new WebSocketServer({ server, perMessageDeflate: false });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     cleanups.push(() => new Promise((resolve) => server.close(resolve)));
     cleanups.push(() => server.closeAllConnections());
+    return { manager, server, wss };
+  };
+
+  it('binary messages of every size arrive in order, pings are answered, and after a fragmented message ws reads the rest, text and close included', async function () {
+    const { manager, server, wss } = await listening();
     const pongs: Buffer[] = [];
     const serverSide = new Promise<import('ws').WebSocket>((resolve) => wss.on('connection', (ws) => (ws.on('pong', (d: Buffer) => pongs.push(d)), resolve(ws))));
 
@@ -83,12 +89,7 @@ describe('FrameReader: the dialling side reads whole binary messages itself', fu
   });
 
   it('the listening side: a dialler\'s zero-key masked frames are read here, a real mask key hands the connection to ws, and every message arrives in order', async function () {
-    const manager = testPki().identity('manager');
-    const server = https.createServer({ cert: manager.cert, key: manager.key });
-    const wss = new WebSocketServer({ server, perMessageDeflate: false });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    cleanups.push(() => new Promise((resolve) => server.close(resolve)));
-    cleanups.push(() => server.closeAllConnections());
+    const { manager, server, wss } = await listening();
     const reader = new FrameReader(16 * 1024 * 1024, 'listener');
     const received: { data: Buffer; mode: string }[] = [];
     let tookOver = false;
