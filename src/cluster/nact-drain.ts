@@ -70,6 +70,14 @@ let draining = 0;
  */
 const scheduled = new WeakMap<object, Set<NactActor>>();
 
+/** How many actors, on every node of this process, wait for their drain's setImmediate. */
+let waiting = 0;
+
+/** Actors (all nodes of this process) whose drain waits for its setImmediate: an inline actor's message sent now is handled inline only at 0 on its node. */
+export function turnsWaiting(): number {
+  return waiting;
+}
+
 function scheduledOf(actor: NactActor): Set<NactActor> {
   let set = scheduled.get(actor.system);
   if (!set) scheduled.set(actor.system, (set = new Set()));
@@ -78,12 +86,13 @@ function scheduledOf(actor: NactActor): Set<NactActor> {
 
 /** A drain in its own turn, as every actor's is: `scheduled` knows of it until it begins or is cleared. */
 function schedule(actor: NactActor, message: unknown, sender: unknown): void {
-  scheduledOf(actor).add(actor);
+  const set = scheduledOf(actor);
+  if (!set.has(actor)) (set.add(actor), (waiting += 1));
   actor.immediate = setImmediate(scheduledDrain, actor, message, sender);
 }
 
 function scheduledDrain(actor: NactActor, message: unknown, sender: unknown): void {
-  scheduledOf(actor).delete(actor);
+  if (scheduledOf(actor).delete(actor)) waiting -= 1;
   drain(actor, message, sender);
 }
 
@@ -157,7 +166,7 @@ export function installDrainLoop(): void {
   };
   // nact's own (stop clears a drain that has not begun), and that drain no longer waits.
   Actor.prototype.clearImmediate = function clearDrain(this: NactActor) {
-    scheduledOf(this).delete(this);
+    if (scheduledOf(this).delete(this)) waiting -= 1;
     clearImmediate(this.immediate);
   };
   // nact's own, field for field, but `new Map(empty)` iterates for nothing on every message.
