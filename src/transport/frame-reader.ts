@@ -26,8 +26,12 @@
  */
 import type { Socket } from 'node:net';
 
-/** The size of the reused read buffer: 64 KiB (TLS hands over at most 16 KiB a read). */
-export const READ_BUFFER_BYTES = 64 * 1024;
+/**
+ * The size of the reused read buffer: 16 KiB, as much as TLS hands over in one read (its clear-text
+ * chunk). One per connection, so a manager with thousands of workers holds thousands: 64 KiB would
+ * reserve four times the memory for nothing.
+ */
+export const READ_BUFFER_BYTES = 16 * 1024;
 
 /** What the reader needs of a ws WebSocket: its events, and its receiver (ws's internal). */
 interface WebSocketLike {
