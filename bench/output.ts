@@ -211,7 +211,7 @@ async function main(): Promise<Record<string, unknown>> {
     let clientRuns = 0;
     const troupeArgs = (cmd: string) => [...cpuProfArgs(`client-${++clientRuns}`), BIN, 'run', address, '--certs', certs, '--name', 'client-1', '--', cmd];
 
-    const spawnerPid = childPid(worker.pid, 'spawner-process');
+    const spawnerPid = childPid(worker.pid, 'spawner-process') ?? childPid(worker.pid, 'troupe-spawn');
     progress(`manager pid ${manager.pid} at ${address}, worker pid ${worker.pid} (spawner ${spawnerPid ?? '?'}), sshd pid ${sshd.pid} on port ${sshPort}`);
     // Warm-up: the first task waits for the Controller to know the worker; ssh's first login.
     await runInto(process.execPath, troupeArgs(command(1_000_000)), dir, nodeEnv);

@@ -425,7 +425,7 @@ async function main(journal: boolean): Promise<Record<string, unknown>> {
     const concurrencies = [...new Set([1, SLOTS])];
     const results: Record<string, unknown>[] = [];
     // The worker's spawner: found again on each block, in case it was started anew.
-    const spawner = () => childPid(worker.child.pid!, 'spawner-process');
+    const spawner = () => childPid(worker.child.pid!, 'spawner-process') ?? childPid(worker.child.pid!, 'troupe-spawn');
     const troupeCpu = () => ({ manager: process.pid, worker: worker.child.pid, spawner: spawner() });
     const cpuOf: CpuProcesses = {
       spawn: () => ({ spawn_driver: spawnDriver.child.pid }),

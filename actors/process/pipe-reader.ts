@@ -1,5 +1,6 @@
 /**
- * Reads one output pipe of a command, handed to this process by the spawner (spawner.ts), in large
+ * Reads one output pipe of a command, handed to this process by the spawner (spawner.ts; a libuv
+ * handle from the Node spawner, a descriptor number from the native one), in large
  * chunks: each read goes into the free end of a READ_BUFFER_BYTES buffer, and what was read is
  * delivered as one chunk once a turn of the event loop has passed without a read (the pipe is
  * drained), once the buffer is nearly full, or once its first byte has waited MAX_COALESCE_MS.
@@ -42,13 +43,14 @@ export class PipeReader {
     private readonly onData: (data: Buffer) => void,
     private readonly onClose: () => void,
   ) {
-    // `handle` (a libuv pipe, as the IPC channel gave it) is an option Node takes but does not type.
+    // `handle`: a libuv pipe, as the IPC channel gave it (an option Node takes but does not type),
+    // or a descriptor of ours (the native spawner's pipe, opened through /proc: native-channel.ts).
     this.#socket = new net.Socket({
-      handle,
+      ...(typeof handle === 'number' ? { fd: handle } : { handle }),
       readable: true,
       writable: false,
       onread: { buffer: () => this.#free(), callback: (n: number) => this.#read(n) },
-    } as net.SocketConstructorOpts);
+    } as unknown as net.SocketConstructorOpts);
     this.#socket.on('error', () => {}); // a read error ends the pipe; 'close' follows
     this.#socket.on('close', () => {
       this.#deliver();

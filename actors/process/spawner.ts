@@ -27,21 +27,18 @@
  * process group SIGKILLed here (every pid it wrote is read first); each gets `lost`, then its `exit`
  * and `closed` events; a later command starts a new spawner.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs, { readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { signalGroup } from './group-signal.js';
+import { startNativeSpawner } from './native-channel.js';
 import { PipeReader } from './pipe-reader.js';
-import { isFromSpawnerOrBatch, PID_FD, PID_RECORD_BYTES, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
-import { messageOf } from '../../src/errors.js';
+import { SPAWN_HELPER_BINARY } from './spawn-helper-build.js';
+import { closeHandle, forkNodeSpawner, type SpawnerChannel } from './spawner-channel.js';
+import { PID_RECORD_BYTES, type FromSpawner, type ToSpawner } from '../../protocols/spawner.js';
+import { messageOf, settingError } from '../../src/errors.js';
 
 export type OutputStream = 'stdout' | 'stderr';
-
-/** Closes a descriptor that came with a message we do not take (a pipe not wanted, or a bad message). */
-function closeHandle(handle: unknown): void {
-  (handle as { close?: () => void } | undefined)?.close?.();
-}
 
 export interface ChildEvents {
   /** It could not start; no other event follows. */
@@ -133,15 +130,6 @@ export function spawnDirect({ command, cwd, env }: LaunchOptions, events: ChildE
   };
 }
 
-const SPAWNER_SCRIPT = fileURLToPath(new URL('./spawner-process.js', import.meta.url));
-/**
- * The spawner's heap stays small, and with it the cost of each fork: a 1 MiB young generation
- * (Node's default grows to 16 MiB, all of it touched), GC on the main thread only, and `gc()`
- * exposed so that it collects the old generation while idle, every few thousand commands
- * (spawner-process.ts, GC_EVERY). Measured over 3000 spawns: 11 MiB of anonymous memory at the end
- * instead of 29–41 MiB (most of that the young generation's bound).
- */
-const SPAWNER_ARGV: readonly string[] = ['--expose-gc', '--max-semi-space-size=1', '--single-threaded-gc'];
 /**
  * The pid records are read at least every this many launches: what waits in their socket stays far
  * below its buffer (the spawner's write would block on a full one): 256 (2 KiB of records).
@@ -153,11 +141,6 @@ const NO_BYTES = Buffer.alloc(0);
 /** A pid we signal the group of: never 0 or 1 (-0 would be our own group, -1 every process we may signal). */
 const isPid = (pid: number) => pid > 1 && pid <= 0x7fffffff;
 
-/** The libuv stream under the pid socket (Node's own fields; there are no public ones). */
-interface PidHandle {
-  readStop(): number;
-  readonly fd: number;
-}
 /** One command started through the spawner, as the parent sees it. */
 class Relayed implements ChildHandle {
   /** From its pid record. */
@@ -203,32 +186,80 @@ class Relayed implements ChildHandle {
   }
 }
 
+/** Which spawner process: the native helper (spawn-helper.c) or the Node one (spawner-process.ts). */
+export type SpawnerKind = 'native' | 'node';
+/** The environment variable that forces a kind for every Spawner made without one: TROUPE_SPAWNER=native|node. */
+export const SPAWNER_ENV = 'TROUPE_SPAWNER';
+
+export interface SpawnerOptions {
+  /** Default: TROUPE_SPAWNER if set, else 'native' when dist/native/troupe-spawn is there, else 'node'. */
+  kind?: SpawnerKind;
+  /** The native helper's path (tests); default SPAWN_HELPER_BINARY. */
+  binary?: string;
+}
+
+const isExecutable = (file: string): boolean => {
+  try {
+    fs.accessSync(file, fs.constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The kind to use and why, from the options, the environment and the build (see SpawnerOptions). Throws a SettingError. */
+export function chooseSpawner(options: SpawnerOptions = {}): { kind: SpawnerKind; binary: string; why: string } {
+  const binary = options.binary ?? SPAWN_HELPER_BINARY;
+  const forced = options.kind ?? process.env[SPAWNER_ENV];
+  if (forced !== undefined && forced !== '' && forced !== 'native' && forced !== 'node') {
+    throw settingError(options.kind === undefined ? SPAWNER_ENV : 'kind', forced, '"native" or "node"');
+  }
+  const built = isExecutable(binary);
+  if (forced === 'native') {
+    if (!built) throw settingError(options.kind === undefined ? SPAWNER_ENV : 'kind', forced, `a built native spawner: ${binary} is missing (npm run build with a C compiler)`);
+    return { kind: 'native', binary, why: options.kind === undefined ? `${SPAWNER_ENV}=native` : 'asked for' };
+  }
+  if (forced === 'node') return { kind: 'node', binary, why: options.kind === undefined ? `${SPAWNER_ENV}=node` : 'asked for' };
+  return built ? { kind: 'native', binary, why: `${binary} is built` } : { kind: 'node', binary, why: `${binary} is not built (no C compiler at build time)` };
+}
+
 /**
  * Starts commands through a spawner process, started at construction (so that it is ready by the
- * first task) and again after it dies. `close()` ends it; what it still runs is killed.
+ * first task) and again after it dies: the native helper or the Node one (`kind`, see
+ * chooseSpawner), behind the same channel (spawner-channel.ts), with the same guarantees.
+ * `close()` ends it; what it still runs is killed.
  */
 export class Spawner {
-  #proc: ChildProcess | undefined;
+  readonly kind: SpawnerKind;
+  /** Why this kind, in a few words (for the worker's log). */
+  readonly why: string;
+  readonly #binary: string;
+  #channel: SpawnerChannel | undefined;
   #next = 1;
   readonly #children = new Map<number, Relayed>();
   readonly #acks = new Map<number, number>();
   #ackQueued = false;
   #closed = false;
   #startError = '';
-  /** The current spawner's pid socket: Node's stream (destroyed with it) and its descriptor, never watched. */
-  #pids: { stream: Readable; fd: number } | undefined;
+  /** The current spawner's pid socket's descriptor, never watched. */
+  #pidFd: number | undefined;
   /** Part of a record read (a socket may split one). */
   #pidRest = NO_BYTES;
   readonly #pidBuffer = Buffer.alloc(PID_READ_BYTES);
   #launchesSinceRead = 0;
 
-  constructor() {
+  /** Throws a SettingError for a bad kind (or TROUPE_SPAWNER), or native asked for and not built. */
+  constructor(options: SpawnerOptions = {}) {
+    const { kind, binary, why } = chooseSpawner(options);
+    this.kind = kind;
+    this.why = why;
+    this.#binary = binary;
     this.#start();
   }
 
   /** The spawner's pid (undefined while none runs). */
   get pid(): number | undefined {
-    return this.#proc?.pid;
+    return this.#channel?.pid;
   }
 
   launch({ command, cwd, env }: LaunchOptions, events: ChildEvents): ChildHandle {
@@ -236,8 +267,8 @@ export class Spawner {
       events.failed('the worker is stopping');
       return NOT_STARTED;
     }
-    if (!this.#proc) this.#start();
-    if (!this.#proc) {
+    if (!this.#channel) this.#start();
+    if (!this.#channel) {
       events.failed(`cannot start the spawner process: ${this.#startError}`);
       return NOT_STARTED;
     }
@@ -253,11 +284,11 @@ export class Spawner {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#proc?.connected) this.#proc.disconnect();
+    this.#channel?.close();
   }
 
   send(msg: ToSpawner): void {
-    if (this.#proc?.connected) this.#proc.send(msg);
+    this.#channel?.send(msg);
   }
 
   ack(id: number, n: number): void {
@@ -279,8 +310,8 @@ export class Spawner {
    */
   readPids(): void {
     this.#launchesSinceRead = 0;
-    const pids = this.#pids;
-    if (!pids) return;
+    const fd = this.#pidFd;
+    if (fd === undefined) return;
     const buffer = this.#pidBuffer;
     for (;;) {
       let n: number;
@@ -288,7 +319,7 @@ export class Spawner {
       const stackTraceLimit = Error.stackTraceLimit;
       Error.stackTraceLimit = 0;
       try {
-        n = readSync(pids.fd, buffer, 0, buffer.length, null);
+        n = readSync(fd, buffer, 0, buffer.length, null);
       } catch {
         n = 0; // EAGAIN: nothing waits. Anything else: the socket is unusable; the spawner's death reads it last.
       } finally {
@@ -309,59 +340,28 @@ export class Spawner {
   }
 
   #start(): void {
-    let proc: ChildProcess;
+    let channel: SpawnerChannel | undefined;
+    const events = {
+      message: (m: FromSpawner, handle: unknown) => this.#onMessage(m, handle),
+      gone: (why: string) => {
+        if (this.#channel !== channel || channel === undefined) return;
+        this.#channel = undefined;
+        this.readPids(); // each one it wrote before it died: their groups are killed below
+        channel.dispose();
+        this.#pidFd = undefined;
+        this.#pidRest = NO_BYTES;
+        this.#lostAll(this.#closed ? 'the worker stopped' : why);
+      },
+    };
     try {
-      proc = fork(SPAWNER_SCRIPT, [], {
-        // Not the worker's --inspect, --cpu-prof or loaders, nor its NODE_OPTIONS (each command
-        // gets its own env). A small heap, since every fork copies its page tables (SPAWNER_ARGV).
-        execArgv: [...SPAWNER_ARGV],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', MALLOC_ARENA_MAX: '1' },
-        serialization: 'advanced',
-        // PID_FD (4): the pid records, a socket (protocols/spawner.ts).
-        stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
-      });
+      channel = this.kind === 'native' ? startNativeSpawner(this.#binary, events) : forkNodeSpawner(events);
     } catch (err) {
       this.#startError = messageOf(err); // E2BIG and the like; the launch that asked fails with it
       return;
     }
-    this.#proc = proc;
-    this.#openPids(proc);
-    proc.on('message', (m: unknown, handle: unknown) => {
-      if (!isFromSpawnerOrBatch(m)) return closeHandle(handle);
-      if (m.t !== 'batch') return this.#onMessage(m, handle);
-      for (const one of m.m) this.#onMessage(one, undefined);
-    });
-    const gone = (why: string) => {
-      if (this.#proc !== proc) return;
-      this.#proc = undefined;
-      this.readPids(); // each one it wrote before it died: their groups are killed below
-      this.#pids?.stream.destroy();
-      this.#pids = undefined;
-      this.#pidRest = NO_BYTES;
-      this.#lostAll(this.#closed ? 'the worker stopped' : why);
-    };
-    // A fork that fails (EAGAIN, ENOMEM) says so with 'error' and never emits 'exit'; after a
-    // start, 'error' is a failed send, and 'exit' follows if the process is gone.
-    proc.on('error', (err) => {
-      if (proc.pid === undefined) gone(`cannot start the spawner process: ${messageOf(err)}`);
-    });
-    proc.once('exit', (code, signal) => gone(`the spawner process ended (${signal ?? `exit code ${code}`})`));
+    this.#channel = channel;
+    this.#pidFd = channel.pidFd;
     this.#unref();
-  }
-
-  /**
-   * Takes the pid socket's descriptor, to read it when we want (readPids). Node's stream for it is
-   * started reading at its creation, in this same turn, so nothing has been read yet: stopped now,
-   * it is never watched, and wakes nothing when a record comes.
-   */
-  #openPids(proc: ChildProcess): void {
-    const stream = proc.stdio[PID_FD] as (Readable & { _handle?: PidHandle | null; unref?: () => void }) | null | undefined;
-    const handle = stream?._handle;
-    if (!stream || !handle || !(handle.fd >= 0)) return; // then no pid is known: a stop goes through the spawner
-    handle.readStop();
-    stream.unref?.();
-    stream.on('error', () => {}); // never read or written through Node; destroyed when the spawner is gone
-    this.#pids = { stream, fd: handle.fd };
   }
 
   #onMessage(m: FromSpawner, handle: unknown): void {
@@ -444,11 +444,10 @@ export class Spawner {
 
   // The channel keeps our event loop alive only while a command runs through it.
   #ref(): void {
-    this.#proc?.channel?.ref();
+    this.#channel?.ref();
   }
 
   #unref(): void {
-    this.#proc?.unref();
-    this.#proc?.channel?.unref();
+    this.#channel?.unref();
   }
 }

@@ -73,6 +73,7 @@ export function spawnWorker(system: ClusterSystem, options: WorkerOptions = {}):
   const dirs = new TaskDirs(settings.tmpRoot, { ahead: Math.max(1, slots), owner: system.node });
   const ownSpawner = settings.spawner === undefined;
   const spawner = settings.spawner === false ? undefined : (settings.spawner ?? new Spawner());
+  if (ownSpawner && spawner) system.log.info({ spawner: spawner.kind, why: spawner.why }, `tasks start through the ${spawner.kind} spawner`);
   const running = () => {
     let n = 0;
     for (const t of tasks.values()) if (t.result === undefined) n++;

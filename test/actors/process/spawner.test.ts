@@ -13,6 +13,7 @@ import { expect } from 'chai';
 import { runCommand, type RunningCommand } from '../../../actors/process/run-command.js';
 import { TaskDirs } from '../../../actors/process/task-dirs.js';
 import { Spawner, type OutputStream } from '../../../actors/process/spawner.js';
+import { buildSpawnHelper } from '../../../actors/process/spawn-helper-build.js';
 import { isFromSpawnerOrBatch, isToSpawner, PID_FD, PID_RECORD_BYTES, type Batch, type FromSpawner } from '../../../protocols/spawner.js';
 import { isGone, parentOf, until } from '../../fixtures/processes.js';
 
@@ -36,8 +37,13 @@ function start(spawner: Spawner, dirs: TaskDirs, command: string): { run: Runnin
   return { run, firstLine, stdout: () => out };
 }
 
-describe('actors: Spawner', function () {
+// Each guarantee of both spawners: the Node one (spawner-process.ts) and the native one (spawn-helper.c).
+for (const kind of ['node', 'native'] as const) describe(`actors: Spawner (${kind})`, function () {
   this.timeout(20_000);
+
+  before(() => {
+    if (kind === 'native') expect(buildSpawnHelper().built, 'the native spawner built (a C compiler is needed)').to.equal(true);
+  });
 
   let tmpRoot: string;
   let dirs: TaskDirs;
@@ -64,7 +70,7 @@ describe('actors: Spawner', function () {
   });
 
   it('forks bash in the spawner process, not in ours', async () => {
-    spawner = new Spawner();
+    spawner = new Spawner({ kind });
     const { run, firstLine } = start(spawner, dirs, 'echo $PPID');
     expect(Number(await firstLine)).to.equal(spawner.pid);
     expect(spawner.pid).to.not.equal(process.pid);
@@ -72,7 +78,7 @@ describe('actors: Spawner', function () {
   });
 
   it('a spawner killed under a command: the group is killed, the result says why, the next command gets a new spawner', async () => {
-    spawner = new Spawner();
+    spawner = new Spawner({ kind });
     const first = spawner.pid!;
     const { run, firstLine } = start(spawner, dirs, 'sleep 100 & echo $!; wait');
     const sleep = Number(await firstLine);
@@ -90,8 +96,21 @@ describe('actors: Spawner', function () {
     expect(parent).to.not.equal(first);
   });
 
+  it('a spawner killed under several commands: every group it started is killed, each command says it was lost', async () => {
+    spawner = new Spawner({ kind });
+    const dead = spawner.pid!;
+    const runs = [0, 1, 2].map(() => start(spawner!, dirs, 'sleep 100 & echo $!; wait'));
+    const sleeps = (await Promise.all(runs.map((r) => r.firstLine))).map(Number);
+    pids.push(dead, ...sleeps);
+    process.kill(dead, 'SIGKILL');
+    for (const { run } of runs) {
+      expect(await run.result).to.include({ outcome: 'exited', exitCode: null, signal: 'SIGKILL', error: 'the spawner process ended (SIGKILL)' });
+    }
+    await until(() => sleeps.every(isGone), 'every sleep to be killed with its group');
+  });
+
   it('a spawner killed before it started a command: the command fails to start, and says why', async () => {
-    spawner = new Spawner();
+    spawner = new Spawner({ kind });
     process.kill(spawner.pid!, 'SIGKILL'); // before the request below can reach it
     const { run } = start(spawner, dirs, 'echo never');
     const result = await run.result;
@@ -101,7 +120,7 @@ describe('actors: Spawner', function () {
   });
 
   it('close() ends the spawner and what it still runs; a command after it fails to start', async () => {
-    spawner = new Spawner();
+    spawner = new Spawner({ kind });
     const pid = spawner.pid!;
     pids.push(pid);
     const { run, firstLine } = start(spawner, dirs, 'trap "" TERM; sleep 100 & echo $!; wait');
@@ -120,7 +139,7 @@ describe('actors: Spawner', function () {
       const { Spawner } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'spawner.js'))});
       const { runCommand } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'run-command.js'))});
       const { TaskDirs } = await import(${JSON.stringify(path.join(DIST, 'actors', 'process', 'task-dirs.js'))});
-      const spawner = new Spawner();
+      const spawner = new Spawner({ kind: '${kind}' });
       runCommand({ command: 'sleep 100 & echo $!; wait', spawner, dirs: new TaskDirs(${JSON.stringify(tmpRoot)}, { ahead: 0 }),
         onOutput: (stream, data) => process.stdout.write(spawner.pid + ' ' + data) });`;
     const parent = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -146,7 +165,7 @@ describe('actors: Spawner', function () {
     const PIPE_READ = 64 * 1024;
 
     it('every byte of both streams arrives in order, in chunks larger than one pipe read', async () => {
-      spawner = new Spawner();
+      spawner = new Spawner({ kind });
       const chunks: { stream: OutputStream; data: Buffer; seq: number }[] = [];
       const run = runCommand({
         command: 'seq 1 3000000; seq 1 20000 >&2; echo end',
@@ -166,7 +185,7 @@ describe('actors: Spawner', function () {
     });
 
     it('a paused consumer pauses the command: it blocks on its pipe, and on resume every byte arrives', async () => {
-      spawner = new Spawner();
+      spawner = new Spawner({ kind });
       const progress = path.join(tmpRoot, 'progress');
       let bytes = 0;
       let largest = 0;
@@ -202,7 +221,7 @@ describe('actors: Spawner', function () {
     });
 
     it('abandons a handed-over pipe after drainTimeoutMs when a process that left the group holds it', async () => {
-      spawner = new Spawner();
+      spawner = new Spawner({ kind });
       const ack = path.join(tmpRoot, 'ack');
       execFileSync('mkfifo', [ack]);
       const chunks: Buffer[] = [];
@@ -227,7 +246,7 @@ describe('actors: Spawner', function () {
     });
 
     it('a spawner killed after handing the pipes over: the group is killed, each stream closed once, the loss said', async () => {
-      spawner = new Spawner();
+      spawner = new Spawner({ kind });
       const closed: OutputStream[] = [];
       let bytes = 0;
       let largest = 0;
@@ -266,88 +285,91 @@ describe('actors: Spawner', function () {
     });
   });
 
-  /** Forks the spawner process as the worker does (spawner.ts), with its pid socket; collects what it sends. */
-  function forkSpawner(): { proc: ChildProcess; received: (FromSpawner | Batch)[]; records: () => Buffer; flat: () => FromSpawner[] } {
-    const proc = fork(path.join(DIST, 'actors', 'process', 'spawner-process.js'), [], {
-      execArgv: [],
-      serialization: 'advanced',
-      stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
-    });
-    children.push(proc);
-    const received: (FromSpawner | Batch)[] = [];
-    const recordChunks: Buffer[] = [];
-    proc.stdio[PID_FD]!.on('data', (d: Buffer) => recordChunks.push(d));
-    proc.on('message', (m: unknown) => {
-      if (!isFromSpawnerOrBatch(m)) throw new Error(`not a message of the protocol: ${JSON.stringify(m)}`);
-      received.push(m);
-    });
-    return { proc, received, records: () => Buffer.concat(recordChunks), flat: () => received.flatMap((r) => (r.t === 'batch' ? r.m : [r])) };
-  }
-
-  it("the spawner's messages of a command: its pid record, each stream's output before its end of file, one exit; several of one turn as a batch", async () => {
-    // The protocol itself, with the spawner process as the worker forks it (spawner.ts).
-    const { proc, received, records, flat: all } = forkSpawner();
-    const cwd = dirs.take();
-    const flat = await new Promise<FromSpawner[]>((resolve, reject) => {
-      proc.once('exit', (code) => reject(new Error(`the spawner exited (${code})`)));
-      proc.on('message', () => {
-        if (all().filter((x) => x.t === 'eof').length === 2 && all().some((x) => x.t === 'exit')) resolve(all());
+  // The Node spawner's own protocol (the native one's: spawn-helper.test.ts).
+  if (kind === 'node') {
+    /** Forks the spawner process as the worker does (spawner.ts), with its pid socket; collects what it sends. */
+    function forkSpawner(): { proc: ChildProcess; received: (FromSpawner | Batch)[]; records: () => Buffer; flat: () => FromSpawner[] } {
+      const proc = fork(path.join(DIST, 'actors', 'process', 'spawner-process.js'), [], {
+        execArgv: [],
+        serialization: 'advanced',
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc', 'pipe'],
       });
-      proc.send({ t: 'spawn', id: 7, command: 'echo $$; echo err >&2; exit 3', cwd, env: {} });
-    });
-    await dirs.discard(cwd);
-    // Written before anything else of the task was sent: here by the first message.
-    const record = records();
-    expect(record.length).to.equal(PID_RECORD_BYTES);
-    expect(record.readUInt32LE(0)).to.equal(7);
-    const pid = record.readUInt32LE(4);
-    pids.push(pid);
-    proc.disconnect();
-    for (const s of [0, 1] as const) {
-      const out = flat.findIndex((x) => x.t === 'out' && x.s === s);
-      const eof = flat.findIndex((x) => x.t === 'eof' && x.s === s);
-      expect(out, `stream ${s}: output`).to.be.at.least(0);
-      expect(eof, `stream ${s}: its end of file after its output`).to.be.greaterThan(out);
-      expect(flat.filter((x) => x.t === 'eof' && x.s === s)).to.have.length(1);
+      children.push(proc);
+      const received: (FromSpawner | Batch)[] = [];
+      const recordChunks: Buffer[] = [];
+      proc.stdio[PID_FD]!.on('data', (d: Buffer) => recordChunks.push(d));
+      proc.on('message', (m: unknown) => {
+        if (!isFromSpawnerOrBatch(m)) throw new Error(`not a message of the protocol: ${JSON.stringify(m)}`);
+        received.push(m);
+      });
+      return { proc, received, records: () => Buffer.concat(recordChunks), flat: () => received.flatMap((r) => (r.t === 'batch' ? r.m : [r])) };
     }
-    expect(Buffer.concat(flat.flatMap((x) => (x.t === 'out' && x.s === 0 ? [x.d] : []))).toString()).to.equal(`${pid}\n`);
-    expect(flat.filter((x) => x.t === 'exit')).to.deep.equal([{ t: 'exit', id: 7, code: 3, signal: null }]);
-    // A batch holds two or more, never an `out` (those go at once).
-    for (const r of received) if (r.t === 'batch') expect(r.m.length >= 2 && r.m.every((x) => x.t !== 'out' && x.t !== ('batch' as string))).to.equal(true);
-  });
 
-  it('a stop asked before the pid is known: a `signal` right behind its spawn reaches the command', async () => {
-    // What a cancel right after the start does through a spawner (run-command.ts): both requests in flight at once.
-    const { proc, records, flat } = forkSpawner();
-    const cwd = dirs.take();
-    await new Promise<void>((resolve, reject) => {
-      proc.once('exit', (code) => reject(new Error(`the spawner exited (${code})`)));
-      proc.on('message', () => void (flat().some((x) => x.t === 'exit') && resolve()));
-      proc.send({ t: 'spawn', id: 3, command: 'exec sleep 100', cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
-      proc.send({ t: 'signal', id: 3, signal: 'SIGTERM' });
-      proc.send({ t: 'signal', id: 99, signal: 'SIGKILL' }); // no such task: nothing
+    it("the spawner's messages of a command: its pid record, each stream's output before its end of file, one exit; several of one turn as a batch", async () => {
+      // The protocol itself, with the spawner process as the worker forks it (spawner.ts).
+      const { proc, received, records, flat: all } = forkSpawner();
+      const cwd = dirs.take();
+      const flat = await new Promise<FromSpawner[]>((resolve, reject) => {
+        proc.once('exit', (code) => reject(new Error(`the spawner exited (${code})`)));
+        proc.on('message', () => {
+          if (all().filter((x) => x.t === 'eof').length === 2 && all().some((x) => x.t === 'exit')) resolve(all());
+        });
+        proc.send({ t: 'spawn', id: 7, command: 'echo $$; echo err >&2; exit 3', cwd, env: {} });
+      });
+      await dirs.discard(cwd);
+      // Written before anything else of the task was sent: here by the first message.
+      const record = records();
+      expect(record.length).to.equal(PID_RECORD_BYTES);
+      expect(record.readUInt32LE(0)).to.equal(7);
+      const pid = record.readUInt32LE(4);
+      pids.push(pid);
+      proc.disconnect();
+      for (const s of [0, 1] as const) {
+        const out = flat.findIndex((x) => x.t === 'out' && x.s === s);
+        const eof = flat.findIndex((x) => x.t === 'eof' && x.s === s);
+        expect(out, `stream ${s}: output`).to.be.at.least(0);
+        expect(eof, `stream ${s}: its end of file after its output`).to.be.greaterThan(out);
+        expect(flat.filter((x) => x.t === 'eof' && x.s === s)).to.have.length(1);
+      }
+      expect(Buffer.concat(flat.flatMap((x) => (x.t === 'out' && x.s === 0 ? [x.d] : []))).toString()).to.equal(`${pid}\n`);
+      expect(flat.filter((x) => x.t === 'exit')).to.deep.equal([{ t: 'exit', id: 7, code: 3, signal: null }]);
+      // A batch holds two or more, never an `out` (those go at once).
+      for (const r of received) if (r.t === 'batch') expect(r.m.length >= 2 && r.m.every((x) => x.t !== 'out' && x.t !== ('batch' as string))).to.equal(true);
     });
-    const record = records();
-    pids.push(record.readUInt32LE(4));
-    expect(record.readUInt32LE(0)).to.equal(3);
-    expect(flat().filter((x) => x.t === 'exit')).to.deep.equal([{ t: 'exit', id: 3, code: null, signal: 'SIGTERM' }]);
-    proc.disconnect();
-    await dirs.discard(cwd);
-  });
 
-  it('the guard takes a batch of valid messages and refuses one with an invalid or nested member', () => {
-    const exit = { t: 'exit', id: 1, code: 0, signal: null };
-    const eof = { t: 'eof', id: 1, s: 0 };
-    expect(isFromSpawnerOrBatch({ t: 'batch', m: [eof, { ...eof, s: 1 }, exit] })).to.equal(true);
-    expect(isFromSpawnerOrBatch(exit)).to.equal(true);
-    expect(isFromSpawnerOrBatch({ t: 'batch', m: [eof, { ...eof, s: 2 }] })).to.equal(false);
-    expect(isFromSpawnerOrBatch({ t: 'batch', m: [{ t: 'batch', m: [eof] }] })).to.equal(false);
-    expect(isFromSpawnerOrBatch({ t: 'batch', m: eof })).to.equal(false);
-    // A pipe carries its descriptor as the message's handle, so it never goes in a batch.
-    expect(isFromSpawnerOrBatch({ t: 'batch', m: [{ t: 'pipe', id: 1, s: 0 }, exit] })).to.equal(false);
-    // No message says a command started (its pid goes as a record, PID_FD).
-    expect(isFromSpawnerOrBatch({ t: 'started', id: 1, pid: 5 })).to.equal(false);
-    expect(isToSpawner({ t: 'signal', id: 1, signal: 'SIGTERM' })).to.equal(true);
-    expect(isToSpawner({ t: 'signal', id: 1, signal: 'SIGHUP' })).to.equal(false);
-  });
+    it('a stop asked before the pid is known: a `signal` right behind its spawn reaches the command', async () => {
+      // What a cancel right after the start does through a spawner (run-command.ts): both requests in flight at once.
+      const { proc, records, flat } = forkSpawner();
+      const cwd = dirs.take();
+      await new Promise<void>((resolve, reject) => {
+        proc.once('exit', (code) => reject(new Error(`the spawner exited (${code})`)));
+        proc.on('message', () => void (flat().some((x) => x.t === 'exit') && resolve()));
+        proc.send({ t: 'spawn', id: 3, command: 'exec sleep 100', cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+        proc.send({ t: 'signal', id: 3, signal: 'SIGTERM' });
+        proc.send({ t: 'signal', id: 99, signal: 'SIGKILL' }); // no such task: nothing
+      });
+      const record = records();
+      pids.push(record.readUInt32LE(4));
+      expect(record.readUInt32LE(0)).to.equal(3);
+      expect(flat().filter((x) => x.t === 'exit')).to.deep.equal([{ t: 'exit', id: 3, code: null, signal: 'SIGTERM' }]);
+      proc.disconnect();
+      await dirs.discard(cwd);
+    });
+
+    it('the guard takes a batch of valid messages and refuses one with an invalid or nested member', () => {
+      const exit = { t: 'exit', id: 1, code: 0, signal: null };
+      const eof = { t: 'eof', id: 1, s: 0 };
+      expect(isFromSpawnerOrBatch({ t: 'batch', m: [eof, { ...eof, s: 1 }, exit] })).to.equal(true);
+      expect(isFromSpawnerOrBatch(exit)).to.equal(true);
+      expect(isFromSpawnerOrBatch({ t: 'batch', m: [eof, { ...eof, s: 2 }] })).to.equal(false);
+      expect(isFromSpawnerOrBatch({ t: 'batch', m: [{ t: 'batch', m: [eof] }] })).to.equal(false);
+      expect(isFromSpawnerOrBatch({ t: 'batch', m: eof })).to.equal(false);
+      // A pipe carries its descriptor as the message's handle, so it never goes in a batch.
+      expect(isFromSpawnerOrBatch({ t: 'batch', m: [{ t: 'pipe', id: 1, s: 0 }, exit] })).to.equal(false);
+      // No message says a command started (its pid goes as a record, PID_FD).
+      expect(isFromSpawnerOrBatch({ t: 'started', id: 1, pid: 5 })).to.equal(false);
+      expect(isToSpawner({ t: 'signal', id: 1, signal: 'SIGTERM' })).to.equal(true);
+      expect(isToSpawner({ t: 'signal', id: 1, signal: 'SIGHUP' })).to.equal(false);
+    });
+  }
 });
