@@ -13,7 +13,9 @@
  *   - troupe: submitted on the manager itself, as a person typing into the manager's REPL does (the
  *     main use case): a TaskClient in the manager's process, tasks run by worker-1;
  *   - troupe_client: submitted by client-1, a client node that joined the manager (as
- *     `troupe attach` does), tasks run by worker-1.
+ *     `troupe attach` does), tasks run by worker-1;
+ *   - posix_spawn: a second baseline, the fastest local spawn: posix_spawn from a small C program
+ *     (tasks-posix-spawn.ts; left out without a C compiler).
  * A troupe task's latency is submit → finished as its submitter sees it.
  *
  * The processes: this one is the manager (runManager, as `troupe manager` starts it: listening on
@@ -58,8 +60,10 @@ import { runManager, type ManagerNode } from '../actors/nodes.js';
 import type { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { createLogger } from '../src/log.js';
 import { BenchChild } from './bench-child.js';
-import { distribution, envInt, measure, median, progressTo, residentMiB, roundTo, sleep } from './bench-util.js';
+import { envInt, measure, median, progressTo, residentMiB, roundTo, sleep } from './bench-util.js';
 import { CpuTally, childPid } from './tasks-cpu.js';
+import { posixSpawnRunner } from './tasks-posix-spawn.js';
+import { summarize, versusSpawn, type Summary } from './tasks-summary.js';
 import { COMMAND, troupeTask, type DriverWay, type FromDriver, type Memory, type RunReply, type TroupeParts } from './tasks-driver.js';
 
 const N = envInt('BENCH_TASKS_N', 2_000);
@@ -94,19 +98,6 @@ const progress = progressTo('bench:tasks');
 
 const round = (x: number, digits = 3): number => roundTo(x, digits);
 const cpuProfArgs = (name: string): string[] => (CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`, `--cpu-prof-name=${name}.cpuprofile`]);
-
-interface Summary {
-  p50_ms: number;
-  p99_ms: number;
-  mean_ms: number;
-  tasks_per_s: number;
-  n: number;
-}
-
-function summarize(latencies: readonly number[], wallMs: number): Summary {
-  const d = distribution(latencies);
-  return { p50_ms: round(d.at(0.5)), p99_ms: round(d.at(0.99)), mean_ms: round(d.mean), tasks_per_s: round((d.n * 1000) / wallMs, 1), n: d.n };
-}
 
 // ── the drivers: the ways that run in a child process ──────────────────────────────────────────
 
@@ -225,8 +216,10 @@ async function waitForWorker(tasks: TaskClient): Promise<void> {
 
 // ── the run ────────────────────────────────────────────────────────────────────────────────────
 
-const WAYS = ['spawn', 'isolated', 'troupe', 'troupe_client'] as const;
-type Way = (typeof WAYS)[number];
+const ALL_WAYS = ['spawn', 'isolated', 'troupe', 'troupe_client', 'posix_spawn'] as const;
+type Way = (typeof ALL_WAYS)[number];
+/** The ways of this run: posix_spawn (tasks-posix-spawn.ts) only where it could be compiled (main() decides). */
+let WAYS: readonly Way[] = ALL_WAYS;
 /** `n` tasks of one way over `c` lanes, timed where they run. */
 type Runner = (n: number, c: number) => Promise<{ latencies: number[]; wallMs: number; parts?: TroupeParts }>;
 
@@ -238,14 +231,6 @@ interface Sides {
 }
 
 const byWay = <T>(make: () => T): Record<Way, T> => Object.fromEntries(WAYS.map((w) => [w, make()])) as Record<Way, T>;
-
-/** Against the plain spawn: the p50 difference, per block too, and the share of its tasks/s. */
-function versusSpawn(way: Summary, spawnS: Summary, blockP50: readonly number[], spawnBlockP50: readonly number[]) {
-  const overhead = round(way.p50_ms - spawnS.p50_ms);
-  const ratio = round(way.tasks_per_s / spawnS.tasks_per_s);
-  const perBlock = blockP50.map((t, i) => round(t - spawnBlockP50[i]!));
-  return { overhead, ratio, perBlock, medianOfBlocks: round(median(perBlock)) };
-}
 
 /** The processes whose CPU counts for each way (tasks-cpu.ts), by name: pid. */
 type CpuProcesses = Record<Way, () => Record<string, number | undefined>>;
@@ -265,7 +250,7 @@ async function atConcurrency(c: number, runs: Record<Way, Runner>, cpuOf: CpuPro
   for (let b = 0; b < BLOCKS; b++) {
     const n = Math.min(per, N - b * per);
     if (n <= 0) break;
-    // Rotate the order, so that none of the four always follows the same one.
+    // Rotate the order, so that none of the ways always follows the same one.
     const order = WAYS.map((_, i) => WAYS[(i + b) % WAYS.length]!);
     const line: string[] = [];
     for (const way of order) {
@@ -284,13 +269,15 @@ async function atConcurrency(c: number, runs: Record<Way, Runner>, cpuOf: CpuPro
   }
   const s = byWay((): Summary | undefined => undefined);
   for (const way of WAYS) s[way] = summarize(sides.latencies[way], sides.wallMs[way]);
+  const posix = s.posix_spawn ? versusSpawn(s.troupe!, s.posix_spawn, sides.blockP50.troupe, sides.blockP50.posix_spawn) : undefined;
   const { spawn: spawnS, isolated: isolatedS, troupe: troupeS, troupe_client: clientS } = s as Record<Way, Summary>;
   const local = versusSpawn(troupeS, spawnS, sides.blockP50.troupe, sides.blockP50.spawn);
   const client = versusSpawn(clientS, spawnS, sides.blockP50.troupe_client, sides.blockP50.spawn);
   const cpuMs = byWay(() => null as Record<string, number> | null);
   const sleeps = byWay(() => null as Record<string, number> | null);
-  for (const way of WAYS) cpuMs[way] = cpu[way]!.perTaskMs();
-  for (const way of WAYS) sleeps[way] = cpu[way]!.sleepsPerTask();
+  // posix_spawn's process is not sampled (one per block): null.
+  for (const way of WAYS) cpuMs[way] = way === 'posix_spawn' ? null : cpu[way]!.perTaskMs();
+  for (const way of WAYS) sleeps[way] = way === 'posix_spawn' ? null : cpu[way]!.sleepsPerTask();
   progress(`concurrency ${c}: CPU ms per task: ${WAYS.map((w) => `${w} ${JSON.stringify(cpuMs[w])}`).join('; ')}`);
   progress(`concurrency ${c}: sleeps per task: ${WAYS.map((w) => `${w} ${JSON.stringify(sleeps[w])}`).join('; ')}`);
   progress(
@@ -301,6 +288,10 @@ async function atConcurrency(c: number, runs: Record<Way, Runner>, cpuOf: CpuPro
     concurrency: c,
     baseline_spawn: spawnS,
     baseline_isolated: isolatedS,
+    // posix_spawn from C (tasks-posix-spawn.ts): the fastest local spawn; troupe against it too.
+    baseline_posix_spawn: s.posix_spawn ?? null,
+    median_overhead_over_posix_spawn_ms: posix?.overhead ?? null,
+    throughput_ratio_to_posix_spawn: posix?.ratio ?? null,
     troupe: troupeS,
     troupe_client: clientS,
     // Submitted on the manager (the main use case):
@@ -413,6 +404,9 @@ async function main(journal: boolean): Promise<Record<string, unknown>> {
     progress(`drivers ready: spawn (pid ${spawnDriver.child.pid}), client-1 (pid ${clientDriver.child.pid})`);
 
     const onManager = tasks;
+    const posixSpawn = posixSpawnRunner(dir);
+    progress(posixSpawn.why);
+    WAYS = ALL_WAYS.filter((w) => w !== 'posix_spawn' || posixSpawn.run !== undefined);
     const runs: Record<Way, Runner> = {
       spawn: (n, c) => spawnDriver.run('spawn', n, c),
       isolated: (n, c) => spawnDriver.run('isolated', n, c),
@@ -421,6 +415,7 @@ async function main(journal: boolean): Promise<Record<string, unknown>> {
         return { ...(await measure(troupeTask(onManager, parts), n, c)), parts };
       },
       troupe_client: (n, c) => clientDriver.run('troupe_client', n, c),
+      posix_spawn: posixSpawn.run ?? (() => Promise.reject(new Error(posixSpawn.why))),
     };
     const concurrencies = [...new Set([1, SLOTS])];
     const results: Record<string, unknown>[] = [];
@@ -432,6 +427,7 @@ async function main(journal: boolean): Promise<Record<string, unknown>> {
       isolated: () => ({ spawn_driver: spawnDriver.child.pid }),
       troupe: troupeCpu,
       troupe_client: () => ({ client: clientDriver.child.pid, ...troupeCpu() }),
+      posix_spawn: () => ({}), // a process per block: not sampled
     };
     for (const c of concurrencies) results.push(await atConcurrency(c, runs, cpuOf));
 
