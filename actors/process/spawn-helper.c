@@ -56,7 +56,9 @@
  */
 #define HAND_OVER_BYTES (SPAWNER_WINDOW * READ_BYTES)
 /* A handed-over pipe's capacity: 1 MiB (Linux's pipe-max-size by default), the worker's read buffer. */
+#ifndef HANDED_PIPE_BYTES
 #define HANDED_PIPE_BYTES (1 << 20)
+#endif
 /* The largest frame from the worker: 8 MiB (a spawn's command and environment; execve takes less). */
 #define MAX_FRAME (8u << 20)
 #define SHELL "/bin/bash"
@@ -221,7 +223,7 @@ static void hand_over(struct task *t) {
     epoll_ctl(ep, EPOLL_CTL_DEL, st->fd, NULL);
     /* Room for the worker's large reads (a pipe holds 64 KiB by default): fewer, larger chunks, fewer
        wake-ups of the command and of the worker. Refused above the user's pipe quota: left as it is. */
-    fcntl(st->fd, F_SETPIPE_SZ, HANDED_PIPE_BYTES);
+    if (HANDED_PIPE_BYTES > 0) fcntl(st->fd, F_SETPIPE_SZ, HANDED_PIPE_BYTES);
     unsigned char *p = frame(F_PIPE, 9);
     put32(p, t->id);
     p[4] = (unsigned char)s;
