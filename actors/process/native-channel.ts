@@ -3,7 +3,7 @@
  * started with our frames (protocols/spawner-frames.ts) on its stdin and stdout, its pid records on
  * its descriptor 3, its stderr ours. What it sends is checked frame by frame (FrameDecoder): a frame
  * that is not the protocol's ends the helper (SIGKILL), and the Spawner then treats it as dead (every
- * group it started is killed here, each running command gets `lost`).
+ * group it started is killed here, each running command gets `lost`, saying which frame).
  *
  * A handed-over pipe (`pipe` with the helper's descriptor N) is opened here as /proc/HELPER/fd/N,
  * read-only and non-blocking: the same pipe, a descriptor of our own. Then `taken` tells the helper
@@ -56,11 +56,11 @@ export function startNativeSpawner(binary: string, events: ChannelEvents): Spawn
     write({ t: 'taken', id: m.id, s: m.s });
     events.message({ t: 'pipe', id: m.id, s: m.s }, fd);
   });
-  let refused = false;
+  // A frame that is not the protocol's: the helper is ended, and its commands' results say why.
+  let refused: string | undefined;
   proc.stdout!.on('data', (chunk: Buffer) => {
-    if (refused || decoder.push(chunk)) return;
-    refused = true;
-    process.emitWarning(`the native spawner sent ${decoder.broken}; ending it`, { code: 'TROUPE_W_SPAWNER' });
+    if (refused !== undefined || decoder.push(chunk)) return;
+    refused = `the spawner process sent ${decoder.broken}, and was ended`;
     proc.kill('SIGKILL');
   });
   // A write to a helper that is gone fails with EPIPE; its 'exit' follows.
@@ -78,7 +78,7 @@ export function startNativeSpawner(binary: string, events: ChannelEvents): Spawn
     if (exited !== undefined) gone(exited);
   });
   proc.once('exit', (code, signal) => {
-    exited = `the spawner process ended (${signal ?? `exit code ${code}`})`;
+    exited = refused ?? `the spawner process ended (${signal ?? `exit code ${code}`})`;
     if (drained) gone(exited);
   });
   return {

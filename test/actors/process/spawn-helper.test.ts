@@ -11,6 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { buildSpawnHelper, SPAWN_HELPER_BINARY } from '../../../actors/process/spawn-helper-build.js';
+import { chooseSpawner, Spawner, SPAWNER_ENV } from '../../../actors/process/spawner.js';
+import { ErrorCodes } from '../../../src/errors.js';
+import { expectCode } from '../../fixtures/expect-code.js';
 import { encodeToHelper, FrameDecoder, MAX_TO_HELPER_FRAME, type FromHelper, type Taken } from '../../../protocols/spawner-frames.js';
 import type { ToSpawner } from '../../../protocols/spawner.js';
 import { isGone, until } from '../../fixtures/processes.js';
@@ -145,6 +148,44 @@ describe('actors: the native spawner (spawn-helper.c)', function () {
     expect(await h.exited).to.deep.equal({ code: 2, signal: null });
     expect(h.stderr()).to.include(`a frame of ${MAX_TO_HELPER_FRAME + 1} bytes from the worker`);
     await until(() => isGone(sleep) && isGone(bash), 'the group to be killed');
+  });
+
+  it('a helper that sends what is not the protocol: the worker ends it, and the command it was given fails to start saying why', async () => {
+    // A stand-in for a broken helper: it reads nothing and sends a frame of unknown type 9.
+    const fake = path.join(cwd, 'fake-helper');
+    fs.writeFileSync(fake, "#!/bin/bash\nprintf '\\x05\\x00\\x00\\x00\\x09\\x01\\x00\\x00\\x00'\nexec sleep 100\n", { mode: 0o755 });
+    const spawner = new Spawner({ kind: 'native', binary: fake });
+    pids.push(spawner.pid!);
+    const failed = await new Promise<string>((resolve, reject) =>
+      spawner.launch(
+        { command: 'echo never', cwd, env: { PATH } },
+        { failed: resolve, data: () => reject(new Error('output')), closed: () => {}, exit: () => reject(new Error('an exit')), lost: reject },
+      ),
+    );
+    expect(failed).to.equal('cannot start /bin/bash: the spawner process sent a frame of unknown type 9, and was ended');
+    await until(() => isGone(pids[0]!), 'the helper to be killed');
+    spawner.close();
+  });
+
+  it('the choice: native when built, the Node spawner when not (saying why); TROUPE_SPAWNER or `kind` forces either; a bad value is TROUPE_E_SETTING', () => {
+    const saved = process.env[SPAWNER_ENV];
+    const missing = path.join(cwd, 'not-built');
+    try {
+      delete process.env[SPAWNER_ENV];
+      expect(chooseSpawner()).to.include({ kind: 'native', why: `${SPAWN_HELPER_BINARY} is built` });
+      expect(chooseSpawner({ binary: missing })).to.include({ kind: 'node', why: `${missing} is not built (no C compiler at build time)` });
+      expect(chooseSpawner({ kind: 'node' })).to.include({ kind: 'node', why: 'asked for' });
+      process.env[SPAWNER_ENV] = 'node';
+      expect(chooseSpawner()).to.include({ kind: 'node', why: 'TROUPE_SPAWNER=node' });
+      process.env[SPAWNER_ENV] = 'native';
+      expect(chooseSpawner()).to.include({ kind: 'native', why: 'TROUPE_SPAWNER=native' });
+      expectCode(() => chooseSpawner({ binary: missing }), ErrorCodes.SETTING);
+      process.env[SPAWNER_ENV] = 'fast';
+      expectCode(() => chooseSpawner(), ErrorCodes.SETTING);
+    } finally {
+      if (saved === undefined) delete process.env[SPAWNER_ENV];
+      else process.env[SPAWNER_ENV] = saved;
+    }
   });
 
   it("the worker's decoder refuses what is not the protocol's: an unknown type, a bad exit, a frame too long", () => {
