@@ -126,15 +126,8 @@ static void *grow(void *p, size_t *cap, size_t need) {
   return q;
 }
 
-static void put32(unsigned char *p, uint32_t v) {
-  p[0] = v & 0xff;
-  p[1] = (v >> 8) & 0xff;
-  p[2] = (v >> 16) & 0xff;
-  p[3] = (v >> 24) & 0xff;
-}
-static uint32_t get32(const unsigned char *p) {
-  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+static void put32(unsigned char *p, uint32_t v) { p[0] = v & 0xff, p[1] = (v >> 8) & 0xff, p[2] = (v >> 16) & 0xff, p[3] = v >> 24; }
+static uint32_t get32(const unsigned char *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
 /* Reserves a frame of `body` bytes after the type; returns where the body goes. */
 static unsigned char *frame(int type, size_t body) {
@@ -157,10 +150,7 @@ static void kill_all(void) {
     if (!t->exited || t->st[0].fd >= 0 || t->st[1].fd >= 0 || t->st[0].handed >= 0 || t->st[1].handed >= 0) kill(-t->pid, SIGKILL);
 }
 
-static void worker_gone(void) {
-  kill_all();
-  _exit(0);
-}
+static void worker_gone(void) { kill_all(), _exit(0); }
 
 static void write_all(int fd, const unsigned char *p, size_t n) {
   while (n > 0) {
@@ -179,16 +169,12 @@ static void write_all(int fd, const unsigned char *p, size_t n) {
   }
 }
 
-static void flush(void) {
-  if (out_len == 0) return;
-  write_all(OUT_FD, out, out_len);
-  out_len = 0;
-}
+static void flush(void) { write_all(OUT_FD, out, out_len), out_len = 0; }
 
 static struct task *find(uint32_t id) {
-  for (struct task *t = tasks; t; t = t->next)
-    if (t->id == id) return t;
-  return NULL;
+  struct task *t = tasks;
+  while (t && t->id != id) t = t->next;
+  return t;
 }
 
 static void forget_if_done(struct task *t) {
@@ -262,11 +248,6 @@ static void failed(uint32_t id, const char *fmt, ...) {
   unsigned char *p = frame(F_FAILED, 4 + (size_t)n);
   put32(p, id);
   memcpy(p + 4, msg, (size_t)n);
-}
-
-static const char *errname(int e) {
-  const char *name = strerrorname_np(e);
-  return name ? name : "E?";
 }
 
 /* spawn: id u32, env count u32, then cwd, command and each NAME=VALUE, each NUL-terminated. */
@@ -346,7 +327,7 @@ static void spawn_task(const unsigned char *b, size_t n) {
   if (err) {
     if (po[0] >= 0) close(po[0]);
     if (pe[0] >= 0) close(pe[0]);
-    failed(id, "cannot start " SHELL ": posix_spawn in %s: %s (%s)", strings[0], errname(err), strerror(err));
+    failed(id, "cannot start " SHELL ": posix_spawn in %s: %s (%s)", strings[0], strerrorname_np(err) ? strerrorname_np(err) : "E?", strerror(err));
     return;
   }
   struct task *t = calloc(1, sizeof *t);
