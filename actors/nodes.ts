@@ -9,7 +9,7 @@ import { TaskJournal } from './tasks/journal.js';
 import { MANAGER_JOURNAL_MESSAGES } from '../protocols/journal.js';
 import { spawnRussulaWorker } from './russula/worker.js';
 import { WORKER_KEY } from '../protocols/receptionist-keys.js';
-import { Spawner } from './process/spawner.js';
+import { chooseSpawner, Spawner } from './process/spawner.js';
 import { spawnWorker } from './tasks/worker.js';
 import { workerSettings } from './tasks/worker-settings.js';
 import path from 'node:path';
@@ -225,6 +225,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   growSmallHeap();
   // Checked before anything starts: a bad --slots or --tags (or option of an embedding program) is one error line.
   const settings = workerSettings({ slots: options.slots, tags: options.tags });
+  chooseSpawner(); // and a bad TROUPE_SPAWNER (actors/process/spawner.ts)
   const log = createLogger({ node: identity.name, file: options.logFile });
   const metricsModule = options.metrics ? await import('./tasks/task-metrics.js') : undefined;
   const system = await ClusterSystem.start({ identity, join: options.join, meta: machineMeta(), messages: [...WORKER_TASK_MESSAGES, ...WORKER_RUSSULA_MESSAGES], log });
@@ -233,6 +234,7 @@ export async function runWorker(options: WorkerCommand): Promise<RunningNode> {
   // One spawner for both: a small process that forks each command, and kills them all if this
   // worker is SIGKILLed (actors/process/spawner.ts).
   const spawner = new Spawner();
+  log.info({ spawner: spawner.kind, why: spawner.why }, `tasks start through the ${spawner.kind} spawner`);
   spawnWorker(system, { slots: settings.slots, tags: settings.tags, spawner });
   // Beside the Worker: the Russula worker, for coordinated runs (docs/russula.md).
   spawnRussulaWorker(system, { tags: settings.tags, spawner });
