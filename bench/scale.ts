@@ -12,13 +12,15 @@
  *   each with a real Worker actor of BENCH_SCALE_SLOTS slots, in a few child processes (the first
  *   holds workers 1–100, the rest BENCH_SCALE_PER_PROC each). Tasks run a BUILT-IN NO-OP instead of
  *   bash (the Worker's bench-only `runCommand` option): an Executor per task as always, but no
- *   process, no task directory. This measures the manager, not bash. Once joined, the workers'
+ *   process, no task directory. This measures the manager, not bash. The workers of one process
+ *   share one reading of the machine for their usage reports (scale-nodes.ts shareMachineReadings):
+ *   the manager gets the same reports at the same rate, the fleet spends less of the manager's cores. Once joined, the workers'
  *   processes are niced (BENCH_SCALE_WORKERS_NICE, 10; 0: not): on a real cluster they are other machines, and
  *   here, on the manager's cores, they took its CPU (at 2,000 workers it got a third of a core, and
  *   the queue of submits grew past the submit timeout).
  * - the submitter: this process, a client node (its own certificate, role client) with a TaskClient,
  *   keeping BENCH_SCALE_WINDOW × W × slots tasks outstanding (submitted and not finished), so that
- *   the manager's queue is never empty.
+ *   the manager's queue is never empty, with at most BENCH_SCALE_IN_FLIGHT submits unanswered at once.
  * After BENCH_SCALE_WARMUP_S, throughput, CPU and latency are measured over BENCH_SCALE_DURATION_S.
  * Submit-to-start latency: from the submit call until the submitter learns the task runs (the
  * submit's reply, or the update after it); it includes the time queued behind the window.
@@ -32,7 +34,7 @@
  * costs the manager when the pool is trivial.
  *
  * Knobs (environment): BENCH_SCALE_WORKERS ("100,1000,5000"), BENCH_SCALE_SLOTS (2),
- * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_WARMUP_S (3),
+ * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_IN_FLIGHT (2000), BENCH_SCALE_WARMUP_S (3),
  * BENCH_SCALE_DURATION_S (10), BENCH_SCALE_BASELINE_SLOTS (100; 0 skips the baseline),
  * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it;
  * the profiler's own thread costs the manager much of a core at thousands of workers),
@@ -53,7 +55,7 @@ import { ClusterSystem } from '../src/cluster/cluster-system.js';
 import { silentLogger } from '../src/log.js';
 import { benchScratch, cpuOf, lines, writeCertificates } from './bench-cluster.js';
 import { distribution, envInt, progressTo, roundTo, sleep } from './bench-util.js';
-import { epochMs, HOLD, managerMain, workersMain } from './scale-nodes.js';
+import { epochMs, HOLD, MACHINE_READING_MS, managerMain, workersMain } from './scale-nodes.js';
 
 const WORKER_COUNTS = (process.env.BENCH_SCALE_WORKERS || '100,1000,5000').split(',').map((s) => {
   const n = Number(s.trim());
@@ -64,6 +66,7 @@ const SLOTS = envInt('BENCH_SCALE_SLOTS', 2);
 const PER_PROC = envInt('BENCH_SCALE_PER_PROC', 500);
 const JOINING = envInt('BENCH_SCALE_JOINING', 50);
 const WINDOW = envInt('BENCH_SCALE_WINDOW', 3);
+const IN_FLIGHT = envInt('BENCH_SCALE_IN_FLIGHT', 2000);
 const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 3);
 const DURATION_S = envInt('BENCH_SCALE_DURATION_S', 10);
 const BASELINE_SLOTS = envInt('BENCH_SCALE_BASELINE_SLOTS', 100, 0);
@@ -195,6 +198,8 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   // ── the load ──
   const window = WINDOW * r.workers * r.slots;
   let outstanding = 0;
+  /** Submits not yet answered: at most IN_FLIGHT (see pump). */
+  let unanswered = 0;
   let submitting = true;
   let completed = 0;
   let errors = 0;
@@ -243,14 +248,19 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   });
   const submitOne = () => {
     outstanding++;
+    unanswered++;
     const t = performance.now();
     tasks.submit({ command: 'noop' }).then(
       ([task]) => {
+        unanswered--;
         const id = task!.id;
         if (done.has(id)) {
           outstanding--;
           pump();
-        } else answered.add(id);
+        } else {
+          answered.add(id);
+          pump();
+        }
         const seen = startSeen.get(id);
         if (seen !== undefined) {
           startSeen.delete(id);
@@ -259,6 +269,7 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
       },
       (err: unknown) => {
         outstanding--;
+        unanswered--;
         if (!submitting) return;
         errors++;
         firstError ||= err instanceof Error ? err.message : String(err);
@@ -266,8 +277,12 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
       },
     );
   };
+  // At most IN_FLIGHT submits unanswered, as a client pipelines: 30,000 sent at once (the window
+  // at W=5000) waited more than the submit timeout in the manager's socket; each timeout freed
+  // its place for one more submit while the manager made the task all the same, and the queue
+  // ran away (tens of thousands of timeouts).
   function pump(): void {
-    while (submitting && outstanding < window) submitOne();
+    while (submitting && outstanding < window && unanswered < IN_FLIGHT) submitOne();
   }
   pump();
   await sleep(WARMUP_S * 1000);
@@ -374,6 +389,7 @@ async function main(): Promise<void> {
   const { dir, children, cleanup } = benchScratch('troupe-bench-scale-');
   try {
     progress('tasks run a built-in no-op, not bash: this measures the manager');
+    progress(`the simulated fleet's processes share one reading of the machine among their workers (${MACHINE_READING_MS} ms): the manager gets the same reports`);
     if (CERTS_DIR && fs.existsSync(path.join(CERTS_DIR, `worker-${maxW}.crt`)) && fs.existsSync(path.join(CERTS_DIR, `${CLIENT}.crt`))) {
       progress(`certificates from ${CERTS_DIR}`);
     } else {
@@ -390,6 +406,7 @@ async function main(): Promise<void> {
       bench: 'scale',
       task_body: 'built-in no-op (the Worker bench-only runCommand option): no bash, no process, no task directory',
       submitter: 'a client node (own certificate) in the bench process, TaskClient.submit, a window of outstanding tasks',
+      fleet_machine_readings: `the fleet's processes share one reading of the machine (CPU times, load, free memory) among their workers for ${MACHINE_READING_MS} ms; the manager gets the same usage reports, at the same rate`,
       workers_nice: WORKERS_NICE === 0 ? 'not niced' : `the workers' processes niced to ${WORKERS_NICE} once joined (they stand for other machines)`,
       machine,
       warmup_s: WARMUP_S,
