@@ -34,7 +34,7 @@
  * costs the manager when the pool is trivial.
  *
  * Knobs (environment): BENCH_SCALE_WORKERS ("100,1000,5000"), BENCH_SCALE_SLOTS (2),
- * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_IN_FLIGHT (2000), BENCH_SCALE_WARMUP_S (3),
+ * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_IN_FLIGHT (5000), BENCH_SCALE_WARMUP_S (3),
  * BENCH_SCALE_DURATION_S (10), BENCH_SCALE_BASELINE_SLOTS (100; 0 skips the baseline),
  * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it;
  * the profiler's own thread costs the manager much of a core at thousands of workers),
@@ -66,7 +66,7 @@ const SLOTS = envInt('BENCH_SCALE_SLOTS', 2);
 const PER_PROC = envInt('BENCH_SCALE_PER_PROC', 500);
 const JOINING = envInt('BENCH_SCALE_JOINING', 50);
 const WINDOW = envInt('BENCH_SCALE_WINDOW', 3);
-const IN_FLIGHT = envInt('BENCH_SCALE_IN_FLIGHT', 2000);
+const IN_FLIGHT = envInt('BENCH_SCALE_IN_FLIGHT', 5000);
 const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 3);
 const DURATION_S = envInt('BENCH_SCALE_DURATION_S', 10);
 const BASELINE_SLOTS = envInt('BENCH_SCALE_BASELINE_SLOTS', 100, 0);
