@@ -20,7 +20,7 @@
  *   the queue of submits grew past the submit timeout).
  * - the submitter: this process, a client node (its own certificate, role client) with a TaskClient,
  *   keeping BENCH_SCALE_WINDOW × W × slots tasks outstanding (submitted and not finished), so that
- *   the manager's queue is never empty, with at most BENCH_SCALE_IN_FLIGHT submits unanswered at once.
+ *   the manager's queue is never empty.
  * After BENCH_SCALE_WARMUP_S, throughput, CPU and latency are measured over BENCH_SCALE_DURATION_S.
  * Submit-to-start latency: from the submit call until the submitter learns the task runs (the
  * submit's reply, or the update after it); it includes the time queued behind the window.
@@ -34,7 +34,7 @@
  * costs the manager when the pool is trivial.
  *
  * Knobs (environment): BENCH_SCALE_WORKERS ("100,1000,5000"), BENCH_SCALE_SLOTS (2),
- * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_IN_FLIGHT (5000), BENCH_SCALE_WARMUP_S (3),
+ * BENCH_SCALE_PER_PROC (500), BENCH_SCALE_JOINING (50: workers joining at once, in all), BENCH_SCALE_WINDOW (3), BENCH_SCALE_WARMUP_S (3),
  * BENCH_SCALE_DURATION_S (10), BENCH_SCALE_BASELINE_SLOTS (100; 0 skips the baseline),
  * BENCH_SCALE_PROF (a directory: the manager and the workers' processes run with --cpu-prof into it;
  * the profiler's own thread costs the manager much of a core at thousands of workers),
@@ -52,6 +52,7 @@ import { loadIdentity } from '../certs/index.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
 import { CLIENT_TASK_MESSAGES, FINISHED_STATUSES, type TaskRecord } from '../protocols/tasks.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
+import { ErrorCodes } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { benchScratch, cpuOf, lines, writeCertificates } from './bench-cluster.js';
 import { distribution, envInt, progressTo, roundTo, sleep } from './bench-util.js';
@@ -66,7 +67,6 @@ const SLOTS = envInt('BENCH_SCALE_SLOTS', 2);
 const PER_PROC = envInt('BENCH_SCALE_PER_PROC', 500);
 const JOINING = envInt('BENCH_SCALE_JOINING', 50);
 const WINDOW = envInt('BENCH_SCALE_WINDOW', 3);
-const IN_FLIGHT = envInt('BENCH_SCALE_IN_FLIGHT', 5000);
 const WARMUP_S = envInt('BENCH_SCALE_WARMUP_S', 3);
 const DURATION_S = envInt('BENCH_SCALE_DURATION_S', 10);
 const BASELINE_SLOTS = envInt('BENCH_SCALE_BASELINE_SLOTS', 100, 0);
@@ -198,8 +198,8 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   // ── the load ──
   const window = WINDOW * r.workers * r.slots;
   let outstanding = 0;
-  /** Submits not yet answered: at most IN_FLIGHT (see pump). */
-  let unanswered = 0;
+  /** Submits that timed out and whose place is still held: the end of a task not answered frees one. */
+  let timedOut = 0;
   let submitting = true;
   let completed = 0;
   let errors = 0;
@@ -216,9 +216,11 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   const started = new Set<string>();
   /**
    * Tasks whose submit was answered and that have not ended: with the submits not yet answered,
-   * what `outstanding` counts. A submit that timed out frees its place at once; its task, if the
-   * manager made it after all, runs and is counted done, but frees no second place (else the window
-   * grew with every timeout, and a slow manager was buried under ever more submits).
+   * what `outstanding` counts. A submit that timed out keeps its place: its task, if the manager
+   * made it after all, runs, and the end of a task whose submit was not answered frees one place
+   * held so (see `timedOut`). Before, a timeout freed its place at once while the manager made the
+   * task all the same: each timeout let one more submit in, and at W=5000 the queue ran away (tens
+   * of thousands of timeouts).
    */
   const answered = new Set<string>();
   let onEnd: ((id: string, record: TaskRecord) => void) | undefined;
@@ -240,7 +242,7 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
       if (measuring) completed++;
       onEnd?.(task.id, task);
       // A window place is freed by the end of a task whose submit was answered (see submitOne).
-      if (answered.delete(task.id)) {
+      if (answered.delete(task.id) || (timedOut > 0 && timedOut-- > 0)) {
         outstanding--;
         pump();
       }
@@ -248,19 +250,14 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   });
   const submitOne = () => {
     outstanding++;
-    unanswered++;
     const t = performance.now();
     tasks.submit({ command: 'noop' }).then(
       ([task]) => {
-        unanswered--;
         const id = task!.id;
         if (done.has(id)) {
           outstanding--;
           pump();
-        } else {
-          answered.add(id);
-          pump();
-        }
+        } else answered.add(id);
         const seen = startSeen.get(id);
         if (seen !== undefined) {
           startSeen.delete(id);
@@ -268,8 +265,9 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
         } else submitAt.set(id, t);
       },
       (err: unknown) => {
-        outstanding--;
-        unanswered--;
+        // A refused submit made no task; one that timed out may have (see `answered`).
+        if ((err as { code?: string }).code === ErrorCodes.QUERY_TIMEOUT) timedOut++;
+        else outstanding--;
         if (!submitting) return;
         errors++;
         firstError ||= err instanceof Error ? err.message : String(err);
@@ -277,12 +275,8 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
       },
     );
   };
-  // At most IN_FLIGHT submits unanswered, as a client pipelines: 30,000 sent at once (the window
-  // at W=5000) waited more than the submit timeout in the manager's socket; each timeout freed
-  // its place for one more submit while the manager made the task all the same, and the queue
-  // ran away (tens of thousands of timeouts).
   function pump(): void {
-    while (submitting && outstanding < window && unanswered < IN_FLIGHT) submitOne();
+    while (submitting && outstanding < window) submitOne();
   }
   pump();
   await sleep(WARMUP_S * 1000);
