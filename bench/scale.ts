@@ -12,7 +12,9 @@
  *   each with a real Worker actor of BENCH_SCALE_SLOTS slots, in a few child processes (the first
  *   holds workers 1–100, the rest BENCH_SCALE_PER_PROC each). Tasks run a BUILT-IN NO-OP instead of
  *   bash (the Worker's bench-only `runCommand` option): an Executor per task as always, but no
- *   process, no task directory. This measures the manager, not bash. Once joined, the workers'
+ *   process, no task directory. This measures the manager, not bash. The workers of one process
+ *   share one reading of the machine for their usage reports (scale-nodes.ts shareMachineReadings):
+ *   the manager gets the same reports at the same rate, the fleet spends less of the manager's cores. Once joined, the workers'
  *   processes are niced (BENCH_SCALE_WORKERS_NICE, 10; 0: not): on a real cluster they are other machines, and
  *   here, on the manager's cores, they took its CPU (at 2,000 workers it got a third of a core, and
  *   the queue of submits grew past the submit timeout).
@@ -50,10 +52,11 @@ import { loadIdentity } from '../certs/index.js';
 import { TaskClient } from '../actors/tasks/task-client.js';
 import { CLIENT_TASK_MESSAGES, FINISHED_STATUSES, type TaskRecord } from '../protocols/tasks.js';
 import { ClusterSystem } from '../src/cluster/cluster-system.js';
+import { ErrorCodes } from '../src/errors.js';
 import { silentLogger } from '../src/log.js';
 import { benchScratch, cpuOf, lines, writeCertificates } from './bench-cluster.js';
 import { distribution, envInt, progressTo, roundTo, sleep } from './bench-util.js';
-import { epochMs, HOLD, managerMain, workersMain } from './scale-nodes.js';
+import { epochMs, HOLD, MACHINE_READING_MS, managerMain, workersMain } from './scale-nodes.js';
 
 const WORKER_COUNTS = (process.env.BENCH_SCALE_WORKERS || '100,1000,5000').split(',').map((s) => {
   const n = Number(s.trim());
@@ -195,6 +198,8 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   // ── the load ──
   const window = WINDOW * r.workers * r.slots;
   let outstanding = 0;
+  /** Submits that timed out and whose place is still held: the end of a task not answered frees one. */
+  let timedOut = 0;
   let submitting = true;
   let completed = 0;
   let errors = 0;
@@ -211,9 +216,11 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
   const started = new Set<string>();
   /**
    * Tasks whose submit was answered and that have not ended: with the submits not yet answered,
-   * what `outstanding` counts. A submit that timed out frees its place at once; its task, if the
-   * manager made it after all, runs and is counted done, but frees no second place (else the window
-   * grew with every timeout, and a slow manager was buried under ever more submits).
+   * what `outstanding` counts. A submit that timed out keeps its place: its task, if the manager
+   * made it after all, runs, and the end of a task whose submit was not answered frees one place
+   * held so (see `timedOut`). Before, a timeout freed its place at once while the manager made the
+   * task all the same: each timeout let one more submit in, and at W=5000 the queue ran away (tens
+   * of thousands of timeouts).
    */
   const answered = new Set<string>();
   let onEnd: ((id: string, record: TaskRecord) => void) | undefined;
@@ -235,7 +242,7 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
       if (measuring) completed++;
       onEnd?.(task.id, task);
       // A window place is freed by the end of a task whose submit was answered (see submitOne).
-      if (answered.delete(task.id)) {
+      if (answered.delete(task.id) || (timedOut > 0 && timedOut-- > 0)) {
         outstanding--;
         pump();
       }
@@ -258,7 +265,9 @@ async function runRound(dir: string, r: Round, children: ChildProcess[]): Promis
         } else submitAt.set(id, t);
       },
       (err: unknown) => {
-        outstanding--;
+        // A refused submit made no task; one that timed out may have (see `answered`).
+        if ((err as { code?: string }).code === ErrorCodes.QUERY_TIMEOUT) timedOut++;
+        else outstanding--;
         if (!submitting) return;
         errors++;
         firstError ||= err instanceof Error ? err.message : String(err);
@@ -374,6 +383,7 @@ async function main(): Promise<void> {
   const { dir, children, cleanup } = benchScratch('troupe-bench-scale-');
   try {
     progress('tasks run a built-in no-op, not bash: this measures the manager');
+    progress(`the simulated fleet's processes share one reading of the machine among their workers (${MACHINE_READING_MS} ms): the manager gets the same reports`);
     if (CERTS_DIR && fs.existsSync(path.join(CERTS_DIR, `worker-${maxW}.crt`)) && fs.existsSync(path.join(CERTS_DIR, `${CLIENT}.crt`))) {
       progress(`certificates from ${CERTS_DIR}`);
     } else {
@@ -390,6 +400,7 @@ async function main(): Promise<void> {
       bench: 'scale',
       task_body: 'built-in no-op (the Worker bench-only runCommand option): no bash, no process, no task directory',
       submitter: 'a client node (own certificate) in the bench process, TaskClient.submit, a window of outstanding tasks',
+      fleet_machine_readings: `the fleet's processes share one reading of the machine (CPU times, load, free memory) among their workers for ${MACHINE_READING_MS} ms; the manager gets the same usage reports, at the same rate`,
       workers_nice: WORKERS_NICE === 0 ? 'not niced' : `the workers' processes niced to ${WORKERS_NICE} once joined (they stand for other machines)`,
       machine,
       warmup_s: WARMUP_S,
