@@ -27,7 +27,7 @@
  * process group SIGKILLed here (every pid it wrote is read first); each gets `lost`, then its `exit`
  * and `closed` events; a later command starts a new spawner.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs, { readSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { signalGroup } from './group-signal.js';
@@ -220,7 +220,25 @@ export function chooseSpawner(options: SpawnerOptions = {}): { kind: SpawnerKind
     return { kind: 'native', binary, why: options.kind === undefined ? `${SPAWNER_ENV}=native` : 'asked for' };
   }
   if (forced === 'node') return { kind: 'node', binary, why: options.kind === undefined ? `${SPAWNER_ENV}=node` : 'asked for' };
-  return built ? { kind: 'native', binary, why: `${binary} is built` } : { kind: 'node', binary, why: `${binary} is not built (no C compiler at build time)` };
+  if (!built) return { kind: 'node', binary, why: `${binary} is not built (no C compiler at build time)` };
+  const fault = helperFault(binary);
+  return fault === undefined ? { kind: 'native', binary, why: `${binary} is built` } : { kind: 'node', binary, why: `${binary} does not run here (${fault})` };
+}
+
+/** Each binary's trial run, once a process: undefined when it ran, else what went wrong. */
+const trials = new Map<string, string | undefined>();
+
+/**
+ * Runs the helper once with its channel closed at once (it then exits 0): a binary built elsewhere
+ * (an npm package packed on another machine: another architecture, a newer glibc) is there but
+ * cannot run, and must not be chosen over the Node spawner. A few milliseconds, once per process.
+ */
+function helperFault(binary: string): string | undefined {
+  if (trials.has(binary)) return trials.get(binary);
+  const run = spawnSync(binary, [], { input: '', stdio: ['pipe', 'ignore', 'pipe'], env: {}, timeout: 5000 });
+  const fault = run.error ? messageOf(run.error) : run.status === 0 ? undefined : `${run.signal ?? `exit code ${run.status}`}: ${run.stderr.toString().trim().split('\n')[0] ?? ''}`;
+  trials.set(binary, fault);
+  return fault;
 }
 
 /**

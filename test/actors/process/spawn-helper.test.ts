@@ -174,6 +174,10 @@ describe('actors: the native spawner (spawn-helper.c)', function () {
       delete process.env[SPAWNER_ENV];
       expect(chooseSpawner()).to.include({ kind: 'native', why: `${SPAWN_HELPER_BINARY} is built` });
       expect(chooseSpawner({ binary: missing })).to.include({ kind: 'node', why: `${missing} is not built (no C compiler at build time)` });
+      // Built elsewhere (another architecture, a newer glibc): there, executable, and it cannot run.
+      const foreign = path.join(cwd, 'foreign-helper');
+      fs.writeFileSync(foreign, "#!/bin/sh\necho 'version GLIBC_2.99 not found' >&2\nexit 1\n", { mode: 0o755 });
+      expect(chooseSpawner({ binary: foreign })).to.include({ kind: 'node', why: `${foreign} does not run here (exit code 1: version GLIBC_2.99 not found)` });
       expect(chooseSpawner({ kind: 'node' })).to.include({ kind: 'node', why: 'asked for' });
       process.env[SPAWNER_ENV] = 'node';
       expect(chooseSpawner()).to.include({ kind: 'node', why: 'TROUPE_SPAWNER=node' });
